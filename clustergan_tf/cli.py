@@ -1,0 +1,33 @@
+"""What every command-line module shares: quiet TensorFlow start-up and one-line errors for user mistakes."""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported anywhere
+
+
+def run(main):
+  """absl.app.run(main), printing UsageError (and bad flag values) as one line with exit status 2."""
+  from absl import app, flags, logging
+
+  from clustergan_tf.errors import UsageError
+  logging.set_verbosity(logging.WARNING)  # TF's savers log at INFO on every checkpoint
+
+  def wrapped(argv):
+    if len(argv) > 1:
+      raise UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
+    try:
+      return main(argv)
+    except UsageError as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
+
+  try:
+    flags.FLAGS(sys.argv)  # parse here to turn flag errors into one line too
+  except flags.Error as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  except UsageError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  app.run(wrapped, argv=sys.argv)

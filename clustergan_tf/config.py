@@ -1,0 +1,94 @@
+"""Every setting of a run in one dataclass; the CLIs fill it from flags and save it as MODEL_DIR/config.json."""
+
+import dataclasses
+import json
+import os
+
+
+@dataclasses.dataclass
+class Config:
+  # data
+  dataset: str = "synthetic"
+  data_source: str = "tfds"
+  data_dir: str | None = None
+  data_path: str | None = None
+  labels_path: str | None = None
+  # prior and losses (the paper's MNIST settings are in mnist.flags)
+  num_clusters: int = 10
+  latent_dim: int = 30
+  sigma: float = 0.10
+  beta_n: float = 10.0
+  beta_c: float = 10.0
+  loss: str = "wgan-gp"  # or "gan" (non-saturating)
+  gp_weight: float = 10.0
+  n_critic: int = 5
+  # networks
+  hidden_units: tuple = (256, 256)
+  mlp_batchnorm: bool = False
+  # optimisation
+  learning_rate: float = 1e-4
+  d_learning_rate: float | None = None  # None: same as learning_rate
+  adam_beta1: float = 0.5
+  adam_beta2: float = 0.9
+  batch_size: int = 64  # global, over all replicas
+  train_steps: int = 1000  # generator steps
+  seed: int = 0
+  # run
+  model_dir: str = "runs/default"
+  strategy: str = "default"
+  cpu_replicas: int = 0
+  steps_per_loop: int = 50
+  eval_every: int = 0  # 0: only at the end
+  checkpoint_every: int = 1000
+  eval_split: str = "test"
+
+  def save(self, path):
+    with open(path, "w") as f:
+      json.dump(dataclasses.asdict(self), f, indent=2, sort_keys=True)
+
+  @classmethod
+  def load(cls, path):
+    with open(path) as f:
+      d = json.load(f)
+    names = {f.name for f in dataclasses.fields(cls)}
+    d = {k: v for k, v in d.items() if k in names}
+    if "hidden_units" in d:
+      d["hidden_units"] = tuple(d["hidden_units"])
+    return cls(**d)
+
+  @classmethod
+  def from_model_dir(cls, model_dir):
+    from clustergan_tf.errors import UsageError
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(path):
+      raise UsageError(f"--model_dir={model_dir} holds no config.json: train a model there first")
+    return cls.load(path)
+
+
+def validate(cfg):
+  """Raises UsageError naming the flag for any setting that cannot work."""
+  from clustergan_tf.errors import UsageError
+  from clustergan_tf.losses import LOSS_TYPES
+  checks = [
+      (cfg.num_clusters >= 2, "num_clusters", "must be >= 2 (clustering into one group is no clustering)"),
+      (cfg.latent_dim >= 1, "latent_dim", "must be >= 1"),
+      (cfg.sigma > 0, "sigma", "must be > 0 (the paper uses 0.1)"),
+      (cfg.beta_n >= 0, "beta_n", "must be >= 0"),
+      (cfg.beta_c >= 0, "beta_c", "must be >= 0"),
+      (cfg.n_critic >= 1, "n_critic", "must be >= 1"),
+      (cfg.gp_weight >= 0, "gp_weight", "must be >= 0"),
+      (cfg.loss in LOSS_TYPES, "loss", f"must be one of {', '.join(LOSS_TYPES)}"),
+      (cfg.learning_rate > 0, "learning_rate", "must be > 0"),
+      (cfg.d_learning_rate is None or cfg.d_learning_rate > 0, "d_learning_rate", "must be > 0"),
+      (0 <= cfg.adam_beta1 < 1 and 0 <= cfg.adam_beta2 < 1, "adam_beta1", "Adam betas must lie in [0, 1)"),
+      (cfg.batch_size >= 1, "batch_size", "must be >= 1"),
+      (cfg.train_steps >= 0, "train_steps", "must be >= 0"),
+      (cfg.steps_per_loop >= 1, "steps_per_loop", "must be >= 1"),
+      (cfg.eval_every >= 0, "eval_every", "must be >= 0 (0: evaluate only at the end)"),
+      (cfg.checkpoint_every >= 1, "checkpoint_every", "must be >= 1"),
+      (len(cfg.hidden_units) >= 1 and all(u >= 1 for u in cfg.hidden_units), "hidden_units",
+       "must be a comma-separated list of positive layer widths, e.g. 256,256"),
+  ]
+  for ok, flag, why in checks:
+    if not ok:
+      raise UsageError(f"--{flag}={getattr(cfg, flag)!s} {why}")

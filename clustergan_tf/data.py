@@ -1,0 +1,200 @@
+"""Data sets as in-memory splits plus the tf.data training pipeline.
+
+Sources: `mnist` / `fashion_mnist` via tensorflow-datasets or standard IDX files,
+scikit-learn's bundled `digits`, the paper's `synthetic` 10 Gaussians in R^100, and
+`vectors` from a .npy/.csv file. Labels are kept only for evaluation: the training
+pipeline yields data alone.
+"""
+
+import dataclasses
+import gzip
+import os
+import struct
+
+import numpy as np
+import tensorflow as tf
+
+from clustergan_tf.errors import UsageError
+
+DATASETS = ("mnist", "fashion_mnist", "digits", "synthetic", "vectors")
+SOURCES = ("tfds", "idx")
+SPLITS = ("train", "validation", "test")
+
+# MNIST-style splits of the authors: 55k train / 5k validation (the last 5k of the 60k) / 10k test.
+_MNIST_TRAIN = 55000
+
+
+@dataclasses.dataclass
+class Data:
+  """A data set in memory: split -> (x float32 [N, *data_shape], y int64 [N] or None)."""
+  name: str
+  splits: dict
+  num_classes: int | None
+  bounded: bool  # every value in [0, 1]: G ends in a sigmoid, else linear
+
+  @property
+  def data_shape(self):
+    return tuple(self.splits["train"][0].shape[1:])
+
+  def split(self, name):
+    if name not in self.splits:
+      raise UsageError(f"--split={name} does not exist for {self.name}; choose one of {sorted(self.splits)}")
+    return self.splits[name]
+
+
+def load(dataset, data_source="tfds", data_dir=None, data_path=None, labels_path=None):
+  """Loads a data set by name (see DATASETS); raises UsageError on bad names or files."""
+  if dataset in ("mnist", "fashion_mnist"):
+    if data_source == "idx":
+      return _load_idx_dir(dataset, data_dir)
+    if data_source == "tfds":
+      return _load_tfds(dataset, data_dir)
+    raise UsageError(f"--data_source={data_source!r} is unknown; use one of {SOURCES}")
+  if dataset == "digits":
+    return load_digits()
+  if dataset == "synthetic":
+    return make_synthetic()
+  if dataset == "vectors":
+    return load_vectors(data_path, labels_path)
+  raise UsageError(f"--dataset={dataset!r} is unknown; use one of {', '.join(DATASETS)}")
+
+
+def _image_splits(x_train, y_train, x_test, y_test):
+  """uint8 [N, 28, 28(, 1)] -> float32 [N, 28, 28, 1] in [0, 1], split 55k / 5k / test."""
+  def prep(x):
+    return (x.reshape(-1, 28, 28, 1).astype(np.float32) / 255.0)
+  x_train, x_test = prep(x_train), prep(x_test)
+  y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
+  n = int(round(len(x_train) * _MNIST_TRAIN / 60000))  # 55,000 of 60,000; the same share of smaller files
+  return {"train": (x_train[:n], y_train[:n]), "validation": (x_train[n:], y_train[n:]),
+          "test": (x_test, y_test)}
+
+
+def _load_tfds(name, data_dir):
+  import tensorflow_datasets as tfds  # heavy import, only when used
+  try:
+    train, test = tfds.as_numpy(tfds.load(
+        name, split=["train", "test"], batch_size=-1, as_supervised=True, data_dir=data_dir))
+  except Exception as e:  # network, missing preparation, ...
+    raise UsageError(
+        f"could not load {name} through tensorflow-datasets ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+        f"without internet use --data_source=idx --data_dir=DIR with the four IDX files") from None
+  return Data(name, _image_splits(train[0], train[1], test[0], test[1]), 10, True)
+
+
+_IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def read_idx(path):
+  """Reads one IDX file (optionally .gz) into a numpy array; UsageError if missing or corrupt."""
+  try:
+    with open(path, "rb") as f:
+      raw = f.read()
+    if raw[:2] == b"\x1f\x8b":
+      raw = gzip.decompress(raw)
+  except (OSError, EOFError) as e:
+    raise UsageError(f"cannot read IDX file {path}: {e.strerror if isinstance(e, OSError) else e}") from None
+  if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or not 1 <= raw[3] <= 4:
+    raise UsageError(f"{path} is not an IDX file of unsigned bytes (bad magic number); re-download it")
+  ndim = raw[3]
+  if len(raw) < 4 + 4 * ndim:
+    raise UsageError(f"{path} is truncated (header); re-download it")
+  shape = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+  body = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+  if body.size != int(np.prod(shape)):
+    raise UsageError(f"{path} is truncated or corrupt: header says {shape}, found {body.size} bytes; re-download it")
+  return body.reshape(shape)
+
+
+def _find(data_dir, stem):
+  for name in (stem, stem + ".gz"):
+    path = os.path.join(data_dir, name)
+    if os.path.exists(path):
+      return path
+  raise UsageError(f"--data_dir={data_dir} has no {stem}[.gz]; it needs the four standard IDX files")
+
+
+def _load_idx_dir(name, data_dir):
+  if not data_dir:
+    raise UsageError("--data_source=idx needs --data_dir=DIR holding the four IDX files")
+  if not os.path.isdir(data_dir):
+    raise UsageError(f"--data_dir={data_dir} is not a directory")
+  arrays = {}
+  for split, (img, lab) in _IDX_FILES.items():
+    x, y = read_idx(_find(data_dir, img)), read_idx(_find(data_dir, lab))
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+      raise UsageError(f"{_find(data_dir, img)} holds images of shape {x.shape[1:]}, expected 28x28")
+    if y.ndim != 1 or len(y) != len(x):
+      raise UsageError(f"{_find(data_dir, lab)} has {len(y)} labels for {len(x)} images; the files do not match")
+    arrays[split] = (x, y)
+  return Data(name, _image_splits(*arrays["train"], *arrays["test"]), 10, True)
+
+
+def load_digits(test_fraction=0.2):
+  """scikit-learn's bundled 8x8 digits as 64-d vectors in [0, 1]; a fixed 80/20 train/test split."""
+  from sklearn.datasets import load_digits as sk_digits
+  x, y = sk_digits(return_X_y=True)
+  x = (x / 16.0).astype(np.float32)
+  perm = np.random.default_rng(0).permutation(len(x))
+  n_test = int(round(len(x) * test_fraction))
+  test, train = perm[:n_test], perm[n_test:]
+  return Data("digits", {"train": (x[train], y[train].astype(np.int64)),
+                         "test": (x[test], y[test].astype(np.int64))}, 10, True)
+
+
+def make_synthetic(num_train=10000, num_test=2000, num_clusters=10, dim=100, std=0.12, seed=0):
+  """The paper's synthetic data: K Gaussians in R^dim, means ~ U(-0.3, 0.3)^dim, std 0.12."""
+  rng = np.random.default_rng(seed)
+  means = rng.uniform(-0.3, 0.3, size=(num_clusters, dim))
+  def draw(n):
+    y = rng.integers(0, num_clusters, size=n)
+    return (means[y] + std * rng.standard_normal((n, dim))).astype(np.float32), y.astype(np.int64)
+  return Data("synthetic", {"train": draw(num_train), "test": draw(num_test)}, num_clusters, False)
+
+
+def _read_matrix(path, flag):
+  if not path:
+    raise UsageError(f"--dataset=vectors needs {flag}=FILE (.npy or .csv)")
+  if not os.path.exists(path):
+    raise UsageError(f"{flag}={path} does not exist")
+  try:
+    if path.endswith(".npy"):
+      return np.load(path, allow_pickle=False)
+    if path.endswith(".csv"):
+      return np.loadtxt(path, delimiter=",", ndmin=2 if flag == "--data_path" else 1)
+  except (ValueError, OSError) as e:
+    raise UsageError(f"{flag}={path} could not be parsed as numbers: {str(e).splitlines()[0][:120]}") from None
+  raise UsageError(f"{flag}={path}: use a .npy or .csv file")
+
+
+def load_vectors(data_path, labels_path=None):
+  """Vectors [N, D] from .npy/.csv (+ optional integer labels [N]); every split is the whole file."""
+  x = _read_matrix(data_path, "--data_path")
+  if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
+    raise UsageError(f"--data_path={data_path} must hold a 2-D array [num_rows, num_features]; got shape {x.shape}")
+  x = x.astype(np.float32)
+  if not np.all(np.isfinite(x)):
+    raise UsageError(f"--data_path={data_path} contains NaN or Inf values; clean the file")
+  y, num_classes = None, None
+  if labels_path:
+    y = _read_matrix(labels_path, "--labels_path")
+    if y.ndim != 1 or len(y) != len(x):
+      raise UsageError(f"--labels_path={labels_path} has shape {y.shape}; expected {len(x)} labels, one per row of --data_path")
+    if not np.all(np.equal(np.mod(y, 1), 0)):
+      raise UsageError(f"--labels_path={labels_path} must hold integer class ids")
+    y = y.astype(np.int64)
+    num_classes = len(np.unique(y))
+  bounded = bool(x.min() >= 0.0 and x.max() <= 1.0)
+  return Data("vectors", {"train": (x, y), "test": (x, y)}, num_classes, bounded)
+
+
+def train_dataset(x, batch_size, seed, shuffle_buffer=60000):
+  """Infinite shuffled, batched, prefetched tf.data pipeline over data x (no labels).
+
+  Each element is [batch_size, *data_shape]; batch_size here is the global batch
+  times the number of critic steps that one train_step consumes.
+  """
+  ds = tf.data.Dataset.from_tensor_slices(x).cache()
+  ds = ds.shuffle(min(shuffle_buffer, len(x)), seed=seed, reshuffle_each_iteration=True).repeat()
+  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

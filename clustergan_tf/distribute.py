@@ -1,0 +1,52 @@
+"""A tf.distribute strategy from a name: `default`, `mirrored` (all local GPUs, or N logical CPUs) or `multi_worker`."""
+
+import tensorflow as tf
+
+from clustergan_tf.errors import UsageError
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def split_cpu(num_replicas):
+  """Splits the one physical CPU into `num_replicas` logical devices (call before TF touches devices)."""
+  cpus = tf.config.list_physical_devices("CPU")
+  current = tf.config.list_logical_devices("CPU")
+  if len(current) == num_replicas:
+    return
+  try:
+    tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_replicas)
+  except RuntimeError:
+    raise UsageError(f"--cpu_replicas={num_replicas}: TensorFlow's devices were already initialised "
+                     f"with {len(current)} CPU(s); set it before anything else runs") from None
+
+
+def make_strategy(name="default", cpu_replicas=0):
+  """Creates the strategy (before any model or optimizer).
+
+  cpu_replicas > 1 makes `mirrored` run that many replicas on logical CPU devices,
+  the documented way to exercise multi-replica code on a CPU-only machine.
+  """
+  if name not in STRATEGIES:
+    raise UsageError(f"--strategy={name!r} is unknown; use one of {', '.join(STRATEGIES)}")
+  if cpu_replicas < 0:
+    raise UsageError(f"--cpu_replicas={cpu_replicas} must be >= 0")
+  if name == "default":
+    if cpu_replicas > 1:
+      raise UsageError("--cpu_replicas needs --strategy=mirrored")
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    if cpu_replicas > 1:
+      split_cpu(cpu_replicas)
+      devices = [f"/cpu:{i}" for i in range(cpu_replicas)]
+      return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    return tf.distribute.MirroredStrategy()
+  return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def is_chief(strategy):
+  """True on the process that writes checkpoints, metrics and logs (worker 0 / the only one)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.cluster_spec().as_dict():
+    return True
+  return resolver.task_type in ("chief", None) or (
+      resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict())

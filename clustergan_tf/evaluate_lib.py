@@ -1,0 +1,84 @@
+"""Clusters a split with a trained encoder and scores it: argmax of softmax(z_c) and k-means on the latents.
+
+Writes MODEL_DIR/metrics.json and MODEL_DIR/assignments.npz (arrays `labels`,
+`argmax`, `kmeans`; labels are -1 when the data set has none), so anyone can
+recompute the figures.
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+from sklearn.cluster import KMeans
+
+from clustergan_tf import metrics
+
+METHODS = ("argmax", "kmeans")
+
+
+def encode(encoder, x, batch_size=1000):
+  """x [N, ...] -> (zn [N, latent_dim], probs = softmax(zc_logits) [N, K]) in inference mode."""
+  fn = tf.function(lambda t: encoder(t, training=False), reduce_retracing=True)
+  zn, probs = [], []
+  for i in range(0, len(x), batch_size):
+    out = fn(tf.constant(x[i:i + batch_size]))
+    zn.append(out["zn"].numpy())
+    probs.append(tf.nn.softmax(out["zc_logits"]).numpy())
+  return np.concatenate(zn), np.concatenate(probs)
+
+
+def kmeans_features(zn, probs, beta_n):
+  """The authors' k-means input: [z_n, softmax(z_c)], or softmax(z_c) alone when beta_n = 0."""
+  return np.concatenate([zn, probs], axis=1) if beta_n > 0 else probs
+
+
+def fit_kmeans(features, num_clusters, seed=0):
+  """k-means with a fixed seed (10 inits); returns the fitted sklearn model."""
+  return KMeans(n_clusters=num_clusters, n_init=10, random_state=seed).fit(features)
+
+
+def assign(encoder, x, num_clusters, beta_n, kmeans=None):
+  """Cluster ids for x by both methods: {"argmax": [N], "kmeans": [N]}, plus the k-means model used."""
+  zn, probs = encode(encoder, x)
+  feats = kmeans_features(zn, probs, beta_n)
+  if kmeans is None:
+    kmeans = fit_kmeans(feats, num_clusters)
+  return {"argmax": probs.argmax(axis=1).astype(np.int64),
+          "kmeans": kmeans.predict(feats).astype(np.int64)}, kmeans
+
+
+def evaluate(encoder, data, split, cfg, step):
+  """Scores one split. Returns (metrics dict as written to metrics.json, assignments dict)."""
+  x, y = data.split(split)
+  clusters, _ = assign(encoder, x, cfg.num_clusters, cfg.beta_n)
+  results = {}
+  if y is not None:
+    results = {m: metrics.all_metrics(y, clusters[m]) for m in METHODS}
+  sizes = {m: np.bincount(clusters[m], minlength=cfg.num_clusters).tolist() for m in METHODS}
+  report = {"dataset": data.name, "split": split, "step": int(step), "num_clusters": cfg.num_clusters,
+            "num_examples": int(len(x)), "results": results, "cluster_sizes": sizes}
+  labels = y if y is not None else np.full(len(x), -1, np.int64)
+  return report, {"labels": labels, **clusters}
+
+
+def write(model_dir, report, assignments):
+  """Writes metrics.json and assignments.npz atomically (temp file + rename)."""
+  path = os.path.join(model_dir, "metrics.json")
+  with open(path + ".tmp", "w") as f:
+    json.dump(report, f, indent=2)
+  os.replace(path + ".tmp", path)
+  path = os.path.join(model_dir, "assignments.npz")
+  with open(path + ".tmp", "wb") as f:
+    np.savez(f, **assignments)
+  os.replace(path + ".tmp", path)
+
+
+def format_report(report):
+  """One line per method: 'argmax  acc 0.9912  purity ...'."""
+  lines = [f"{report['dataset']} {report['split']} (n={report['num_examples']}) at step {report['step']}:"]
+  for m, r in report["results"].items():
+    lines.append(f"  {m:7s} " + "  ".join(f"{k} {v:.4f}" for k, v in r.items()))
+  if not report["results"]:
+    lines.append("  (no labels: cluster sizes " + str(report["cluster_sizes"]["argmax"]) + ")")
+  return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""Clustering metrics, each named for what it is (pure numpy functions of label arrays [N])."""
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn import metrics as skm
+
+
+def contingency(labels, clusters):
+  """Counts [num_clusters, num_labels]: how many points of each label fall in each cluster."""
+  labels, clusters = np.asarray(labels), np.asarray(clusters)
+  _, li = np.unique(labels, return_inverse=True)
+  _, ci = np.unique(clusters, return_inverse=True)
+  table = np.zeros((ci.max() + 1, li.max() + 1), np.int64)
+  np.add.at(table, (ci, li), 1)
+  return table
+
+
+def hungarian_accuracy(labels, clusters):
+  """Accuracy under the best one-to-one cluster->label map (scipy's linear_sum_assignment)."""
+  table = contingency(labels, clusters)
+  rows, cols = linear_sum_assignment(table, maximize=True)
+  return float(table[rows, cols].sum() / len(labels))
+
+
+def purity(labels, clusters):
+  """Share of points carrying their cluster's majority label (the authors' 'ACC')."""
+  return float(contingency(labels, clusters).max(axis=1).sum() / len(labels))
+
+
+def nmi(labels, clusters):
+  """Normalized mutual information (arithmetic normalisation, scikit-learn's default)."""
+  return float(skm.normalized_mutual_info_score(labels, clusters))
+
+
+def ari(labels, clusters):
+  """Adjusted Rand index."""
+  return float(skm.adjusted_rand_score(labels, clusters))
+
+
+def all_metrics(labels, clusters):
+  """{"acc": Hungarian accuracy, "purity", "nmi", "ari"}."""
+  return {"acc": hungarian_accuracy(labels, clusters), "purity": purity(labels, clusters),
+          "nmi": nmi(labels, clusters), "ari": ari(labels, clusters)}

@@ -1,0 +1,93 @@
+"""Generator G, critic D and encoder E: the paper's conv nets for 28x28x1 images, MLPs for vectors.
+
+Every model is a functional `keras.Model` built from named `keras.Input`s, so the
+names reach SavedModel signatures. Weights are initialised N(0, 0.02) as in the
+authors' code. G's BatchNorm layers are `synchronized` (statistics all-reduced over
+replicas, so N replicas train like one) and keep moving statistics for inference.
+"""
+
+import keras
+from keras import layers
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def _init():
+  return keras.initializers.RandomNormal(stddev=0.02)
+
+
+def _dense(units, name):
+  return layers.Dense(units, kernel_initializer=_init(), name=name)
+
+
+def _bn(name):
+  return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name=name)
+
+
+def data_input(data_shape):
+  """The named model input for data: `images` [B, H, W, C] or `features` [B, D]."""
+  name = "images" if len(data_shape) == 3 else "features"
+  return keras.Input(shape=tuple(data_shape), name=name)
+
+
+def build_generator(data_shape, latent_dim, num_clusters, hidden_units=(256, 256),
+                    output_activation="sigmoid", mlp_batchnorm=False):
+  """G: (zn [B, latent_dim], zc [B, K]) -> x [B, *data_shape]."""
+  zn = keras.Input(shape=(latent_dim,), name="zn")
+  zc = keras.Input(shape=(num_clusters,), name="zc")
+  h = layers.Concatenate(name="z")([zn, zc])
+  if tuple(data_shape) == IMAGE_SHAPE:
+    h = _dense(1024, "fc1")(h)
+    h = layers.ReLU()(_bn("bn1")(h))
+    h = _dense(7 * 7 * 128, "fc2")(h)
+    h = layers.ReLU()(_bn("bn2")(h))
+    h = layers.Reshape((7, 7, 128))(h)
+    h = layers.Conv2DTranspose(64, 4, 2, padding="same", kernel_initializer=_init(), name="deconv1")(h)
+    h = layers.ReLU()(_bn("bn3")(h))
+    h = layers.Conv2DTranspose(1, 4, 2, padding="same", kernel_initializer=_init(), name="deconv2")(h)
+  else:
+    for i, units in enumerate(hidden_units):
+      h = _dense(units, f"fc{i + 1}")(h)
+      if mlp_batchnorm:
+        h = _bn(f"bn{i + 1}")(h)
+      h = layers.LeakyReLU(0.2)(h)
+    h = _dense(int(data_shape[-1]), "out")(h)
+    if len(data_shape) > 1:
+      h = layers.Reshape(tuple(data_shape))(h)
+  x = layers.Activation(output_activation, name="x", dtype="float32")(h)
+  return keras.Model([zn, zc], x, name="generator")
+
+
+def _body(x, data_shape, hidden_units):
+  """Shared trunk of D and E (no normalisation, LeakyReLU 0.2)."""
+  if tuple(data_shape) == IMAGE_SHAPE:
+    h = layers.Conv2D(64, 4, 2, padding="same", kernel_initializer=_init(), name="conv1")(x)
+    h = layers.LeakyReLU(0.2)(h)
+    h = layers.Conv2D(128, 4, 2, padding="same", kernel_initializer=_init(), name="conv2")(h)
+    h = layers.LeakyReLU(0.2)(h)
+    h = layers.Flatten()(h)
+    h = layers.LeakyReLU(0.2)(_dense(1024, "fc1")(h))
+    return h
+  h = layers.Flatten()(x) if len(data_shape) > 1 else x
+  for i, units in enumerate(hidden_units):
+    h = layers.LeakyReLU(0.2)(_dense(units, f"fc{i + 1}")(h))
+  return h
+
+
+def build_discriminator(data_shape, hidden_units=(256, 256)):
+  """D: x [B, *data_shape] -> logit [B, 1] (a WGAN critic value or a GAN logit)."""
+  x = data_input(data_shape)
+  out = layers.Activation("linear", dtype="float32", name="logit")(
+      _dense(1, "out")(_body(x, data_shape, hidden_units)))
+  return keras.Model(x, out, name="discriminator")
+
+
+def build_encoder(data_shape, latent_dim, num_clusters, hidden_units=(256, 256)):
+  """E: x [B, *data_shape] -> {"zn": [B, latent_dim], "zc_logits": [B, K]}."""
+  x = data_input(data_shape)
+  h = _body(x, data_shape, hidden_units)
+  # The paper's single FC(latent_dim + K) layer, written as two heads (same function).
+  zn = layers.Activation("linear", dtype="float32", name="zn")(_dense(latent_dim, "zn_dense")(h))
+  zc_logits = layers.Activation("linear", dtype="float32", name="zc_logits")(
+      _dense(num_clusters, "zc_dense")(h))
+  return keras.Model(x, {"zn": zn, "zc_logits": zc_logits}, name="encoder")

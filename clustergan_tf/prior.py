@@ -1,0 +1,53 @@
+"""ClusterGAN's discrete-continuous prior: z = (z_n, z_c), z_n ~ N(0, sigma^2 I), z_c = e_k, k ~ U{0..K-1}.
+
+All sampling is stateless (`tf.random.stateless_*` keyed by a [2] int seed), so a
+training step's noise is a pure function of (seed, step): resumable and identical
+under any number of replicas.
+"""
+
+import tensorflow as tf
+
+
+def sample(batch_size, latent_dim, num_clusters, sigma, seed):
+  """Draws a batch from the prior.
+
+  Args:
+    batch_size: int, number of samples B.
+    latent_dim: int, dimension of z_n.
+    num_clusters: int, K.
+    sigma: float, standard deviation of z_n.
+    seed: int tensor of shape [2] (stateless seed).
+  Returns:
+    zn [B, latent_dim] float32, zc [B, K] float32 one-hot, k [B] int32.
+  """
+  seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+  k = tf.random.stateless_uniform(
+      [batch_size], seeds[0], minval=0, maxval=num_clusters, dtype=tf.int32)
+  zn, zc = sample_cluster(k, latent_dim, num_clusters, sigma, seeds[1])
+  return zn, zc, k
+
+
+def sample_cluster(k, latent_dim, num_clusters, sigma, seed):
+  """Draws z for given cluster ids.
+
+  Args:
+    k: int tensor [B] of cluster ids in [0, K).
+    seed: int tensor [2].
+  Returns:
+    zn [B, latent_dim], zc [B, K] (one-hot of k).
+  """
+  k = tf.convert_to_tensor(k, tf.int32)
+  zn = sigma * tf.random.stateless_normal([tf.shape(k)[0], latent_dim], seed)
+  zc = tf.one_hot(k, num_clusters, dtype=tf.float32)
+  return zn, zc
+
+
+def interpolate(k_from, k_to, num_steps, num_clusters):
+  """Convex combinations (1 - t) e_a + t e_b, t = 0..1 in num_steps steps.
+
+  Returns zc of shape [num_steps, K] (rows sum to 1).
+  """
+  t = tf.linspace(0.0, 1.0, num_steps)[:, None]
+  a = tf.one_hot(k_from, num_clusters)[None, :]
+  b = tf.one_hot(k_to, num_clusters)[None, :]
+  return (1.0 - t) * a + t * b

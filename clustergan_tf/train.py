@@ -1,0 +1,79 @@
+"""Trains ClusterGAN: `python -m clustergan_tf.train --flagfile=mnist.flags [--train_steps=...]`.
+
+Later flags override the flag file. Writes checkpoints, TensorBoard logs,
+metrics.json and assignments.npz under --model_dir; rerunning resumes.
+"""
+
+from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
+
+import dataclasses
+import sys
+
+from absl import flags
+
+from clustergan_tf import config as config_lib
+from clustergan_tf import data as data_lib
+from clustergan_tf import distribute, losses
+
+D = config_lib.Config()
+f = flags
+f.DEFINE_enum("dataset", D.dataset, data_lib.DATASETS, "Data set to cluster.")
+f.DEFINE_enum("data_source", D.data_source, data_lib.SOURCES,
+              "mnist/fashion_mnist: tensorflow-datasets ('tfds', downloads once) or a directory of IDX files ('idx').")
+f.DEFINE_string("data_dir", D.data_dir, "IDX directory (--data_source=idx) or TFDS data_dir (--data_source=tfds).")
+f.DEFINE_string("data_path", D.data_path, "--dataset=vectors: a .npy or .csv file of shape [rows, features].")
+f.DEFINE_string("labels_path", D.labels_path, "--dataset=vectors: optional integer labels (.npy/.csv), for evaluation only.")
+f.DEFINE_integer("num_clusters", D.num_clusters, "K: number of clusters (one-hot size of z_c).")
+f.DEFINE_integer("latent_dim", D.latent_dim, "Dimension of the continuous latent z_n.")
+f.DEFINE_float("sigma", D.sigma, "Standard deviation of z_n ~ N(0, sigma^2 I); the paper uses 0.1.")
+f.DEFINE_float("beta_n", D.beta_n, "Weight of the z_n cycle loss ||z_n - E_n(G(z))||^2 (mean over dims).")
+f.DEFINE_float("beta_c", D.beta_c, "Weight of the z_c cycle cross-entropy.")
+f.DEFINE_enum("loss", D.loss, losses.LOSS_TYPES, "Adversarial loss: 'wgan-gp' (the paper's) or non-saturating 'gan'.")
+f.DEFINE_float("gp_weight", D.gp_weight, "Gradient-penalty weight (wgan-gp); the paper uses 10.")
+f.DEFINE_integer("n_critic", D.n_critic, "Critic updates per generator+encoder update.")
+f.DEFINE_list("hidden_units", list(map(str, D.hidden_units)), "MLP layer widths for vector data, e.g. 256,256.")
+f.DEFINE_boolean("mlp_batchnorm", D.mlp_batchnorm, "BatchNorm in the MLP generator (vector data).")
+f.DEFINE_float("learning_rate", D.learning_rate, "Adam learning rate of G+E (and of D unless --d_learning_rate).")
+f.DEFINE_float("d_learning_rate", D.d_learning_rate, "Adam learning rate of the critic; default: --learning_rate.")
+f.DEFINE_float("adam_beta1", D.adam_beta1, "Adam beta1 for both optimizers.")
+f.DEFINE_float("adam_beta2", D.adam_beta2, "Adam beta2 for both optimizers.")
+f.DEFINE_integer("batch_size", D.batch_size, "Global batch size (over all replicas).")
+f.DEFINE_integer("train_steps", D.train_steps, "Generator steps to train in total (a resumed run continues to it).")
+f.DEFINE_integer("seed", D.seed, "Seed of weights, noise and data order.")
+f.DEFINE_string("model_dir", D.model_dir, "Directory for checkpoints, logs, config.json, metrics.json, assignments.npz.")
+f.DEFINE_enum("strategy", D.strategy, distribute.STRATEGIES,
+              "tf.distribute strategy: default (one device), mirrored (local GPUs or --cpu_replicas), multi_worker (TF_CONFIG).")
+f.DEFINE_integer("cpu_replicas", D.cpu_replicas, "With --strategy=mirrored on a CPU-only machine: split the CPU into N replicas.")
+f.DEFINE_integer("steps_per_loop", D.steps_per_loop, "Generator steps per tf.function call (logging granularity).")
+f.DEFINE_integer("eval_every", D.eval_every, "Evaluate every N generator steps (0: only at the end).")
+f.DEFINE_integer("checkpoint_every", D.checkpoint_every, "Checkpoint every N generator steps (and at the end).")
+f.DEFINE_enum("eval_split", D.eval_split, data_lib.SPLITS, "Split to evaluate and write metrics for.")
+FLAGS = flags.FLAGS
+
+
+def config_from_flags():
+  """Config with every field taken from the flag of the same name."""
+  values = {}
+  for field in dataclasses.fields(config_lib.Config):
+    v = FLAGS[field.name].value
+    if field.name == "hidden_units":
+      from clustergan_tf.errors import UsageError
+      try:
+        v = tuple(int(u) for u in v)
+      except ValueError:
+        raise UsageError(f"--hidden_units={','.join(v)} must be comma-separated integers, e.g. 256,256") from None
+    values[field.name] = v
+  return config_lib.Config(**values)
+
+
+def main(argv):
+  from clustergan_tf import train_lib
+  try:
+    train_lib.train(config_from_flags())
+  except train_lib.TrainingDiverged as e:
+    print(f"error: training diverged: {e}", file=sys.stderr)
+    sys.exit(3)
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,157 @@
+"""The training loop: one tf.function loop over `strategy.run(model.train_step)` for every strategy.
+
+Keras 3 `fit` cannot reduce a GAN step's logs under MultiWorkerMirroredStrategy
+(keras#20585), so a single explicit loop serves default, mirrored and multi-worker
+alike; `ClusterGAN.train_step` itself also runs under `fit`.
+"""
+
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from clustergan_tf import config as config_lib
+from clustergan_tf import data as data_lib
+from clustergan_tf import distribute, evaluate_lib
+from clustergan_tf import model as model_lib
+from clustergan_tf.errors import UsageError
+
+
+class TrainingDiverged(RuntimeError):
+  """A loss became NaN or Inf; the last checkpoint (written before it) is intact."""
+
+
+def _fmt_time(seconds):
+  seconds = int(seconds)
+  h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+  return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def prepare_model_dir(model_dir):
+  """Creates model_dir and proves it writable, or raises UsageError."""
+  try:
+    os.makedirs(model_dir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=model_dir):
+      pass
+  except OSError as e:
+    raise UsageError(f"--model_dir={model_dir} is not writable ({e.strerror}); choose another directory") from None
+
+
+def make_checkpoint(model):
+  """Everything a resumed run needs: the three networks and both optimizers (step counter included)."""
+  return tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
+                             encoder=model.encoder, g_optimizer=model.g_optimizer,
+                             d_optimizer=model.d_optimizer)
+
+
+def build_model(cfg, data, strategy):
+  with strategy.scope():
+    model = model_lib.build(cfg, data.data_shape, data.bounded)
+    model.compile(*model_lib.make_optimizers(cfg))
+  return model
+
+
+def restore_encoder(model_dir):
+  """(cfg, data, model) with the latest checkpoint of model_dir loaded (for evaluate/export/decode)."""
+  cfg = config_lib.Config.from_model_dir(model_dir)
+  data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
+  model = build_model(cfg, data, tf.distribute.get_strategy())
+  latest = tf.train.latest_checkpoint(os.path.join(model_dir, "ckpt"))
+  if latest is None:
+    raise UsageError(f"--model_dir={model_dir} has no checkpoint under ckpt/: train first")
+  make_checkpoint(model).restore(latest).expect_partial()
+  return cfg, data, model
+
+
+def train(cfg, data=None, out=sys.stdout):
+  """Trains (or resumes) a ClusterGAN as configured; evaluates and writes metrics.json. Returns the report."""
+  config_lib.validate(cfg)
+  strategy = distribute.make_strategy(cfg.strategy, cfg.cpu_replicas)
+  replicas = strategy.num_replicas_in_sync
+  if cfg.batch_size % replicas:
+    raise UsageError(f"--batch_size={cfg.batch_size} is not divisible by the {replicas} replicas; "
+                     f"use a multiple of {replicas}")
+  chief = distribute.is_chief(strategy)
+  if data is None:
+    data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
+  x_train = data.split("train")[0]
+  if len(x_train) < cfg.batch_size * cfg.n_critic:
+    raise UsageError(f"--batch_size={cfg.batch_size} x --n_critic={cfg.n_critic} needs at least that many "
+                     f"training rows; {data.name} has {len(x_train)}")
+  prepare_model_dir(cfg.model_dir)
+  # Non-chief workers must take part in saving, but into a scratch directory.
+  ckpt_dir = os.path.join(cfg.model_dir, "ckpt") if chief else tempfile.mkdtemp(prefix="clustergan_worker_")
+  if chief:
+    cfg.save(os.path.join(cfg.model_dir, "config.json"))
+
+  model = build_model(cfg, data, strategy)
+  ckpt = make_checkpoint(model)
+  manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=3)
+  start = 0
+  if manager.latest_checkpoint:
+    ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    start = int(model.step)
+    print(f"resuming from {manager.latest_checkpoint} at step {start} of {cfg.train_steps}", file=out, flush=True)
+
+  # Same seed, same order: a resumed run skips the batches already consumed.
+  ds = data_lib.train_dataset(x_train, cfg.batch_size * cfg.n_critic, seed=cfg.seed).skip(start)
+  iterator = iter(strategy.experimental_distribute_dataset(ds))
+
+  @tf.function
+  def train_loop(iterator, num_steps):
+    sums = {k: tf.constant(0.0) for k in model_lib.LOG_KEYS}
+    for _ in tf.range(num_steps):
+      logs = strategy.run(model.train_step, args=(next(iterator),))
+      sums = {k: sums[k] + strategy.reduce("MEAN", logs[k], axis=None) for k in model_lib.LOG_KEYS}
+    return {k: v / tf.cast(num_steps, tf.float32) for k, v in sums.items()}
+
+  writer = tf.summary.create_file_writer(os.path.join(cfg.model_dir, "logs", "train")) if chief else None
+  step, t0, last_print = start, time.time(), 0.0
+  images_per_step = cfg.batch_size * (cfg.n_critic + 1)
+  while step < cfg.train_steps:
+    boundaries = [cfg.train_steps, (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every]
+    if cfg.eval_every:
+      boundaries.append((step // cfg.eval_every + 1) * cfg.eval_every)
+    n = min([cfg.steps_per_loop - step % cfg.steps_per_loop] + [b - step for b in boundaries])
+    logs = {k: float(v) for k, v in train_loop(iterator, tf.constant(n)).items()}
+    step += n
+    bad = [k for k, v in logs.items() if not math.isfinite(v)]
+    if bad:
+      raise TrainingDiverged(
+          f"{bad[0]} became {logs[bad[0]]} by step {step}; last good checkpoint: "
+          f"{manager.latest_checkpoint or 'none'}; lower --learning_rate or check the data")
+    elapsed = time.time() - t0
+    rate = (step - start) / max(elapsed, 1e-9)
+    if writer is not None:
+      with writer.as_default(step=step):
+        for k, v in logs.items():
+          tf.summary.scalar(k, v)
+        tf.summary.scalar("steps_per_sec", rate)
+        tf.summary.scalar("images_per_sec", rate * images_per_step)
+    if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
+      manager.save(checkpoint_number=step)
+    if elapsed - last_print >= 10 or step == cfg.train_steps or step == start + n:
+      last_print = elapsed
+      eta = (cfg.train_steps - step) / max(rate, 1e-9)
+      print(f"step {step}/{cfg.train_steps} {100 * step / cfg.train_steps:3.0f}% | {rate:.1f} steps/s "
+            f"{rate * images_per_step:.0f} img/s | ETA {_fmt_time(eta)} | "
+            + " ".join(f"{k} {v:.4g}" for k, v in logs.items()), file=out, flush=True)
+    if chief and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train_steps:
+      report, _ = evaluate_lib.evaluate(model.encoder, data, cfg.eval_split, cfg, step)
+      print(evaluate_lib.format_report(report), file=out, flush=True)
+
+  if manager.latest_checkpoint is None or int(manager.latest_checkpoint.rsplit("-", 1)[1]) != step:
+    manager.save(checkpoint_number=step)
+  if not chief:
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return None
+  report, assignments = evaluate_lib.evaluate(model.encoder, data, cfg.eval_split, cfg, step)
+  report["train_minutes"] = round((time.time() - t0) / 60, 3)
+  evaluate_lib.write(cfg.model_dir, report, assignments)
+  print(evaluate_lib.format_report(report), file=out, flush=True)
+  return report
