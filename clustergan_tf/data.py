@@ -72,9 +72,12 @@ def _image_splits(x_train, y_train, x_test, y_test):
 
 def _load_tfds(name, data_dir):
   import tensorflow_datasets as tfds  # heavy import, only when used
+  def arrays(split):  # batch_size=-1 aborts the process under tfds.testing.mock_data: batch explicitly
+    ds = tfds.load(name, split=split, as_supervised=True, data_dir=data_dir).batch(10000)
+    xs, ys = zip(*tfds.as_numpy(ds))
+    return np.concatenate(xs), np.concatenate(ys)
   try:
-    train, test = tfds.as_numpy(tfds.load(
-        name, split=["train", "test"], batch_size=-1, as_supervised=True, data_dir=data_dir))
+    train, test = arrays("train"), arrays("test")
   except Exception as e:  # network, missing preparation, ...
     raise UsageError(
         f"could not load {name} through tensorflow-datasets ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "

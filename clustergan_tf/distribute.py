@@ -10,14 +10,13 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 def split_cpu(num_replicas):
   """Splits the one physical CPU into `num_replicas` logical devices (call before TF touches devices)."""
   cpus = tf.config.list_physical_devices("CPU")
-  current = tf.config.list_logical_devices("CPU")
-  if len(current) == num_replicas:
-    return
   try:
     tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_replicas)
-  except RuntimeError:
-    raise UsageError(f"--cpu_replicas={num_replicas}: TensorFlow's devices were already initialised "
-                     f"with {len(current)} CPU(s); set it before anything else runs") from None
+  except RuntimeError:  # already initialised: fine if it was split the same way
+    current = len(tf.config.list_logical_devices("CPU"))
+    if current != num_replicas:
+      raise UsageError(f"--cpu_replicas={num_replicas}: TensorFlow's devices were already initialised "
+                       f"with {current} CPU(s); set it before anything else runs") from None
 
 
 def make_strategy(name="default", cpu_replicas=0):

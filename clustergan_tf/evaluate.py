@@ -19,7 +19,7 @@ def main(argv):
   from clustergan_tf.errors import UsageError
   if not FLAGS.model_dir:
     raise UsageError("--model_dir is required: the directory a training run wrote")
-  cfg, data, model = train_lib.restore_encoder(FLAGS.model_dir)
+  cfg, data, model = train_lib.restore(FLAGS.model_dir)
   report, assignments = evaluate_lib.evaluate(model.encoder, data, FLAGS.split, cfg, int(model.step))
   evaluate_lib.write(FLAGS.model_dir, report, assignments)
   print(evaluate_lib.format_report(report))

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+import keras
 import tensorflow as tf
 
 from clustergan_tf import config as config_lib
@@ -50,22 +50,29 @@ def make_checkpoint(model):
 
 
 def build_model(cfg, data, strategy):
+  """Networks and optimizers in the strategy's scope; initial weights are a function of cfg.seed."""
+  keras.utils.set_random_seed(cfg.seed)
   with strategy.scope():
     model = model_lib.build(cfg, data.data_shape, data.bounded)
     model.compile(*model_lib.make_optimizers(cfg))
   return model
 
 
-def restore_encoder(model_dir):
-  """(cfg, data, model) with the latest checkpoint of model_dir loaded (for evaluate/export/decode)."""
-  cfg = config_lib.Config.from_model_dir(model_dir)
-  data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
+def load_model(cfg, data, model_dir):
+  """The ClusterGAN of model_dir with its latest checkpoint restored (default strategy)."""
   model = build_model(cfg, data, tf.distribute.get_strategy())
   latest = tf.train.latest_checkpoint(os.path.join(model_dir, "ckpt"))
   if latest is None:
     raise UsageError(f"--model_dir={model_dir} has no checkpoint under ckpt/: train first")
   make_checkpoint(model).restore(latest).expect_partial()
-  return cfg, data, model
+  return model
+
+
+def restore(model_dir):
+  """(cfg, data, model) of a trained model_dir, for evaluate, export and decode."""
+  cfg = config_lib.Config.from_model_dir(model_dir)
+  data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
+  return cfg, data, load_model(cfg, data, model_dir)
 
 
 def train(cfg, data=None, out=sys.stdout):

@@ -1,0 +1,41 @@
+import numpy as np
+import tensorflow as tf
+
+from clustergan_tf import prior
+
+
+def test_sample_shapes_and_one_hot():
+  zn, zc, k = prior.sample(500, 7, 5, 0.1, tf.constant([1, 2]))
+  assert zn.shape == (500, 7) and zc.shape == (500, 5) and k.shape == (500,)
+  np.testing.assert_array_equal(tf.argmax(zc, axis=1).numpy(), k.numpy())
+  np.testing.assert_array_equal(tf.reduce_sum(zc, axis=1).numpy(), np.ones(500))
+
+
+def test_sample_statistics():
+  zn, _, k = prior.sample(200000, 4, 10, 0.1, tf.constant([3, 4]))
+  assert abs(float(tf.math.reduce_std(zn)) - 0.1) < 0.002
+  assert abs(float(tf.reduce_mean(zn))) < 0.002
+  counts = np.bincount(k.numpy(), minlength=10) / 200000
+  np.testing.assert_allclose(counts, 0.1, atol=0.005)
+
+
+def test_sample_is_a_function_of_the_seed():
+  a = prior.sample(10, 3, 4, 0.1, tf.constant([5, 6]))
+  b = prior.sample(10, 3, 4, 0.1, tf.constant([5, 6]))
+  c = prior.sample(10, 3, 4, 0.1, tf.constant([5, 7]))
+  np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+  assert not np.array_equal(a[0].numpy(), c[0].numpy())
+
+
+def test_sample_cluster_fixes_k():
+  zn, zc = prior.sample_cluster(tf.constant([2, 2, 0]), 3, 4, 0.1, tf.constant([0, 0]))
+  np.testing.assert_array_equal(zc.numpy(), np.eye(4)[[2, 2, 0]])
+  assert zn.shape == (3, 3)
+
+
+def test_interpolate_is_convex():
+  zc = prior.interpolate(1, 3, 5, 4).numpy()
+  np.testing.assert_allclose(zc[0], [0, 1, 0, 0])
+  np.testing.assert_allclose(zc[-1], [0, 0, 0, 1])
+  np.testing.assert_allclose(zc[2], [0, 0.5, 0, 0.5])
+  np.testing.assert_allclose(zc.sum(axis=1), 1.0, rtol=1e-6)
