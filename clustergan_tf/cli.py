@@ -14,9 +14,9 @@ def run(main):
   logging.set_verbosity(logging.WARNING)  # TF's savers log at INFO on every checkpoint
 
   def wrapped(argv):
-    if len(argv) > 1:
-      raise UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
     try:
+      if len(argv) > 1:
+        raise UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
       return main(argv)
     except UsageError as e:
       print(f"error: {e}", file=sys.stderr)

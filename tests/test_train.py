@@ -1,0 +1,72 @@
+"""The train and evaluate CLIs end to end (subprocesses), and their one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--num_clusters=4", "--latent_dim=3", "--hidden_units=16,16", "--batch_size=8", "--n_critic=2",
+        "--steps_per_loop=2", "--checkpoint_every=2"]
+
+
+def run(module, *args):
+  return subprocess.run([sys.executable, "-m", f"clustergan_tf.{module}", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(proc, *fragments):
+  assert proc.returncode != 0, proc.stdout
+  assert "Traceback" not in proc.stderr, proc.stderr
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: "), proc.stderr
+  for fragment in fragments:
+    assert fragment in last, last
+
+
+def test_train_then_evaluate_end_to_end(tmp_path):
+  model_dir = tmp_path / "run"
+  proc = run("train", "--flagfile=synthetic.flags", "--train_steps=4", f"--model_dir={model_dir}", *TINY)
+  assert proc.returncode == 0, proc.stderr
+  assert "step 4/4 100%" in proc.stdout and "steps/s" in proc.stdout and "ETA" in proc.stdout
+  report = json.loads((model_dir / "metrics.json").read_text())
+  assert report["dataset"] == "synthetic" and report["split"] == "test" and report["step"] == 4
+  assert report["num_clusters"] == 4
+  for method in ("argmax", "kmeans"):
+    assert set(report["results"][method]) == {"acc", "purity", "nmi", "ari"}
+    assert 0.0 <= report["results"][method]["acc"] <= 1.0
+  saved = np.load(model_dir / "assignments.npz")
+  assert set(saved.files) == {"labels", "argmax", "kmeans"} and len(saved["labels"]) == 2000
+  assert json.loads((model_dir / "config.json").read_text())["train_steps"] == 4  # flag overrides flag file
+
+  (model_dir / "metrics.json").unlink()
+  proc = run("evaluate", f"--model_dir={model_dir}", "--split=train")
+  assert proc.returncode == 0, proc.stderr
+  again = json.loads((model_dir / "metrics.json").read_text())
+  assert again["split"] == "train" and again["step"] == 4 and again["num_examples"] == 10000
+
+  proc = run("train", "--flagfile=synthetic.flags", "--train_steps=6", f"--model_dir={model_dir}", *TINY)
+  assert proc.returncode == 0, proc.stderr
+  assert "resuming from" in proc.stdout and "at step 4 of 6" in proc.stdout
+  assert json.loads((model_dir / "metrics.json").read_text())["step"] == 6
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--dataset=cifar"], ["--dataset", "cifar"]),
+    (["--num_clusters=1"], ["--num_clusters=1", ">= 2"]),
+    (["--sigma=0"], ["--sigma=0", "> 0"]),
+    (["--hidden_units=a,b"], ["--hidden_units"]),
+    (["--dataset=mnist", "--data_source=idx", "--data_dir=/nonexistent"], ["--data_dir=/nonexistent"]),
+    (["--dataset=vectors"], ["--data_path"]),
+    (["--model_dir=/proc/version/run"], ["--model_dir=/proc/version/run", "not writable"]),
+    (["positional"], ["unexpected arguments"]),
+])
+def test_bad_input_gets_one_line_error(args, fragments):
+  assert_one_line_error(run("train", "--train_steps=1", *args), *fragments)
+
+
+def test_evaluate_without_a_model(tmp_path):
+  assert_one_line_error(run("evaluate", f"--model_dir={tmp_path}"), "config.json")
