@@ -38,6 +38,7 @@ class Config:
   strategy: str = "default"
   cpu_replicas: int = 0
   steps_per_loop: int = 50
+  jit_compile: bool = True  # XLA-compile the train step (1.6x on the digits MLPs here)
   eval_every: int = 0  # 0: only at the end
   checkpoint_every: int = 1000
   eval_split: str = "test"

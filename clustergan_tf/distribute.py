@@ -49,3 +49,12 @@ def is_chief(strategy):
     return True
   return resolver.task_type in ("chief", None) or (
       resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def supports_xla(strategy):
+  """XLA-compiled replica steps work on one device or on GPU replicas; not on logical CPU replicas
+  (their variables live on another device: tensorflow.org/xla/known_issues)."""
+  if strategy.num_replicas_in_sync == 1:
+    return True
+  devices = strategy.extended.worker_devices
+  return len(devices) == 1 or all("GPU" in d.upper() for d in devices)

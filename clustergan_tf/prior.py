@@ -3,6 +3,7 @@
 All sampling is stateless (`tf.random.stateless_*` keyed by a [2] int seed), so a
 training step's noise is a pure function of (seed, step): resumable and identical
 under any number of replicas.
+XLA-compiled steps draw other (equally distributed) numbers than plain TF ones.
 """
 
 import tensorflow as tf

@@ -109,11 +109,13 @@ def train(cfg, data=None, out=sys.stdout):
   ds = data_lib.train_dataset(x_train, cfg.batch_size * cfg.n_critic, seed=cfg.seed).skip(start)
   iterator = iter(strategy.experimental_distribute_dataset(ds))
 
+  step_fn = tf.function(model.train_step, jit_compile=cfg.jit_compile and distribute.supports_xla(strategy))
+
   @tf.function
   def train_loop(iterator, num_steps):
     sums = {k: tf.constant(0.0) for k in model_lib.LOG_KEYS}
     for _ in tf.range(num_steps):
-      logs = strategy.run(model.train_step, args=(next(iterator),))
+      logs = strategy.run(step_fn, args=(next(iterator),))
       sums = {k: sums[k] + strategy.reduce("MEAN", logs[k], axis=None) for k in model_lib.LOG_KEYS}
     return {k: v / tf.cast(num_steps, tf.float32) for k, v in sums.items()}
 
