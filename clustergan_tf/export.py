@@ -1,0 +1,54 @@
+"""Exports a trained model for TF Serving and TFLite, or checks an export.
+
+  python -m clustergan_tf.export --model_dir=DIR --export_dir=export [--version=N] [--parity]
+  python -m clustergan_tf.export --check=export
+"""
+
+from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
+
+from absl import flags
+
+flags.DEFINE_string("model_dir", None, "Trained model directory (config.json, ckpt/).")
+flags.DEFINE_string("export_dir", "export", "Base directory: encoder/<v>/, generator/<v>/, tflite/, models.config.")
+flags.DEFINE_integer("version", None, "Version directory to write; default: the next free integer.")
+flags.DEFINE_boolean("tflite", True, "Also write TFLite files (encoder float32/float16/dynamic/int8, generator).")
+flags.DEFINE_boolean("parity", False, "After exporting, compare every exported form with the Keras encoder "
+                     "on the evaluation split and print max |probs diff| and cluster agreement.")
+flags.DEFINE_string("check", None, "Validate this export directory (tags, signatures, dtypes, shapes) and exit.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  from clustergan_tf import serving
+  from clustergan_tf.errors import UsageError
+  if FLAGS.check:
+    for line in serving.check_export(FLAGS.check):
+      print(line)
+    print(f"{FLAGS.check}: OK")
+    return
+  if not FLAGS.model_dir:
+    raise UsageError("--model_dir is required (or --check=EXPORT_DIR to validate an export)")
+  if FLAGS.version is not None and FLAGS.version < 1:
+    raise UsageError(f"--version={FLAGS.version} must be a positive integer")
+  from clustergan_tf import evaluate_lib, export_lib, train_lib
+  cfg, data, model = train_lib.restore(FLAGS.model_dir)
+  zn, probs = evaluate_lib.encode(model.encoder, data.split("train")[0])
+  km = evaluate_lib.fit_kmeans(evaluate_lib.kmeans_features(zn, probs, cfg.beta_n), cfg.num_clusters)
+  paths = export_lib.export(model, cfg, data, FLAGS.export_dir, FLAGS.version, km.cluster_centers_, FLAGS.tflite)
+  for name, path in paths.items():
+    print(f"{name}: {path}")
+  if FLAGS.parity:
+    x = data.split(cfg.eval_split)[0]
+    keras_fn = lambda b: {k: v.numpy() for k, v in export_lib._encode(model.encoder, b).items()}
+    candidates = {"saved_model": serving.saved_model_encoder(paths["encoder"]),
+                  "tf_serving_session": serving.session_encoder(paths["encoder"])}
+    candidates.update({f"tflite_{k}": serving.tflite_encoder(paths[f"encoder_{k}"])
+                       for k in export_lib.TFLITE_ENCODERS if f"encoder_{k}" in paths})
+    print(f"\nparity with the Keras encoder on {data.name} {cfg.eval_split} (n={len(x)}):")
+    print("| form | max abs diff of cluster_probs | cluster agreement |\n|---|---|---|")
+    for name, (diff, agree) in serving.parity(keras_fn, candidates, x).items():
+      print(f"| {name} | {diff:.2e} | {100 * agree:.2f}% |")
+
+
+if __name__ == "__main__":
+  cli.run(main)

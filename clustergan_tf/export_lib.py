@@ -1,0 +1,189 @@
+"""Exports a trained ClusterGAN for serving: SavedModels in TF Serving's layout and TFLite files.
+
+  EXPORT/encoder/<version>/    serving_default: images|features -> cluster, cluster_probs, zn, confidence
+                               kmeans:          images|features -> cluster (nearest exported centroid)
+  EXPORT/generator/<version>/  serving_default: zn, zc -> images;  sample: cluster, seed -> images
+  EXPORT/tflite/encoder_{float32,float16,dynamic,int8}.tflite, generator_float32.tflite
+  EXPORT/models.config         TF Serving model_config_list for both
+
+A version directory is written under a temporary name and renamed when complete, so a
+running TF Serving never loads half a model.
+"""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from clustergan_tf.errors import UsageError
+
+TFLITE_ENCODERS = ("float32", "float16", "dynamic", "int8")
+ENCODER_OUTPUTS = ("cluster", "cluster_probs", "zn", "confidence")
+
+
+def input_name(data_shape):
+  return "images" if len(data_shape) == 3 else "features"
+
+
+def _encode(encoder, x):
+  """x [B, *data_shape] -> dict of the serving outputs (see ENCODER_OUTPUTS)."""
+  out = encoder(x, training=False)
+  probs = tf.nn.softmax(out["zc_logits"])
+  return {"cluster": tf.argmax(probs, axis=1, output_type=tf.int64), "cluster_probs": probs,
+          "zn": out["zn"], "confidence": tf.reduce_max(probs, axis=1)}
+
+
+def _check_range(x, name):
+  """Serving-time guard: data must lie in [0, 1], the range the model was trained on."""
+  ok = tf.logical_and(tf.reduce_all(x >= 0.0), tf.reduce_all(x <= 1.0))
+  return tf.debugging.Assert(ok, [f"{name} must hold values in [0, 1] (divide 8-bit pixels by 255)"])
+
+
+def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_n=1.0, checks=True):
+  """tf.functions for the encoder's signatures: {"serving_default": fn, ["kmeans": fn]}."""
+  name = input_name(data_shape)
+  spec = tf.TensorSpec([None, *data_shape], tf.float32, name=name)
+
+  def guarded(x):
+    if checks and bounded:
+      with tf.control_dependencies([_check_range(x, name)]):
+        return tf.identity(x)
+    return x
+
+  @tf.function(input_signature=[spec])
+  def serve(x):
+    return _encode(encoder, guarded(x))
+
+  fns = {"serving_default": serve}
+  if kmeans_centroids is not None:
+    centroids = tf.constant(np.asarray(kmeans_centroids, np.float32))
+
+    @tf.function(input_signature=[spec])
+    def kmeans(x):
+      out = _encode(encoder, guarded(x))
+      feats = tf.concat([out["zn"], out["cluster_probs"]], 1) if beta_n > 0 else out["cluster_probs"]
+      d2 = tf.reduce_sum(tf.square(feats[:, None, :] - centroids[None]), axis=-1)
+      return {"cluster": tf.argmin(d2, axis=1, output_type=tf.int64)}
+
+    fns["kmeans"] = kmeans
+  return fns
+
+
+def generator_functions(generator, latent_dim, num_clusters, sigma):
+  """tf.functions for the generator's signatures: serving_default (zn, zc) and sample (cluster, seed)."""
+
+  @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="zn"),
+                                tf.TensorSpec([None, num_clusters], tf.float32, name="zc")])
+  def serve(zn, zc):
+    return {"images": generator([zn, zc], training=False)}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="cluster"),
+                                tf.TensorSpec([], tf.int32, name="seed")])
+  def sample(cluster, seed):
+    tf.debugging.assert_less(cluster, num_clusters, message=f"cluster must be < {num_clusters}")
+    tf.debugging.assert_non_negative(cluster, message="cluster must be >= 0")
+    s = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
+    zn = sigma * tf.random.stateless_normal([tf.shape(cluster)[0], latent_dim], s)
+    return {"images": generator([zn, tf.one_hot(cluster, num_clusters)], training=False)}
+
+  return {"serving_default": serve, "sample": sample}
+
+
+def write_saved_model(model, functions, path):
+  """Writes a SavedModel with the given signatures (keras.export.ExportArchive) to path."""
+  archive = keras.export.ExportArchive()
+  archive.track(model)
+  for name, fn in functions.items():
+    archive.add_endpoint(name, fn)
+  archive.write_out(path, verbose=False)
+
+
+def next_version(base):
+  versions = [int(d) for d in os.listdir(base) if d.isdigit()] if os.path.isdir(base) else []
+  return max(versions, default=0) + 1
+
+
+def write_versioned(base, version, writer):
+  """Calls writer(tmp_dir), then renames tmp_dir to base/<version> (atomic on one file system)."""
+  os.makedirs(base, exist_ok=True)
+  final = os.path.join(base, str(version))
+  if os.path.exists(final):
+    raise UsageError(f"{final} exists already; pass another --version or omit it for the next free one")
+  tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
+  try:
+    shutil.rmtree(tmp)
+    writer(tmp)
+    os.rename(tmp, final)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return final
+
+
+def tflite_encoder(saved_model_dir, kind, representative=None):
+  """Converts the encoder SavedModel's serving_default to a builtin-ops-only TFLite flatbuffer."""
+  conv = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
+  conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+  if kind in ("float16", "dynamic", "int8"):
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+  if kind == "float16":
+    conv.target_spec.supported_types = [tf.float16]
+  if kind == "int8":
+    if representative is None:
+      raise ValueError("int8 needs representative data")
+    conv.representative_dataset = lambda: ([r[None].astype(np.float32)] for r in representative)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+  return conv.convert()
+
+
+def models_config(export_dir, base_path="/models"):
+  """TF Serving's model_config_list text for the encoder and the generator."""
+  entries = "".join(
+      f'  config {{\n    name: "{n}"\n    base_path: "{base_path}/{n}"\n    model_platform: "tensorflow"\n  }}\n'
+      for n in ("encoder", "generator"))
+  return "model_config_list {\n" + entries + "}\n"
+
+
+def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tflite=True,
+           representative_size=500):
+  """Writes encoder and generator SavedModels (+ TFLite files, models.config). Returns {name: path}."""
+  data_shape = data.data_shape
+  enc_base, gen_base = os.path.join(export_dir, "encoder"), os.path.join(export_dir, "generator")
+  if version is None:
+    version = max(next_version(enc_base), next_version(gen_base))
+  enc_fns = encoder_functions(model.encoder, data_shape, data.bounded, kmeans_centroids, cfg.beta_n)
+  gen_fns = generator_functions(model.generator, cfg.latent_dim, cfg.num_clusters, cfg.sigma)
+  paths = {"encoder": write_versioned(enc_base, version, lambda p: write_saved_model(model.encoder, enc_fns, p)),
+           "generator": write_versioned(gen_base, version,
+                                        lambda p: write_saved_model(model.generator, gen_fns, p))}
+  with open(os.path.join(export_dir, "models.config"), "w") as f:
+    f.write(models_config(export_dir))
+  if tflite:
+    tdir = os.path.join(export_dir, "tflite")
+    os.makedirs(tdir, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:  # builtin-ops-only graphs: no serving-time Assert ops
+      plain = os.path.join(tmp, "encoder")
+      write_saved_model(model.encoder, {"serving_default": encoder_functions(
+          model.encoder, data_shape, data.bounded, checks=False)["serving_default"]}, plain)
+      x_train = data.split("train")[0]
+      rep = x_train[np.random.default_rng(0).permutation(len(x_train))[:representative_size]]
+      for kind in TFLITE_ENCODERS:
+        path = os.path.join(tdir, f"encoder_{kind}.tflite")
+        _atomic_bytes(path, tflite_encoder(plain, kind, rep))
+        paths[f"encoder_{kind}"] = path
+      gen_plain = os.path.join(tmp, "generator")
+      write_saved_model(model.generator, {"serving_default": gen_fns["serving_default"]}, gen_plain)
+      conv = tf.lite.TFLiteConverter.from_saved_model(gen_plain, signature_keys=["serving_default"])
+      path = os.path.join(tdir, "generator_float32.tflite")
+      _atomic_bytes(path, conv.convert())
+      paths["generator_float32"] = path
+  return paths
+
+
+def _atomic_bytes(path, blob):
+  with open(path + ".tmp", "wb") as f:
+    f.write(blob)
+  os.replace(path + ".tmp", path)
