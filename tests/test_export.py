@@ -1,0 +1,105 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clustergan_tf import export_lib, serving, train_lib
+from clustergan_tf.data import Data
+from clustergan_tf.errors import UsageError
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+  """A tiny 28x28 model (2 train steps), exported twice (versions 1 and 2) with TFLite files."""
+  from clustergan_tf.config import Config
+  root = tmp_path_factory.mktemp("export")
+  rng = np.random.default_rng(0)
+  x = rng.random((64, 28, 28, 1)).astype(np.float32)
+  y = np.arange(64) % 3
+  data = Data("tiny_images", {"train": (x, y), "test": (x[:40], y[:40])}, 3, True)
+  cfg = Config(dataset="mnist", num_clusters=3, latent_dim=4, batch_size=8, n_critic=1, train_steps=2,
+               steps_per_loop=1, model_dir=str(root / "model"))
+  train_lib.train(cfg, data=data)
+  model = train_lib.load_model(cfg, data, cfg.model_dir)
+  centroids = rng.random((3, 7)).astype(np.float32)
+  paths = export_lib.export(model, cfg, data, str(root / "export"), kmeans_centroids=centroids,
+                            representative_size=16)
+  export_lib.export(model, cfg, data, str(root / "export"), kmeans_centroids=centroids, tflite=False)
+  return root / "export", paths, model, data
+
+
+def test_layout_and_versions(exported):
+  export_dir, paths, _, _ = exported
+  assert sorted(os.listdir(export_dir / "encoder")) == ["1", "2"]
+  assert sorted(os.listdir(export_dir / "generator")) == ["1", "2"]
+  assert (export_dir / "encoder" / "1" / "saved_model.pb").exists()
+  assert not [d for d in os.listdir(export_dir / "encoder") if d.startswith(".tmp")]
+  assert 'name: "encoder"' in (export_dir / "models.config").read_text()
+  assert sorted(os.listdir(export_dir / "tflite")) == [
+      "encoder_dynamic.tflite", "encoder_float16.tflite", "encoder_float32.tflite", "encoder_int8.tflite",
+      "generator_float32.tflite"]
+
+
+def test_existing_version_is_refused(exported):
+  export_dir, _, model, data = exported
+  from clustergan_tf.config import Config
+  with pytest.raises(UsageError, match="exists already"):
+    export_lib.export(model, Config(num_clusters=3, latent_dim=4), data, str(export_dir), version=1, tflite=False)
+
+
+def test_check_accepts_the_export(exported):
+  lines = serving.check_export(str(exported[0]))
+  assert any("encoder/2 serving_default: (images float32[-1, 28, 28, 1])" in l for l in lines)
+  assert any("kmeans" in l for l in lines) and any("sample: (cluster int32[-1], seed int32[])" in l for l in lines)
+
+
+def test_check_rejects_a_missing_version(tmp_path):
+  (tmp_path / "encoder").mkdir()
+  with pytest.raises(UsageError, match="no integer version directory"):
+    serving.check_export(str(tmp_path))
+
+
+def test_parity_of_every_form(exported):
+  _, paths, model, data = exported
+  x = data.split("test")[0]
+  keras_fn = lambda b: {k: v.numpy() for k, v in export_lib._encode(model.encoder, b).items()}
+  cands = {"saved_model": serving.saved_model_encoder(paths["encoder"]),
+           "session": serving.session_encoder(paths["encoder"]),
+           "tflite_float32": serving.tflite_encoder(paths["encoder_float32"]),
+           "tflite_float16": serving.tflite_encoder(paths["encoder_float16"])}
+  report = serving.parity(keras_fn, cands, x, batch_size=16)
+  assert report["saved_model"][0] < 1e-6 and report["saved_model"][1] == 1.0
+  assert report["session"][0] < 1e-6 and report["session"][1] == 1.0
+  assert report["tflite_float32"][0] < 1e-4
+  assert report["tflite_float16"][0] < 1e-2
+  out = serving.tflite_encoder(paths["encoder_int8"])(x[:5])
+  assert out["cluster_probs"].shape == (5, 3) and np.allclose(out["cluster_probs"].sum(1), 1, atol=0.05)
+
+
+def test_signatures_reject_bad_input(exported):
+  _, paths, _, _ = exported
+  sig = tf.saved_model.load(paths["encoder"]).signatures["serving_default"]
+  with pytest.raises((ValueError, TypeError)):
+    sig(images=tf.zeros([2, 28, 28], tf.float32))  # wrong rank
+  with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float tensor but is a int32"):
+    sig(images=tf.zeros([2, 28, 28, 1], tf.int32))  # wrong dtype
+  with pytest.raises((ValueError, TypeError)):
+    sig(images=tf.zeros([2, 32, 32, 1], tf.float32))  # wrong image size
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 1\]"):
+    sig(images=tf.fill([1, 28, 28, 1], 255.0))  # unscaled pixels
+  out = sig(images=tf.zeros([2, 28, 28, 1]))
+  assert out["cluster"].dtype == tf.int64 and out["cluster_probs"].shape == (2, 3)
+
+
+def test_generator_signatures(exported):
+  _, paths, _, _ = exported
+  gen = tf.saved_model.load(paths["generator"])
+  a = gen.signatures["sample"](cluster=tf.constant([0, 2]), seed=tf.constant(7))["images"]
+  b = gen.signatures["sample"](cluster=tf.constant([0, 2]), seed=tf.constant(7))["images"]
+  assert a.shape == (2, 28, 28, 1)
+  np.testing.assert_array_equal(a.numpy(), b.numpy())
+  with pytest.raises(tf.errors.InvalidArgumentError, match="cluster must be < 3"):
+    gen.signatures["sample"](cluster=tf.constant([5]), seed=tf.constant(0))
+  img = gen.signatures["serving_default"](zn=tf.zeros([1, 4]), zc=tf.one_hot([1], 3))["images"]
+  assert img.shape == (1, 28, 28, 1)
