@@ -48,10 +48,17 @@ def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_
   spec = tf.TensorSpec([None, *data_shape], tf.float32, name=name)
 
   def guarded(x):
-    if checks and bounded:
-      with tf.control_dependencies([_check_range(x, name)]):
-        return tf.identity(x)
-    return x
+    """Clear serving-time errors: shape first (a loaded signature does not enforce it), then range."""
+    if not checks:
+      return x
+    want = ",".join(str(d) for d in data_shape)
+    got = tf.strings.reduce_join(tf.strings.as_string(tf.shape(x)[1:]), separator=",")
+    asserts = [tf.debugging.Assert(tf.equal(got, want), [f"{name} must have shape [batch, {want}]; got", tf.shape(x)])]
+    if bounded:
+      with tf.control_dependencies(asserts):
+        asserts.append(_check_range(x, name))
+    with tf.control_dependencies(asserts):
+      return tf.identity(x)
 
   @tf.function(input_signature=[spec])
   def serve(x):
