@@ -5,6 +5,9 @@ import json
 import os
 
 
+PRECISIONS = ("float32", "mixed_bfloat16")  # bfloat16 needs no loss scaling; float16 would
+
+
 @dataclasses.dataclass
 class Config:
   # data
@@ -38,6 +41,7 @@ class Config:
   strategy: str = "default"
   cpu_replicas: int = 0
   steps_per_loop: int = 50
+  precision: str = "float32"  # or "mixed_bfloat16" (bf16 compute, float32 weights; AMX/AVX512_BF16 CPUs, GPUs)
   jit_compile: bool = True  # XLA-compile the train step (1.6x on the digits MLPs here)
   eval_every: int = 0  # 0: only at the end
   checkpoint_every: int = 1000
@@ -83,6 +87,7 @@ def validate(cfg):
       (cfg.d_learning_rate is None or cfg.d_learning_rate > 0, "d_learning_rate", "must be > 0"),
       (0 <= cfg.adam_beta1 < 1 and 0 <= cfg.adam_beta2 < 1, "adam_beta1", "Adam betas must lie in [0, 1)"),
       (cfg.batch_size >= 1, "batch_size", "must be >= 1"),
+      (cfg.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}"),
       (cfg.train_steps >= 0, "train_steps", "must be >= 0"),
       (cfg.steps_per_loop >= 1, "steps_per_loop", "must be >= 1"),
       (cfg.eval_every >= 0, "eval_every", "must be >= 0 (0: evaluate only at the end)"),

@@ -45,6 +45,8 @@ f.DEFINE_enum("strategy", D.strategy, distribute.STRATEGIES,
               "tf.distribute strategy: default (one device), mirrored (local GPUs or --cpu_replicas), multi_worker (TF_CONFIG).")
 f.DEFINE_integer("cpu_replicas", D.cpu_replicas, "With --strategy=mirrored on a CPU-only machine: split the CPU into N replicas.")
 f.DEFINE_integer("steps_per_loop", D.steps_per_loop, "Generator steps per tf.function call (logging granularity).")
+f.DEFINE_enum("precision", D.precision, config_lib.PRECISIONS,
+              "Compute precision: float32 or mixed_bfloat16 (bf16 compute, float32 weights: CPUs with AMX/AVX512_BF16, GPUs).")
 f.DEFINE_boolean("jit_compile", D.jit_compile, "XLA-compile the train step (--nojit_compile to debug).")
 f.DEFINE_integer("eval_every", D.eval_every, "Evaluate every N generator steps (0: only at the end).")
 f.DEFINE_integer("checkpoint_every", D.checkpoint_every, "Checkpoint every N generator steps (and at the end).")

@@ -52,9 +52,13 @@ def make_checkpoint(model):
 def build_model(cfg, data, strategy):
   """Networks and optimizers in the strategy's scope; initial weights are a function of cfg.seed."""
   keras.utils.set_random_seed(cfg.seed)
-  with strategy.scope():
-    model = model_lib.build(cfg, data.data_shape, data.bounded)
-    model.compile(*model_lib.make_optimizers(cfg))
+  keras.mixed_precision.set_global_policy(cfg.precision)  # layers keep the policy they were built with
+  try:
+    with strategy.scope():
+      model = model_lib.build(cfg, data.data_shape, data.bounded)
+      model.compile(*model_lib.make_optimizers(cfg))
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
   return model
 
 
