@@ -22,12 +22,11 @@ def run(main):
       print(f"error: {e}", file=sys.stderr)
       sys.exit(2)
 
-  try:
-    flags.FLAGS(sys.argv)  # parse here to turn flag errors into one line too
-  except flags.Error as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  except UsageError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  app.run(wrapped, argv=sys.argv)
+  def parse(argv):  # absl's own parser, with flag errors as one line
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
+
+  app.run(wrapped, argv=sys.argv, flags_parser=parse)

@@ -125,7 +125,7 @@ def train(cfg, data=None, out=sys.stdout):
 
   writer = tf.summary.create_file_writer(os.path.join(cfg.model_dir, "logs", "train")) if chief else None
   step, t0, last_print = start, time.time(), 0.0
-  images_per_step = cfg.batch_size * (cfg.n_critic + 1)
+  images_per_step = cfg.batch_size * cfg.n_critic  # real examples consumed per generator step
   while step < cfg.train_steps:
     boundaries = [cfg.train_steps, (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every]
     if cfg.eval_every:

@@ -1,0 +1,193 @@
+"""Algorithm 1, backprop decoding: recovers z* = argmin_z ||G(z) - x||_1 + lambda ||z_n||^2 through G alone.
+
+For each input x_i and each restart k (z_c fixed to e_k), z_n starts from the prior
+N(0, sigma^2 I) and takes `steps` Adam updates, clipped to [-clip, clip] after each;
+the restart with the lowest final loss wins, and its k is a cluster assignment.
+
+`decode` runs every restart of every input of a batch as one batch of B*R rows: one
+variable holds all B*R z_n, one tf.function runs the whole Adam loop. Each row's loss
+depends on its own z_n only, so the gradient of the summed loss is every row's own
+gradient and Adam (elementwise) keeps the rows independent. `decode_loop` does the
+same work one restart at a time, for speed comparisons; both start from the same
+z_n, so they agree up to float rounding.
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from clustergan_tf.errors import UsageError
+
+
+# -- generators ------------------------------------------------------------------------------------
+def generator_from_keras(model):
+  """A Keras generator with inputs [zn, zc] as a callable (zn [N, d], zc [N, K]) -> x_hat [N, ...]."""
+  return lambda zn, zc: model([zn, zc], training=False)
+
+
+def generator_from_saved_model(path):
+  """The exported generator's serving_default signature (inputs zn, zc; output images) as a callable."""
+  loaded = tf.saved_model.load(path)
+  serve = loaded.signatures["serving_default"]
+
+  def generate(zn, zc):
+    return serve(zn=zn, zc=zc)["images"]
+
+  generate.saved_model = loaded  # the signature does not own the variables: keep them alive
+  return generate
+
+
+# -- pieces ----------------------------------------------------------------------------------------
+def initial_zn(num_inputs, num_clusters, latent_dim, sigma, seed):
+  """Starting points z_n ~ N(0, sigma^2 I): [N, K, latent_dim], [i, k] for input i, restart k.
+
+  Drawn for all N inputs and all K clusters at once (stateless, keyed by seed), so a
+  restart's start depends neither on batch_size nor on how many restarts run.
+  """
+  s = tf.constant([seed, 0], tf.int64)
+  return (sigma * tf.random.stateless_normal([num_inputs, num_clusters, latent_dim], s)).numpy()
+
+
+def restart_loss(generator, zn, zc, x, lambda_reg):
+  """Per-row loss ||G(zn, zc) - x||_1 (summed over data dims) + lambda_reg ||zn||_2^2: [rows].
+
+  zn [rows, d], zc [rows, K], x [rows, *data_shape].
+  """
+  diff = tf.reshape(generator(zn, zc) - x, [tf.shape(x)[0], -1])
+  return tf.reduce_sum(tf.abs(diff), axis=1) + lambda_reg * tf.reduce_sum(tf.square(zn), axis=1)
+
+
+def make_solver(generator, rows, latent_dim, steps, learning_rate, lambda_reg, clip):
+  """A tf.function (x [rows, ...], zc [rows, K], zn0 [rows, d]) -> (zn [rows, d], loss [rows]).
+
+  Runs `steps` Adam updates (keras.optimizers.Adam, the paper's beta 0.9 / 0.999) on
+  one variable holding every row's z_n. Each call starts from zn0 and fresh Adam
+  state, so one solver (traced once) serves every batch.
+  """
+  zn = tf.Variable(tf.zeros([rows, latent_dim]), name="zn")
+  optimizer = keras.optimizers.Adam(learning_rate, name="decode_adam")
+  optimizer.build([zn])
+  fresh = [tf.identity(tf.convert_to_tensor(v)) for v in optimizer.variables]  # iteration 0, zero moments
+
+  @tf.function
+  def solve(x, zc, zn0):
+    zn.assign(zn0)
+    for v, value in zip(optimizer.variables, fresh):
+      v.assign(value)
+    for _ in tf.range(steps):
+      with tf.GradientTape() as tape:  # the rows' losses are independent: d(sum)/d(zn_r) = d(loss_r)/d(zn_r)
+        total = tf.reduce_sum(restart_loss(generator, tf.convert_to_tensor(zn), zc, x, lambda_reg))
+      optimizer.apply_gradients([(tape.gradient(total, zn), zn)])
+      if clip is not None:
+        zn.assign(tf.clip_by_value(zn, -clip, clip))
+    final = tf.convert_to_tensor(zn)
+    return final, restart_loss(generator, final, zc, x, lambda_reg)
+
+  return solve
+
+
+def batches(num_inputs, batch_size):
+  """(rows per batch B, [(start, stop)]): ceil(N / batch_size) batches of near-equal size, so padding is small."""
+  count = math.ceil(num_inputs / batch_size)
+  size = math.ceil(num_inputs / count)
+  return size, [(i, min(i + size, num_inputs)) for i in range(0, num_inputs, size)]
+
+
+def pad_rows(a, rows):
+  """a [n, ...] padded with zero rows to [rows, ...] (a fixed shape: no retracing)."""
+  return np.concatenate([a, np.zeros((rows - len(a),) + a.shape[1:], a.dtype)]) if len(a) < rows else a
+
+
+def pick(zn, loss, num_clusters):
+  """Winning restart per input. zn [N, R, d], loss [N, R] -> the dict `decode` returns."""
+  restart = loss.argmin(axis=1)
+  best_zn = zn[np.arange(len(zn)), restart]
+  onehot = np.eye(num_clusters, dtype=np.float32)[restart]
+  return {"z": np.concatenate([best_zn, onehot], axis=1), "zn": best_zn, "restart": restart.astype(np.int64),
+          "loss": loss[np.arange(len(loss)), restart]}
+
+
+def validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps, learning_rate, lambda_reg, clip,
+             batch_size):
+  """Checks the arguments (UsageError naming the flag). Returns (generator callable, x float32, restarts)."""
+  if isinstance(generator, keras.Model):
+    generator = generator_from_keras(generator)
+  restarts = num_clusters if restarts is None else restarts
+  if not 1 <= restarts <= num_clusters:
+    raise UsageError(f"--restarts={restarts} must be in 1..{num_clusters} (one restart per cluster)")
+  if steps < 1:
+    raise UsageError(f"--steps={steps} must be at least 1")
+  if not learning_rate > 0:
+    raise UsageError(f"--learning_rate={learning_rate} must be positive")
+  if not lambda_reg >= 0:
+    raise UsageError(f"--lambda_reg={lambda_reg} must be >= 0")
+  if clip is not None and not clip > 0:
+    raise UsageError(f"--clip={clip} must be positive; inf (or None in Python) disables clipping")
+  if batch_size < 1:
+    raise UsageError(f"--batch_size={batch_size} must be at least 1")
+  if sigma < 0:
+    raise UsageError(f"sigma={sigma} (the prior's std of z_n) must be >= 0")
+  x = np.asarray(x, np.float32)
+  if x.ndim < 2 or len(x) == 0:
+    raise UsageError(f"--num_samples: nothing to decode (x has shape {x.shape}); pass at least one sample")
+  probe = generator(tf.zeros([1, latent_dim]), tf.one_hot([0], num_clusters))
+  if tuple(probe.shape[1:]) != x.shape[1:]:
+    raise UsageError(f"x has samples of shape {x.shape[1:]} but the generator makes {tuple(probe.shape[1:])}: "
+                     "decode data of the model's own data set")
+  return generator, x, restarts
+
+
+# -- the two decoders ------------------------------------------------------------------------------
+def decode(generator, x, num_clusters, latent_dim, sigma, restarts=None, steps=5000, learning_rate=0.01,
+           lambda_reg=10.0, clip=0.6, seed=0, batch_size=1000):
+  """Algorithm 1 with all R restarts of a batch of B inputs as one B*R-row Adam loop.
+
+  Args:
+    generator: callable (zn [N, latent_dim], zc [N, K]) -> x_hat [N, *data_shape] (or a Keras generator).
+    x: [N, *data_shape] inputs.
+    restarts: R <= K; restart k fixes z_c = e_k (default K: every cluster).
+    clip: z_n is clipped to [-clip, clip] after every step; None disables.
+  Returns:
+    {"z": [N, latent_dim + K] (z_n*, e_k*), "zn": [N, latent_dim], "restart": [N] int64 (k*, the cluster),
+     "loss": [N] (final loss of the winner)}.
+  """
+  generator, x, restarts = validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps,
+                                    learning_rate, lambda_reg, clip, batch_size)
+  rows, spans = batches(len(x), batch_size)
+  start = initial_zn(len(x), num_clusters, latent_dim, sigma, seed)[:, :restarts]
+  solve = make_solver(generator, rows * restarts, latent_dim, steps, learning_rate, lambda_reg, clip)
+  zc = np.tile(np.eye(num_clusters, dtype=np.float32)[:restarts], (rows, 1))  # row b*R + k holds e_k
+  zn, loss = [], []
+  for lo, hi in spans:
+    xb = np.repeat(pad_rows(x[lo:hi], rows), restarts, axis=0)
+    zn0 = pad_rows(start[lo:hi], rows).reshape(rows * restarts, latent_dim)
+    out_zn, out_loss = solve(tf.constant(xb), tf.constant(zc), tf.constant(zn0))
+    zn.append(out_zn.numpy().reshape(rows, restarts, latent_dim)[:hi - lo])
+    loss.append(out_loss.numpy().reshape(rows, restarts)[:hi - lo])
+  return pick(np.concatenate(zn), np.concatenate(loss), num_clusters)
+
+
+def decode_loop(generator, x, num_clusters, latent_dim, sigma, restarts=None, steps=5000, learning_rate=0.01,
+                lambda_reg=10.0, clip=0.6, seed=0, batch_size=1000):
+  """`decode` done one restart at a time (one solver call, fresh Adam state, per restart and batch).
+
+  Same arguments, starting points and results (up to float rounding); kept to measure
+  what batching the restarts buys.
+  """
+  generator, x, restarts = validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps,
+                                    learning_rate, lambda_reg, clip, batch_size)
+  rows, spans = batches(len(x), batch_size)
+  start = initial_zn(len(x), num_clusters, latent_dim, sigma, seed)
+  solve = make_solver(generator, rows, latent_dim, steps, learning_rate, lambda_reg, clip)
+  zn, loss = [], []
+  for lo, hi in spans:
+    xb = tf.constant(pad_rows(x[lo:hi], rows))
+    per_restart = []
+    for k in range(restarts):
+      zc = tf.one_hot(tf.fill([rows], k), num_clusters)
+      per_restart.append(solve(xb, zc, tf.constant(pad_rows(start[lo:hi, k], rows))))
+    zn.append(np.stack([z.numpy()[:hi - lo] for z, _ in per_restart], axis=1))
+    loss.append(np.stack([l.numpy()[:hi - lo] for _, l in per_restart], axis=1))
+  return pick(np.concatenate(zn), np.concatenate(loss), num_clusters)

@@ -1,0 +1,121 @@
+"""Backprop decoding (Algorithm 1) on a linear generator, where the right answer is known."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clustergan_tf import decode_lib
+from clustergan_tf.errors import UsageError
+
+K, LATENT_DIM, SIGMA = 3, 2, 0.1
+# G(zn, zc) = zn @ W + zc @ A: W [2, 6] has full column rank; A's rows are far apart and far from W's span.
+W = np.array([[1.0, 0.0, 0.3, 0.0, 0.0, 0.2],
+              [0.0, 1.0, 0.0, 0.3, 0.1, 0.0]], np.float32)
+A = np.array([[0.0, 0.0, 2.0, 0.0, 0.0, 0.0],
+              [0.0, 0.0, 0.0, 2.0, 0.0, 1.0],
+              [0.0, 0.0, 0.0, 0.0, 2.0, -1.0]], np.float32)
+
+
+def linear_generator(zn, zc):
+  return tf.matmul(zn, W) + tf.matmul(zc, A)
+
+
+@pytest.fixture(scope="module")
+def truth():
+  """Known latents: zn [8, 2] inside [-0.3, 0.3], k [8], and x = G(zn, e_k) [8, 6]."""
+  rng = np.random.default_rng(0)
+  zn = rng.uniform(-0.3, 0.3, (8, LATENT_DIM)).astype(np.float32)
+  k = np.arange(8) % K
+  return zn, k, zn @ W + A[k]
+
+
+def run(fn=decode_lib.decode, x=None, **kwargs):
+  args = dict(steps=400, learning_rate=0.01, lambda_reg=0.0, clip=0.6)
+  args.update(kwargs)
+  return fn(linear_generator, x, K, LATENT_DIM, SIGMA, **args)
+
+
+def test_recovers_cluster_and_latent(truth):
+  zn, k, x = truth
+  out = run(x=x, steps=1000, learning_rate=0.003)
+  np.testing.assert_array_equal(out["restart"], k)
+  np.testing.assert_allclose(out["zn"], zn, atol=1e-2)
+  assert out["z"].shape == (8, LATENT_DIM + K)
+  np.testing.assert_array_equal(out["z"][:, :LATENT_DIM], out["zn"])
+  np.testing.assert_array_equal(out["z"][:, LATENT_DIM:], np.eye(K)[k])
+  assert out["loss"].shape == (8,) and out["loss"].max() < 0.05
+
+
+def test_clipping_bounds_every_coordinate(truth):
+  _, k, _ = truth
+  far = np.array([[2.0, -1.5]], np.float32).repeat(8, axis=0)  # needs |zn| well above the clip
+  out = run(x=far @ W + A[k], clip=0.4)
+  assert np.abs(out["zn"]).max() <= 0.4 + 1e-6
+  np.testing.assert_allclose(np.abs(out["zn"]), 0.4, atol=1e-6)  # pinned at the bound
+  unclipped = run(x=far @ W + A[k], clip=None, steps=1000, learning_rate=0.01)
+  assert np.abs(unclipped["zn"]).max() > 1.0
+
+
+def test_regulariser_shrinks_latents(truth):
+  _, _, x = truth
+  free = run(x=x)
+  shrunk = run(x=x, lambda_reg=10.0)
+  assert np.linalg.norm(shrunk["zn"], axis=1).mean() < 0.5 * np.linalg.norm(free["zn"], axis=1).mean()
+
+
+def test_batched_equals_loop_and_batch_size(truth):
+  _, _, x = truth
+  x = x[:5]
+  batched = run(x=x, steps=60, lambda_reg=1.0)
+  looped = run(decode_lib.decode_loop, x=x, steps=60, lambda_reg=1.0)
+  split = run(x=x, steps=60, lambda_reg=1.0, batch_size=2)  # 3 batches of 2 rows, the last padded
+  for other in (looped, split):
+    np.testing.assert_array_equal(other["restart"], batched["restart"])
+    np.testing.assert_allclose(other["loss"], batched["loss"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(other["zn"], batched["zn"], atol=1e-5)
+
+
+def test_fewer_restarts_and_determinism(truth):
+  _, _, x = truth
+  a = run(x=x[:4], steps=20, restarts=2, seed=3)
+  b = run(x=x[:4], steps=20, restarts=2, seed=3)
+  assert set(a["restart"]) <= {0, 1}
+  for key in a:
+    np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_keras_and_saved_model_generators(tmp_path):
+  from clustergan_tf import export_lib, networks
+  gen = networks.build_generator((6,), LATENT_DIM, K, hidden_units=(8,), output_activation="linear")
+  export_lib.write_saved_model(gen, export_lib.generator_functions(gen, LATENT_DIM, K, SIGMA), str(tmp_path))
+  x = np.random.default_rng(1).normal(size=(3, 6)).astype(np.float32)
+  args = dict(steps=30, lambda_reg=10.0)
+  from_keras = decode_lib.decode(gen, x, K, LATENT_DIM, SIGMA, **args)
+  from_saved = decode_lib.decode(decode_lib.generator_from_saved_model(str(tmp_path)), x, K, LATENT_DIM, SIGMA,
+                                 **args)
+  np.testing.assert_array_equal(from_saved["restart"], from_keras["restart"])
+  np.testing.assert_allclose(from_saved["loss"], from_keras["loss"], rtol=1e-4)
+
+
+@pytest.mark.parametrize("kwargs, flag", [
+    ({"restarts": 0}, "--restarts"),
+    ({"restarts": K + 1}, "--restarts"),
+    ({"steps": 0}, "--steps"),
+    ({"learning_rate": 0.0}, "--learning_rate"),
+    ({"learning_rate": -1.0}, "--learning_rate"),
+    ({"lambda_reg": -0.1}, "--lambda_reg"),
+    ({"clip": 0.0}, "--clip"),
+    ({"batch_size": 0}, "--batch_size"),
+    ({"x": np.zeros((0, 6), np.float32)}, "--num_samples"),
+])
+def test_bad_arguments(truth, kwargs, flag):
+  args = {"x": truth[2], **kwargs}
+  with pytest.raises(UsageError, match=flag):
+    run(**args)
+  with pytest.raises(UsageError, match=flag):
+    run(decode_lib.decode_loop, **args)
+
+
+def test_wrong_data_shape():
+  with pytest.raises(UsageError, match=r"shape \(5,\)"):
+    run(x=np.zeros((4, 5), np.float32))
