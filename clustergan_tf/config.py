@@ -42,6 +42,7 @@ class Config:
   cpu_replicas: int = 0
   steps_per_loop: int = 50
   precision: str = "float32"  # or "mixed_bfloat16" (bf16 compute, float32 weights; AMX/AVX512_BF16 CPUs, GPUs)
+  deterministic: bool = False  # tf.config.experimental.enable_op_determinism(): bit-identical reruns
   jit_compile: bool = True  # XLA-compile the train step (1.6x on the digits MLPs here)
   eval_every: int = 0  # 0: only at the end
   checkpoint_every: int = 1000

@@ -52,9 +52,8 @@ def is_chief(strategy):
 
 
 def supports_xla(strategy):
-  """XLA-compiled replica steps work on one device or on GPU replicas; not on logical CPU replicas
-  (their variables live on another device: tensorflow.org/xla/known_issues)."""
+  """XLA-compiled replica steps work on one replica or on GPU replicas. On CPU replicas they do not:
+  logical-CPU variables live on another device, and XLA has no CPU collectives (b/194942685)."""
   if strategy.num_replicas_in_sync == 1:
     return True
-  devices = strategy.extended.worker_devices
-  return len(devices) == 1 or all("GPU" in d.upper() for d in devices)
+  return all("GPU" in d.upper() for d in strategy.extended.worker_devices)

@@ -7,6 +7,7 @@ metrics.json and assignments.npz under --model_dir; rerunning resumes.
 from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
 
 import dataclasses
+import signal
 import sys
 
 from absl import flags
@@ -47,6 +48,8 @@ f.DEFINE_integer("cpu_replicas", D.cpu_replicas, "With --strategy=mirrored on a 
 f.DEFINE_integer("steps_per_loop", D.steps_per_loop, "Generator steps per tf.function call (logging granularity).")
 f.DEFINE_enum("precision", D.precision, config_lib.PRECISIONS,
               "Compute precision: float32 or mixed_bfloat16 (bf16 compute, float32 weights: CPUs with AMX/AVX512_BF16, GPUs).")
+f.DEFINE_boolean("deterministic", D.deterministic,
+                 "Op determinism (tf.config.experimental.enable_op_determinism): same seed -> bit-identical weights.")
 f.DEFINE_boolean("jit_compile", D.jit_compile, "XLA-compile the train step (--nojit_compile to debug).")
 f.DEFINE_integer("eval_every", D.eval_every, "Evaluate every N generator steps (0: only at the end).")
 f.DEFINE_integer("checkpoint_every", D.checkpoint_every, "Checkpoint every N generator steps (and at the end).")
@@ -71,11 +74,15 @@ def config_from_flags():
 
 def main(argv):
   from clustergan_tf import train_lib
+  signal.signal(signal.SIGTERM, signal.default_int_handler)  # preemption: checkpoint, then exit
   try:
     train_lib.train(config_from_flags())
   except train_lib.TrainingDiverged as e:
     print(f"error: training diverged: {e}", file=sys.stderr)
     sys.exit(3)
+  except train_lib.TrainingInterrupted as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Keras 3 `fit` cannot reduce a GAN step's logs under MultiWorkerMirroredStrategy
 alike; `ClusterGAN.train_step` itself also runs under `fit`.
 """
 
+import hashlib
 import math
 import os
 import shutil
@@ -13,6 +14,7 @@ import tempfile
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from clustergan_tf import config as config_lib
@@ -24,6 +26,19 @@ from clustergan_tf.errors import UsageError
 
 class TrainingDiverged(RuntimeError):
   """A loss became NaN or Inf; the last checkpoint (written before it) is intact."""
+
+
+class TrainingInterrupted(RuntimeError):
+  """SIGINT/SIGTERM: a checkpoint of the last finished step was written; rerunning resumes."""
+
+
+def weights_fingerprint(model):
+  """sha256 (16 hex digits) of every weight of G, D and E: equal fingerprints = identical weights."""
+  digest = hashlib.sha256()
+  for net in (model.generator, model.discriminator, model.encoder):
+    for v in net.weights:
+      digest.update(np.ascontiguousarray(v.numpy()).tobytes())
+  return digest.hexdigest()[:16]
 
 
 def _fmt_time(seconds):
@@ -83,6 +98,8 @@ def train(cfg, data=None, out=sys.stdout):
   """Trains (or resumes) a ClusterGAN as configured; evaluates and writes metrics.json. Returns the report."""
   config_lib.validate(cfg)
   strategy = distribute.make_strategy(cfg.strategy, cfg.cpu_replicas)
+  if cfg.deterministic:
+    tf.config.experimental.enable_op_determinism()
   replicas = strategy.num_replicas_in_sync
   if cfg.batch_size % replicas:
     raise UsageError(f"--batch_size={cfg.batch_size} is not divisible by the {replicas} replicas; "
@@ -107,6 +124,9 @@ def train(cfg, data=None, out=sys.stdout):
   if manager.latest_checkpoint:
     ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     start = int(model.step)
+    # The checkpoint holds the optimizers' learning rates; the flags of this run win.
+    model.g_optimizer.learning_rate = cfg.learning_rate
+    model.d_optimizer.learning_rate = cfg.d_learning_rate if cfg.d_learning_rate is not None else cfg.learning_rate
     print(f"resuming from {manager.latest_checkpoint} at step {start} of {cfg.train_steps}", file=out, flush=True)
 
   # Same seed, same order: a resumed run skips the batches already consumed.
@@ -126,45 +146,54 @@ def train(cfg, data=None, out=sys.stdout):
   writer = tf.summary.create_file_writer(os.path.join(cfg.model_dir, "logs", "train")) if chief else None
   step, t0, last_print = start, time.time(), 0.0
   images_per_step = cfg.batch_size * cfg.n_critic  # real examples consumed per generator step
-  while step < cfg.train_steps:
-    boundaries = [cfg.train_steps, (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every]
-    if cfg.eval_every:
-      boundaries.append((step // cfg.eval_every + 1) * cfg.eval_every)
-    n = min([cfg.steps_per_loop - step % cfg.steps_per_loop] + [b - step for b in boundaries])
-    logs = {k: float(v) for k, v in train_loop(iterator, tf.constant(n)).items()}
-    step += n
-    bad = [k for k, v in logs.items() if not math.isfinite(v)]
-    if bad:
-      raise TrainingDiverged(
-          f"{bad[0]} became {logs[bad[0]]} by step {step}; last good checkpoint: "
-          f"{manager.latest_checkpoint or 'none'}; lower --learning_rate or check the data")
-    elapsed = time.time() - t0
-    rate = (step - start) / max(elapsed, 1e-9)
-    if writer is not None:
-      with writer.as_default(step=step):
-        for k, v in logs.items():
-          tf.summary.scalar(k, v)
-        tf.summary.scalar("steps_per_sec", rate)
-        tf.summary.scalar("images_per_sec", rate * images_per_step)
-    if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
-      manager.save(checkpoint_number=step)
-    if elapsed - last_print >= 10 or step == cfg.train_steps or step == start + n:
-      last_print = elapsed
-      eta = (cfg.train_steps - step) / max(rate, 1e-9)
-      print(f"step {step}/{cfg.train_steps} {100 * step / cfg.train_steps:3.0f}% | {rate:.1f} steps/s "
-            f"{rate * images_per_step:.0f} img/s | ETA {_fmt_time(eta)} | "
-            + " ".join(f"{k} {v:.4g}" for k, v in logs.items()), file=out, flush=True)
-    if chief and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train_steps:
-      report, _ = evaluate_lib.evaluate(model.encoder, data, cfg.eval_split, cfg, step)
-      print(evaluate_lib.format_report(report), file=out, flush=True)
+  try:
+    while step < cfg.train_steps:
+      boundaries = [cfg.train_steps, (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every]
+      if cfg.eval_every:
+        boundaries.append((step // cfg.eval_every + 1) * cfg.eval_every)
+      n = min([cfg.steps_per_loop - step % cfg.steps_per_loop] + [b - step for b in boundaries])
+      logs = {k: float(v) for k, v in train_loop(iterator, tf.constant(n)).items()}
+      step += n
+      bad = [k for k, v in logs.items() if not math.isfinite(v)]
+      if bad:
+        raise TrainingDiverged(
+            f"{bad[0]} became {logs[bad[0]]} by step {step}; last good checkpoint: "
+            f"{manager.latest_checkpoint or 'none'}; lower --learning_rate or check the data")
+      elapsed = time.time() - t0
+      rate = (step - start) / max(elapsed, 1e-9)
+      if writer is not None:
+        with writer.as_default(step=step):
+          for k, v in logs.items():
+            tf.summary.scalar(k, v)
+          tf.summary.scalar("steps_per_sec", rate)
+          tf.summary.scalar("images_per_sec", rate * images_per_step)
+      if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
+        manager.save(checkpoint_number=step)
+      if elapsed - last_print >= 10 or step == cfg.train_steps or step == start + n:
+        last_print = elapsed
+        eta = (cfg.train_steps - step) / max(rate, 1e-9)
+        print(f"step {step}/{cfg.train_steps} {100 * step / cfg.train_steps:3.0f}% | {rate:.1f} steps/s "
+              f"{rate * images_per_step:.0f} img/s | ETA {_fmt_time(eta)} | "
+              + " ".join(f"{k} {v:.4g}" for k, v in logs.items()), file=out, flush=True)
+      if chief and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train_steps:
+        report, _ = evaluate_lib.evaluate(model.encoder, data, cfg.eval_split, cfg, step)
+        print(evaluate_lib.format_report(report), file=out, flush=True)
+  except KeyboardInterrupt:  # SIGINT, or SIGTERM routed to it by the CLI
+    step = int(model.step)
+    manager.save(checkpoint_number=step)
+    raise TrainingInterrupted(f"interrupted at step {step} of {cfg.train_steps}; checkpoint saved in {ckpt_dir}; "
+                              f"rerun the same command to resume") from None
 
   if manager.latest_checkpoint is None or int(manager.latest_checkpoint.rsplit("-", 1)[1]) != step:
     manager.save(checkpoint_number=step)
+  fingerprint = weights_fingerprint(model)
+  print(f"final weights sha256:{fingerprint} at step {step}", file=out, flush=True)
   if not chief:
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return None
   report, assignments = evaluate_lib.evaluate(model.encoder, data, cfg.eval_split, cfg, step)
   report["train_minutes"] = round((time.time() - t0) / 60, 3)
+  report["weights_sha256"] = fingerprint
   evaluate_lib.write(cfg.model_dir, report, assignments)
   print(evaluate_lib.format_report(report), file=out, flush=True)
   return report
