@@ -38,6 +38,7 @@ class Config:
   seed: int = 0
   # run
   model_dir: str = "runs/default"
+  logdir: str | None = None  # TensorBoard logs; None: MODEL_DIR/logs, "none": no logs
   strategy: str = "default"
   cpu_replicas: int = 0
   steps_per_loop: int = 50

@@ -38,9 +38,8 @@ def fit_kmeans(features, num_clusters, seed=0):
   return KMeans(n_clusters=num_clusters, n_init=10, random_state=seed).fit(features)
 
 
-def assign(encoder, x, num_clusters, beta_n, kmeans=None):
-  """Cluster ids for x by both methods: {"argmax": [N], "kmeans": [N]}, plus the k-means model used."""
-  zn, probs = encode(encoder, x)
+def assign(zn, probs, num_clusters, beta_n, kmeans=None):
+  """Cluster ids from latents by both methods: {"argmax": [N], "kmeans": [N]}, plus the k-means model used."""
   feats = kmeans_features(zn, probs, beta_n)
   if kmeans is None:
     kmeans = fit_kmeans(feats, num_clusters)
@@ -49,9 +48,10 @@ def assign(encoder, x, num_clusters, beta_n, kmeans=None):
 
 
 def evaluate(encoder, data, split, cfg, step):
-  """Scores one split. Returns (metrics dict as written to metrics.json, assignments dict)."""
+  """Scores one split. Returns (metrics dict as written to metrics.json, assignments dict, (zn, probs))."""
   x, y = data.split(split)
-  clusters, _ = assign(encoder, x, cfg.num_clusters, cfg.beta_n)
+  zn, probs = encode(encoder, x)
+  clusters, _ = assign(zn, probs, cfg.num_clusters, cfg.beta_n)
   results = {}
   if y is not None:
     results = {m: metrics.all_metrics(y, clusters[m]) for m in METHODS}
@@ -59,7 +59,7 @@ def evaluate(encoder, data, split, cfg, step):
   report = {"dataset": data.name, "split": split, "step": int(step), "num_clusters": cfg.num_clusters,
             "num_examples": int(len(x)), "results": results, "cluster_sizes": sizes}
   labels = y if y is not None else np.full(len(x), -1, np.int64)
-  return report, {"labels": labels, **clusters}
+  return report, {"labels": labels, **clusters}, (zn, probs)
 
 
 def write(model_dir, report, assignments):

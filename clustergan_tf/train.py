@@ -42,6 +42,7 @@ f.DEFINE_integer("batch_size", D.batch_size, "Global batch size (over all replic
 f.DEFINE_integer("train_steps", D.train_steps, "Generator steps to train in total (a resumed run continues to it).")
 f.DEFINE_integer("seed", D.seed, "Seed of weights, noise and data order.")
 f.DEFINE_string("model_dir", D.model_dir, "Directory for checkpoints, logs, config.json, metrics.json, assignments.npz.")
+f.DEFINE_string("logdir", D.logdir, "TensorBoard log directory (default: MODEL_DIR/logs; 'none': no TensorBoard output).")
 f.DEFINE_enum("strategy", D.strategy, distribute.STRATEGIES,
               "tf.distribute strategy: default (one device), mirrored (local GPUs or --cpu_replicas), multi_worker (TF_CONFIG).")
 f.DEFINE_integer("cpu_replicas", D.cpu_replicas, "With --strategy=mirrored on a CPU-only machine: split the CPU into N replicas.")

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from clustergan_tf import config as config_lib
 from clustergan_tf import data as data_lib
-from clustergan_tf import distribute, evaluate_lib
+from clustergan_tf import distribute, evaluate_lib, summaries
 from clustergan_tf import model as model_lib
 from clustergan_tf.errors import UsageError
 
@@ -143,7 +143,19 @@ def train(cfg, data=None, out=sys.stdout):
       sums = {k: sums[k] + strategy.reduce("MEAN", logs[k], axis=None) for k in model_lib.LOG_KEYS}
     return {k: v / tf.cast(num_steps, tf.float32) for k, v in sums.items()}
 
-  writer = tf.summary.create_file_writer(os.path.join(cfg.model_dir, "logs", "train")) if chief else None
+  logdir = None if not chief or cfg.logdir == "none" else (cfg.logdir or os.path.join(cfg.model_dir, "logs"))
+  writers = {}
+  if logdir:
+    writers = {name: tf.summary.create_file_writer(os.path.join(logdir, name)) for name in ("train", "eval")}
+    summaries.write_hparams(writers["eval"], cfg)
+  x_eval = data.split(cfg.eval_split)[0]
+
+  def evaluate(step):
+    report, assignments, latents = evaluate_lib.evaluate(model.encoder, data, cfg.eval_split, cfg, step)
+    if writers:
+      summaries.write_eval(writers["eval"], step, report, model, data, cfg, x_eval)
+    return report, assignments, latents
+
   step, t0, last_print = start, time.time(), 0.0
   images_per_step = cfg.batch_size * cfg.n_critic  # real examples consumed per generator step
   try:
@@ -161,12 +173,9 @@ def train(cfg, data=None, out=sys.stdout):
             f"{manager.latest_checkpoint or 'none'}; lower --learning_rate or check the data")
       elapsed = time.time() - t0
       rate = (step - start) / max(elapsed, 1e-9)
-      if writer is not None:
-        with writer.as_default(step=step):
-          for k, v in logs.items():
-            tf.summary.scalar(k, v)
-          tf.summary.scalar("steps_per_sec", rate)
-          tf.summary.scalar("images_per_sec", rate * images_per_step)
+      if writers:
+        lrs = {"g": float(model.g_optimizer.learning_rate), "d": float(model.d_optimizer.learning_rate)}
+        summaries.write_train(writers["train"], step, logs, rate, rate * images_per_step, lrs)
       if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
         manager.save(checkpoint_number=step)
       if elapsed - last_print >= 10 or step == cfg.train_steps or step == start + n:
@@ -176,8 +185,7 @@ def train(cfg, data=None, out=sys.stdout):
               f"{rate * images_per_step:.0f} img/s | ETA {_fmt_time(eta)} | "
               + " ".join(f"{k} {v:.4g}" for k, v in logs.items()), file=out, flush=True)
       if chief and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train_steps:
-        report, _ = evaluate_lib.evaluate(model.encoder, data, cfg.eval_split, cfg, step)
-        print(evaluate_lib.format_report(report), file=out, flush=True)
+        print(evaluate_lib.format_report(evaluate(step)[0]), file=out, flush=True)
   except KeyboardInterrupt:  # SIGINT, or SIGTERM routed to it by the CLI
     step = int(model.step)
     manager.save(checkpoint_number=step)
@@ -191,9 +199,14 @@ def train(cfg, data=None, out=sys.stdout):
   if not chief:
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return None
-  report, assignments = evaluate_lib.evaluate(model.encoder, data, cfg.eval_split, cfg, step)
+  report, assignments, (zn, probs) = evaluate(step)
   report["train_minutes"] = round((time.time() - t0) / 60, 3)
   report["weights_sha256"] = fingerprint
   evaluate_lib.write(cfg.model_dir, report, assignments)
+  summaries.save_pngs(cfg.model_dir, model, data, cfg, x_eval)
+  if logdir:
+    summaries.write_projector(logdir, zn, probs, assignments["labels"], assignments["argmax"], x_eval, data.data_shape)
+    for w in writers.values():
+      w.flush()
   print(evaluate_lib.format_report(report), file=out, flush=True)
   return report

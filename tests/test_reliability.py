@@ -53,6 +53,7 @@ def test_deterministic_runs_and_resume_after_kills(tmp_path):
   assert killed == 5
   final = run(train_cmd(tmp_path / "k", *args))
   assert final.returncode == 0, final.stderr[-2000:]
+  assert "resuming from" in final.stdout  # at least one kill landed after a checkpoint
   assert fingerprint(final.stdout) == fingerprint(a.stdout)
   assert json.loads((tmp_path / "k" / "metrics.json").read_text())["step"] == 300
   ev = run([sys.executable, "-m", "clustergan_tf.evaluate", f"--model_dir={tmp_path / 'k'}"])

@@ -1,0 +1,115 @@
+"""TensorBoard output under LOGDIR (default MODEL_DIR/logs): train and eval scalars, images, HParams, Projector.
+
+  LOGDIR/train/  losses, Wasserstein estimate, gradient penalty, learning rates, steps/s, images/s
+  LOGDIR/eval/   acc/purity/nmi/ari per read-out, cluster shares, reconstruction and latent errors,
+                 images (K-row sample grid, real vs G(E(x)), interpolation), HParams
+  LOGDIR/        Projector: the encoder's latents of the evaluation split (+ labels, sprite)
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from clustergan_tf import prior, visualize
+
+
+def write_train(writer, step, logs, steps_per_sec, images_per_sec, learning_rates):
+  """Scalars of one logging interval (losses averaged over it)."""
+  with writer.as_default(step=step):
+    for k, v in logs.items():
+      tf.summary.scalar(f"loss/{k}", v)
+    for name, lr in learning_rates.items():
+      tf.summary.scalar(f"learning_rate/{name}", lr)
+    tf.summary.scalar("speed/steps_per_sec", steps_per_sec)
+    tf.summary.scalar("speed/images_per_sec", images_per_sec)
+
+
+def cycle_errors(model, x, cfg, num_samples=1000, seed=0):
+  """(mean ||x - G(E(x))||_2 over x[:num_samples], mean ||z_n - E_n(G(z))||_2 and z_c recovery over prior draws)."""
+  x = x[:num_samples]
+  out = model.encoder(x, training=False)
+  x_hat = model.generator([out["zn"], tf.nn.softmax(out["zc_logits"])], training=False)
+  recon = tf.reduce_mean(tf.norm(tf.reshape(x - x_hat, [len(x), -1]), axis=1))
+  zn, zc, k = prior.sample(num_samples, cfg.latent_dim, cfg.num_clusters, cfg.sigma, tf.constant([seed, 3], tf.int64))
+  back = model.encoder(model.generator([zn, zc], training=False), training=False)
+  latent = tf.reduce_mean(tf.norm(zn - back["zn"], axis=1))
+  zc_acc = tf.reduce_mean(tf.cast(tf.argmax(back["zc_logits"], 1, output_type=tf.int32) == k, tf.float32))
+  return float(recon), float(latent), float(zc_acc)
+
+
+def pictures(model, data, cfg, x):
+  """{name: image [H, W, 1]} of the current model (empty for data that cannot be drawn)."""
+  shape = data.data_shape
+  pics = {
+      "samples_by_cluster": visualize.sample_grid(model.generator, shape, cfg.latent_dim, cfg.num_clusters, cfg.sigma),
+      "real_vs_reconstruction": visualize.reconstructions(model.generator, model.encoder, x, shape),
+      "interpolation_0_to_1": visualize.interpolation(model.generator, shape, cfg.latent_dim, cfg.num_clusters,
+                                                      cfg.sigma),
+  }
+  return {k: v for k, v in pics.items() if v is not None}
+
+
+def write_eval(writer, step, report, model, data, cfg, x):
+  """Scalars and images of one evaluation. x: the evaluated split's data."""
+  recon, latent, zc_acc = cycle_errors(model, x, cfg)
+  with writer.as_default(step=step):
+    for method, values in report["results"].items():
+      for k, v in values.items():
+        tf.summary.scalar(f"{method}/{k}", v)
+    for method, sizes in report["cluster_sizes"].items():
+      total = max(sum(sizes), 1)
+      for k, n in enumerate(sizes):
+        tf.summary.scalar(f"cluster_share_{method}/{k}", n / total)
+    tf.summary.scalar("cycle/reconstruction_error", recon)
+    tf.summary.scalar("cycle/latent_error", latent)
+    tf.summary.scalar("cycle/zc_recovery", zc_acc)
+    for name, image in pictures(model, data, cfg, x).items():
+      tf.summary.image(name, image[None], step=step)
+
+
+def write_hparams(writer, cfg):
+  """The run's settings for TensorBoard's HParams dashboard (final metrics are the eval scalars)."""
+  from tensorboard.plugins.hparams import api as hp
+  keys = ("dataset", "num_clusters", "latent_dim", "sigma", "beta_n", "beta_c", "loss", "n_critic", "learning_rate",
+          "batch_size", "train_steps", "seed", "precision", "mlp_batchnorm")
+  values = {k: getattr(cfg, k) for k in keys}
+  values["hidden_units"] = ",".join(map(str, cfg.hidden_units))
+  with writer.as_default():
+    hp.hparams(values, trial_id=os.path.basename(os.path.normpath(cfg.model_dir)))
+
+
+def write_projector(logdir, zn, probs, labels, clusters, x, data_shape, max_points=2000):
+  """Latents [z_n, softmax(z_c)] of up to max_points examples in TensorBoard's Projector,
+  with metadata (label, cluster) and, for drawable data, a sprite image."""
+  from tensorboard.plugins import projector
+  n = min(max_points, len(zn))
+  os.makedirs(logdir, exist_ok=True)
+  embedding = tf.Variable(np.concatenate([zn[:n], probs[:n]], axis=1), name="embedding")
+  tf.train.Checkpoint(embedding=embedding).save(os.path.join(logdir, "embedding.ckpt"))
+  with open(os.path.join(logdir, "metadata.tsv"), "w") as f:
+    f.write("label\tcluster\n")
+    for i in range(n):
+      f.write(f"{labels[i]}\t{clusters[i]}\n")
+  config = projector.ProjectorConfig()
+  emb = config.embeddings.add()
+  emb.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
+  emb.metadata_path = "metadata.tsv"
+  if visualize.image_shape(data_shape) is not None:
+    images = visualize.as_images(x[:n], data_shape)
+    side = int(np.ceil(np.sqrt(n)))
+    visualize.write_png(visualize.tile(images, side, side, pad=0), os.path.join(logdir, "sprite.png"))
+    emb.sprite.image_path = "sprite.png"
+    emb.sprite.single_image_dim.extend(list(images.shape[1:3]))
+  projector.visualize_embeddings(logdir, config)
+
+
+def save_pngs(model_dir, model, data, cfg, x):
+  """The evaluation pictures as PNG files in MODEL_DIR/images/ (for users without TensorBoard)."""
+  out = os.path.join(model_dir, "images")
+  os.makedirs(out, exist_ok=True)
+  paths = []
+  for name, image in pictures(model, data, cfg, x).items():
+    paths.append(os.path.join(out, f"{name}.png"))
+    visualize.write_png(image, paths[-1])
+  return paths

@@ -1,0 +1,110 @@
+"""TensorBoard output of a short run: event files, images, HParams, Projector, PNGs, and a live tensorboard."""
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from clustergan_tf import data as data_lib
+from clustergan_tf import train_lib
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+  """4 steps on 16-d vectors in [0, 1] (drawable as 4x4 images), evaluated at steps 2 and 4."""
+  from clustergan_tf.config import Config
+  rng = np.random.default_rng(0)
+  y = np.arange(120) % 3
+  x = np.clip(np.eye(3)[y].repeat(6, axis=1)[:, :16] * 0.8 + rng.random((120, 16)) * 0.2, 0, 1).astype(np.float32)
+  data = data_lib.Data("squares", {"train": (x, y), "test": (x[:60], y[:60])}, 3, True)
+  root = tmp_path_factory.mktemp("tb")
+  cfg = Config(dataset="vectors", num_clusters=3, latent_dim=2, hidden_units=(16,), batch_size=8, n_critic=1,
+               train_steps=4, steps_per_loop=1, eval_every=2, checkpoint_every=2, model_dir=str(root / "run"))
+  train_lib.train(cfg, data=data)
+  return root / "run"
+
+
+def _accumulator(path):
+  acc = event_accumulator.EventAccumulator(str(path), size_guidance={event_accumulator.TENSORS: 0,
+                                                                     event_accumulator.IMAGES: 0})
+  acc.Reload()
+  return acc
+
+
+def test_train_scalars(run_dir):
+  acc = _accumulator(run_dir / "logs" / "train")
+  tags = set(acc.Tags()["tensors"])
+  for tag in ("loss/d_loss", "loss/wasserstein", "loss/gradient_penalty", "loss/g_adv_loss", "loss/zn_loss",
+              "loss/zc_loss", "learning_rate/g", "learning_rate/d", "speed/steps_per_sec", "speed/images_per_sec"):
+    assert tag in tags, tag
+    values = [float(tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
+    assert len(values) == 4 and all(np.isfinite(values))
+  assert float(tf.make_ndarray(acc.Tensors("learning_rate/g")[0].tensor_proto)) == pytest.approx(1e-4)
+
+
+def test_eval_scalars_images_and_hparams(run_dir):
+  acc = _accumulator(run_dir / "logs" / "eval")
+  tags = set(acc.Tags()["tensors"])
+  for method in ("argmax", "kmeans"):
+    for metric in ("acc", "purity", "nmi", "ari"):
+      events = acc.Tensors(f"{method}/{metric}")
+      assert [e.step for e in events] == [2, 4]
+      assert all(-1.0 <= float(tf.make_ndarray(e.tensor_proto)) <= 1.0 for e in events)
+  shares = [float(tf.make_ndarray(acc.Tensors(f"cluster_share_argmax/{k}")[-1].tensor_proto)) for k in range(3)]
+  assert sum(shares) == pytest.approx(1.0)
+  for tag in ("cycle/reconstruction_error", "cycle/latent_error", "cycle/zc_recovery"):
+    assert np.isfinite(float(tf.make_ndarray(acc.Tensors(tag)[-1].tensor_proto)))
+  for tag in ("samples_by_cluster", "real_vs_reconstruction", "interpolation_0_to_1"):
+    assert tag in tags
+    image = tf.io.decode_png(tf.make_ndarray(acc.Tensors(tag)[-1].tensor_proto)[2])
+    assert image.shape[0] > 8 and image.shape[1] > 8
+  assert "_hparams_/session_start_info" in acc.PluginTagToContent("hparams")
+
+
+def test_projector_and_pngs(run_dir):
+  logs = run_dir / "logs"
+  config = (logs / "projector_config.pbtxt").read_text()
+  assert 'tensor_name: "embedding/.ATTRIBUTES/VARIABLE_VALUE"' in config and "sprite.png" in config
+  rows = (logs / "metadata.tsv").read_text().strip().splitlines()
+  assert rows[0] == "label\tcluster" and len(rows) == 61
+  assert tf.train.load_checkpoint(str(logs / "embedding.ckpt-1")).get_tensor(
+      "embedding/.ATTRIBUTES/VARIABLE_VALUE").shape == (60, 5)
+  for name in ("samples_by_cluster", "real_vs_reconstruction", "interpolation_0_to_1"):
+    png = (run_dir / "images" / f"{name}.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_live_tensorboard_serves_scalars_and_images(run_dir):
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", f"--logdir={run_dir / 'logs'}",
+                           "--host=127.0.0.1", f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  base = f"http://127.0.0.1:{port}/data/plugin"
+  try:
+    deadline, tags = time.time() + 90, {}
+    while time.time() < deadline:
+      try:
+        tags = json.load(urllib.request.urlopen(f"{base}/scalars/tags", timeout=5))
+        if "eval" in tags and "train" in tags:
+          break
+      except OSError:
+        pass
+      time.sleep(1)
+    assert "argmax/acc" in tags.get("eval", {}) and "loss/d_loss" in tags.get("train", {}), tags
+    images = json.load(urllib.request.urlopen(f"{base}/images/images?run=eval&tag=samples_by_cluster", timeout=10))
+    blob = urllib.request.urlopen(f"{base}/images/{images[-1]['query'] and 'individualImage?' + images[-1]['query']}",
+                                  timeout=10).read()
+    assert blob[:8] == b"\x89PNG\r\n\x1a\n"
+  finally:
+    proc.kill()
+    proc.wait()
