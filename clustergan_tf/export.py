@@ -14,6 +14,8 @@ flags.DEFINE_integer("version", None, "Version directory to write; default: the 
 flags.DEFINE_boolean("tflite", True, "Also write TFLite files (encoder float32/float16/dynamic/int8, generator).")
 flags.DEFINE_boolean("parity", False, "After exporting, compare every exported form with the Keras encoder "
                      "on the evaluation split and print max |probs diff| and cluster agreement.")
+flags.DEFINE_boolean("benchmark", False, "After exporting, print encoder images/s at batch 1 and 256 for the "
+                     "SavedModel and each TFLite file.")
 flags.DEFINE_string("check", None, "Validate this export directory (tags, signatures, dtypes, shapes) and exit.")
 FLAGS = flags.FLAGS
 
@@ -37,17 +39,24 @@ def main(argv):
   paths = export_lib.export(model, cfg, data, FLAGS.export_dir, FLAGS.version, km.cluster_centers_, FLAGS.tflite)
   for name, path in paths.items():
     print(f"{name}: {path}")
+  if not (FLAGS.parity or FLAGS.benchmark):
+    return
+  x = data.split(cfg.eval_split)[0]
+  candidates = {"saved_model": serving.saved_model_encoder(paths["encoder"]),
+                "tf_serving_session": serving.session_encoder(paths["encoder"])}
+  candidates.update({f"tflite_{k}": serving.tflite_encoder(paths[f"encoder_{k}"])
+                     for k in export_lib.TFLITE_ENCODERS if f"encoder_{k}" in paths})
   if FLAGS.parity:
-    x = data.split(cfg.eval_split)[0]
     keras_fn = lambda b: {k: v.numpy() for k, v in export_lib._encode(model.encoder, b).items()}
-    candidates = {"saved_model": serving.saved_model_encoder(paths["encoder"]),
-                  "tf_serving_session": serving.session_encoder(paths["encoder"])}
-    candidates.update({f"tflite_{k}": serving.tflite_encoder(paths[f"encoder_{k}"])
-                       for k in export_lib.TFLITE_ENCODERS if f"encoder_{k}" in paths})
     print(f"\nparity with the Keras encoder on {data.name} {cfg.eval_split} (n={len(x)}):")
     print("| form | max abs diff of cluster_probs | cluster agreement |\n|---|---|---|")
     for name, (diff, agree) in serving.parity(keras_fn, candidates, x).items():
       print(f"| {name} | {diff:.2e} | {100 * agree:.2f}% |")
+  if FLAGS.benchmark:
+    print("\nencoder throughput (images/s, this machine, one process):")
+    print("| form | batch 1 | batch 256 |\n|---|---|---|")
+    for name, fn in candidates.items():
+      print(f"| {name} | {serving.throughput(fn, x, 1):.0f} | {serving.throughput(fn, x, 256):.0f} |")
 
 
 if __name__ == "__main__":

@@ -105,3 +105,15 @@ def parity(reference, candidates, x, batch_size=256):
     p, c = run(fn)
     report[name] = (float(np.max(np.abs(p.astype(np.float64) - ref_p))), float(np.mean(c == ref_c)))
   return report
+
+
+def throughput(fn, x, batch_size, min_seconds=2.0, max_calls=2000):
+  """Images/s of fn on batches of batch_size from x (after one warm-up call)."""
+  import time
+  xb = np.ascontiguousarray(x[:batch_size])
+  fn(xb)
+  calls, t = 0, time.perf_counter()
+  while calls < max_calls and (time.perf_counter() - t < min_seconds or calls < 3):
+    fn(xb)
+    calls += 1
+  return calls * len(xb) / (time.perf_counter() - t)
