@@ -5,6 +5,7 @@ Keras 3 `fit` cannot reduce a GAN step's logs under MultiWorkerMirroredStrategy
 alike; `ClusterGAN.train_step` itself also runs under `fit`.
 """
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -91,7 +92,9 @@ def restore(model_dir):
   """(cfg, data, model) of a trained model_dir, for evaluate, export and decode."""
   cfg = config_lib.Config.from_model_dir(model_dir)
   data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
-  return cfg, data, load_model(cfg, data, model_dir)
+  # Inference and export run in float32 (mixed-precision weights are float32 already; TFLite
+  # builtins have no bfloat16 kernels).
+  return cfg, data, load_model(dataclasses.replace(cfg, precision="float32"), data, model_dir)
 
 
 def train(cfg, data=None, out=sys.stdout):
