@@ -161,6 +161,7 @@ def train(cfg, data=None, out=sys.stdout):
 
   step, t0, last_print = start, time.time(), 0.0
   images_per_step = cfg.batch_size * cfg.n_critic  # real examples consumed per generator step
+  learning_rates = {"g": cfg.learning_rate, "d": cfg.d_learning_rate or cfg.learning_rate}  # constant: no schedule
   try:
     while step < cfg.train_steps:
       boundaries = [cfg.train_steps, (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every]
@@ -177,8 +178,7 @@ def train(cfg, data=None, out=sys.stdout):
       elapsed = time.time() - t0
       rate = (step - start) / max(elapsed, 1e-9)
       if writers:
-        lrs = {"g": float(model.g_optimizer.learning_rate), "d": float(model.d_optimizer.learning_rate)}
-        summaries.write_train(writers["train"], step, logs, rate, rate * images_per_step, lrs)
+        summaries.write_train(writers["train"], step, logs, rate, rate * images_per_step, learning_rates)
       if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
         manager.save(checkpoint_number=step)
       if elapsed - last_print >= 10 or step == cfg.train_steps or step == start + n:

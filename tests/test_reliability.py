@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+import tensorflow as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--dataset=synthetic", "--num_clusters=4", "--latent_dim=3", "--hidden_units=16,16", "--batch_size=8",
@@ -40,20 +41,29 @@ def test_deterministic_runs_and_resume_after_kills(tmp_path):
   assert fingerprint(a.stdout) == fingerprint(b.stdout)
 
   rng = random.Random(0)
-  killed = 0
-  deadline = time.time() + 240
+  ckpt_dir = str(tmp_path / "k" / "ckpt")
+
+  def saved_step():
+    latest = tf.train.latest_checkpoint(ckpt_dir) if os.path.isdir(ckpt_dir) else None
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+  killed, deadline = 0, time.time() + 240
   while killed < 5 and time.time() < deadline:
+    before = saved_step()
     proc = subprocess.Popen(train_cmd(tmp_path / "k", *args), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    time.sleep(rng.uniform(4.0, 9.0))  # start-up takes ~4 s: kills land in start-up, training or saving
+    while proc.poll() is None and saved_step() <= before and time.time() < deadline:
+      time.sleep(0.05)  # wait for progress: a new checkpoint of this run
+    time.sleep(rng.uniform(0.0, 0.5))  # then kill at a random point: training, saving or evaluating
     if proc.poll() is None:
       proc.send_signal(signal.SIGKILL)
       killed += 1
     proc.wait()
   assert killed == 5
+  assert 0 < saved_step() < 300
   final = run(train_cmd(tmp_path / "k", *args))
   assert final.returncode == 0, final.stderr[-2000:]
-  assert "resuming from" in final.stdout  # at least one kill landed after a checkpoint
+  assert "resuming from" in final.stdout
   assert fingerprint(final.stdout) == fingerprint(a.stdout)
   assert json.loads((tmp_path / "k" / "metrics.json").read_text())["step"] == 300
   ev = run([sys.executable, "-m", "clustergan_tf.evaluate", f"--model_dir={tmp_path / 'k'}"])
