@@ -48,6 +48,22 @@ def _fmt_time(seconds):
   return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
+def _steps_to_next_stop(step, cfg):
+  """Steps until the next loop end, checkpoint, evaluation or the last step, whichever comes first."""
+  stops = [cfg.train_steps, (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every,
+           (step // cfg.steps_per_loop + 1) * cfg.steps_per_loop]
+  if cfg.eval_every:
+    stops.append((step // cfg.eval_every + 1) * cfg.eval_every)
+  return min(stops) - step
+
+
+def _progress_line(step, total, rate, images_per_step, logs):
+  """'step 1200/5000  24% | 35.2 steps/s 11264 img/s | ETA 1m48s | d_loss ...'."""
+  eta = (total - step) / max(rate, 1e-9)
+  return (f"step {step}/{total} {100 * step / total:3.0f}% | {rate:.1f} steps/s {rate * images_per_step:.0f} img/s"
+          f" | ETA {_fmt_time(eta)} | " + " ".join(f"{k} {v:.4g}" for k, v in logs.items()))
+
+
 def prepare_model_dir(model_dir):
   """Creates model_dir and proves it writable, or raises UsageError."""
   try:
@@ -164,10 +180,7 @@ def train(cfg, data=None, out=sys.stdout):
   learning_rates = {"g": cfg.learning_rate, "d": cfg.d_learning_rate or cfg.learning_rate}  # constant: no schedule
   try:
     while step < cfg.train_steps:
-      boundaries = [cfg.train_steps, (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every]
-      if cfg.eval_every:
-        boundaries.append((step // cfg.eval_every + 1) * cfg.eval_every)
-      n = min([cfg.steps_per_loop - step % cfg.steps_per_loop] + [b - step for b in boundaries])
+      n = _steps_to_next_stop(step, cfg)
       logs = {k: float(v) for k, v in train_loop(iterator, tf.constant(n)).items()}
       step += n
       bad = [k for k, v in logs.items() if not math.isfinite(v)]
@@ -183,10 +196,7 @@ def train(cfg, data=None, out=sys.stdout):
         manager.save(checkpoint_number=step)
       if elapsed - last_print >= 10 or step == cfg.train_steps or step == start + n:
         last_print = elapsed
-        eta = (cfg.train_steps - step) / max(rate, 1e-9)
-        print(f"step {step}/{cfg.train_steps} {100 * step / cfg.train_steps:3.0f}% | {rate:.1f} steps/s "
-              f"{rate * images_per_step:.0f} img/s | ETA {_fmt_time(eta)} | "
-              + " ".join(f"{k} {v:.4g}" for k, v in logs.items()), file=out, flush=True)
+        print(_progress_line(step, cfg.train_steps, rate, images_per_step, logs), file=out, flush=True)
       if chief and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train_steps:
         print(evaluate_lib.format_report(evaluate(step)[0]), file=out, flush=True)
   except KeyboardInterrupt:  # SIGINT, or SIGTERM routed to it by the CLI
