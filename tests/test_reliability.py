@@ -116,3 +116,18 @@ def test_two_workers_train_identically(tmp_path):
   assert fingerprint(outs[0])[1] == "10"
   assert (tmp_path / "mw" / "metrics.json").exists() and "argmax" in outs[0] and "argmax" not in outs[1]
   assert os.listdir(tmp_path / "mw" / "ckpt")
+
+
+def test_sigterm_checkpoints_and_exits(tmp_path):
+  """Preemption: SIGTERM writes a checkpoint of the last finished step, exits 130 with one line."""
+  proc = subprocess.Popen(train_cmd(tmp_path, "--train_steps=100000"), cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  ckpt_dir, deadline = str(tmp_path / "ckpt"), time.time() + 120
+  while proc.poll() is None and not tf.train.latest_checkpoint(ckpt_dir) and time.time() < deadline:
+    time.sleep(0.1)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=60)
+  assert proc.returncode == 130, err[-2000:]
+  last = err.strip().splitlines()[-1]
+  step = int(re.match(r"error: interrupted at step (\d+) of 100000; checkpoint saved in .*; rerun", last).group(1))
+  assert tf.train.latest_checkpoint(ckpt_dir).endswith(f"ckpt-{step}")
