@@ -130,7 +130,7 @@ def write_versioned(base, version, writer):
   return final
 
 
-def tflite_encoder(saved_model_dir, kind, representative=None):
+def convert_encoder_tflite(saved_model_dir, kind, representative=None):
   """Converts the encoder SavedModel's serving_default to a builtin-ops-only TFLite flatbuffer."""
   conv = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
   conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -179,7 +179,7 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
       rep = x_train[np.random.default_rng(0).permutation(len(x_train))[:representative_size]]
       for kind in TFLITE_ENCODERS:
         path = os.path.join(tdir, f"encoder_{kind}.tflite")
-        _atomic_bytes(path, tflite_encoder(plain, kind, rep))
+        _atomic_bytes(path, convert_encoder_tflite(plain, kind, rep))
         paths[f"encoder_{kind}"] = path
       gen_plain = os.path.join(tmp, "generator")
       write_saved_model(model.generator, {"serving_default": gen_fns["serving_default"]}, gen_plain)
