@@ -50,8 +50,8 @@ def pictures(model, data, cfg, x):
   return {k: v for k, v in pics.items() if v is not None}
 
 
-def write_eval(writer, step, report, model, data, cfg, x):
-  """Scalars and images of one evaluation. x: the evaluated split's data."""
+def write_eval(writer, step, report, model, data, cfg, x, pics):
+  """Scalars and images of one evaluation. x: the evaluated split's data; pics: `pictures(...)`."""
   recon, latent, zc_acc = cycle_errors(model, x, cfg)
   with writer.as_default(step=step):
     for method, values in report["results"].items():
@@ -64,7 +64,7 @@ def write_eval(writer, step, report, model, data, cfg, x):
     tf.summary.scalar("cycle/reconstruction_error", recon)
     tf.summary.scalar("cycle/latent_error", latent)
     tf.summary.scalar("cycle/zc_recovery", zc_acc)
-    for name, image in pictures(model, data, cfg, x).items():
+    for name, image in pics.items():
       tf.summary.image(name, image[None], step=step)
 
 
@@ -104,12 +104,12 @@ def write_projector(logdir, zn, probs, labels, clusters, x, data_shape, max_poin
   projector.visualize_embeddings(logdir, config)
 
 
-def save_pngs(model_dir, model, data, cfg, x):
-  """The evaluation pictures as PNG files in MODEL_DIR/images/ (for users without TensorBoard)."""
+def save_pngs(model_dir, pics):
+  """The evaluation pictures (`pictures(...)`) as PNG files in MODEL_DIR/images/, for users without TensorBoard."""
   out = os.path.join(model_dir, "images")
   os.makedirs(out, exist_ok=True)
   paths = []
-  for name, image in pictures(model, data, cfg, x).items():
+  for name, image in pics.items():
     paths.append(os.path.join(out, f"{name}.png"))
     visualize.write_png(image, paths[-1])
   return paths

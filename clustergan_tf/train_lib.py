@@ -169,11 +169,13 @@ def train(cfg, data=None, out=sys.stdout):
     summaries.write_hparams(writers["eval"], cfg)
   x_eval = data.split(cfg.eval_split)[0]
 
-  def evaluate(step):
+  def evaluate(step, final=False):
+    """Metrics (+ TensorBoard scalars and images) of the evaluation split; also returns the pictures."""
     report, assignments, latents = evaluate_lib.evaluate(model.encoder, data, cfg.eval_split, cfg, step)
+    pics = summaries.pictures(model, data, cfg, x_eval) if writers or final else {}
     if writers:
-      summaries.write_eval(writers["eval"], step, report, model, data, cfg, x_eval)
-    return report, assignments, latents
+      summaries.write_eval(writers["eval"], step, report, model, data, cfg, x_eval, pics)
+    return report, assignments, latents, pics
 
   step, t0, last_print = start, time.time(), 0.0
   images_per_step = cfg.batch_size * cfg.n_critic  # real examples consumed per generator step
@@ -212,11 +214,11 @@ def train(cfg, data=None, out=sys.stdout):
   if not chief:
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return None
-  report, assignments, (zn, probs) = evaluate(step)
+  report, assignments, (zn, probs), pics = evaluate(step, final=True)
   report["train_minutes"] = round((time.time() - t0) / 60, 3)
   report["weights_sha256"] = fingerprint
   evaluate_lib.write(cfg.model_dir, report, assignments)
-  summaries.save_pngs(cfg.model_dir, model, data, cfg, x_eval)
+  summaries.save_pngs(cfg.model_dir, pics)
   if logdir:
     summaries.write_projector(logdir, zn, probs, assignments["labels"], assignments["argmax"], x_eval, data.data_shape)
     for w in writers.values():
