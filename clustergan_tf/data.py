@@ -192,12 +192,24 @@ def load_vectors(data_path, labels_path=None):
   return Data("vectors", {"train": (x, y), "test": (x, y)}, num_classes, bounded)
 
 
-def train_dataset(x, batch_size, seed, shuffle_buffer=60000):
-  """Infinite shuffled, batched, prefetched tf.data pipeline over data x (no labels).
+def train_dataset(x, batch_size, seed, start_batch=0):
+  """Infinite batches [batch_size, *data_shape] of data x (no labels), reshuffled every epoch.
 
-  Each element is [batch_size, *data_shape]; batch_size here is the global batch
-  times the number of critic steps that one train_step consumes.
+  Epoch e's order is a stateless function of (seed, e), so batch number b is the same in
+  every run and a resumed run starts at batch `start_batch` without replaying the ones
+  before it (skipping within one epoch costs only index arrays). batch_size here is the
+  global batch times the number of critic steps that one train_step consumes.
   """
-  ds = tf.data.Dataset.from_tensor_slices(x).cache()
-  ds = ds.shuffle(min(shuffle_buffer, len(x)), seed=seed, reshuffle_each_iteration=True).repeat()
-  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+  n = len(x)
+  per_epoch = n // batch_size
+  if per_epoch < 1:
+    raise UsageError(f"a batch of {batch_size} rows needs at least that many training rows; there are {n}")
+  data = tf.constant(x)
+  first_epoch, offset = divmod(int(start_batch), per_epoch)
+
+  def epoch_batches(epoch):
+    order = tf.argsort(tf.random.stateless_uniform([n], tf.stack([tf.constant(seed, tf.int64), epoch])))
+    return tf.data.Dataset.from_tensor_slices(tf.reshape(order[:per_epoch * batch_size], [per_epoch, batch_size]))
+
+  ds = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch_batches).skip(offset)
+  return ds.map(lambda rows: tf.gather(data, rows), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -148,8 +148,8 @@ def train(cfg, data=None, out=sys.stdout):
     model.d_optimizer.learning_rate = cfg.d_learning_rate if cfg.d_learning_rate is not None else cfg.learning_rate
     print(f"resuming from {manager.latest_checkpoint} at step {start} of {cfg.train_steps}", file=out, flush=True)
 
-  # Same seed, same order: a resumed run skips the batches already consumed.
-  ds = data_lib.train_dataset(x_train, cfg.batch_size * cfg.n_critic, seed=cfg.seed).skip(start)
+  # Batch b is a function of (seed, b): a resumed run starts where the interrupted one stopped.
+  ds = data_lib.train_dataset(x_train, cfg.batch_size * cfg.n_critic, seed=cfg.seed, start_batch=start)
   iterator = iter(strategy.experimental_distribute_dataset(ds))
 
   step_fn = tf.function(model.train_step, jit_compile=cfg.jit_compile and distribute.supports_xla(strategy))

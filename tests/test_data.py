@@ -146,3 +146,15 @@ def test_train_dataset_yields_data_only():
   assert isinstance(batch, tf.Tensor) and batch.shape == (6, 2)
   again = next(iter(data.train_dataset(x, 6, seed=1)))
   np.testing.assert_array_equal(batch.numpy(), again.numpy())
+
+
+def test_train_dataset_epochs_and_resume():
+  x = np.arange(20, dtype=np.float32)[:, None]
+  batches = [b.numpy()[:, 0] for b in data.train_dataset(x, 6, seed=3).take(9)]  # 3 batches per epoch
+  for e in range(3):
+    epoch = np.concatenate(batches[3 * e:3 * e + 3])
+    assert len(set(epoch)) == 18  # no row twice within an epoch
+  assert not np.array_equal(batches[0], batches[3])  # reshuffled every epoch
+  resumed = [b.numpy()[:, 0] for b in data.train_dataset(x, 6, seed=3, start_batch=4).take(5)]
+  for a, b in zip(batches[4:], resumed):
+    np.testing.assert_array_equal(a, b)
