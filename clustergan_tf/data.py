@@ -36,9 +36,9 @@ class Data:
   def data_shape(self):
     return tuple(self.splits["train"][0].shape[1:])
 
-  def split(self, name):
+  def split(self, name, flag="--split"):
     if name not in self.splits:
-      raise UsageError(f"--split={name} does not exist for {self.name}; choose one of {sorted(self.splits)}")
+      raise UsageError(f"{flag}={name} does not exist for {self.name}; choose one of {sorted(self.splits)}")
     return self.splits[name]
 
 

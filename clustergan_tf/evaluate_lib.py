@@ -38,20 +38,17 @@ def fit_kmeans(features, num_clusters, seed=0):
   return KMeans(n_clusters=num_clusters, n_init=10, random_state=seed).fit(features)
 
 
-def assign(zn, probs, num_clusters, beta_n, kmeans=None):
-  """Cluster ids from latents by both methods: {"argmax": [N], "kmeans": [N]}, plus the k-means model used."""
-  feats = kmeans_features(zn, probs, beta_n)
-  if kmeans is None:
-    kmeans = fit_kmeans(feats, num_clusters)
-  return {"argmax": probs.argmax(axis=1).astype(np.int64),
-          "kmeans": kmeans.predict(feats).astype(np.int64)}, kmeans
+def assign(zn, probs, num_clusters, beta_n):
+  """Cluster ids from latents by both methods: {"argmax": [N], "kmeans": [N]}."""
+  kmeans = fit_kmeans(kmeans_features(zn, probs, beta_n), num_clusters)
+  return {"argmax": probs.argmax(axis=1).astype(np.int64), "kmeans": kmeans.labels_.astype(np.int64)}
 
 
 def evaluate(encoder, data, split, cfg, step):
   """Scores one split. Returns (metrics dict as written to metrics.json, assignments dict, (zn, probs))."""
   x, y = data.split(split)
   zn, probs = encode(encoder, x)
-  clusters, _ = assign(zn, probs, cfg.num_clusters, cfg.beta_n)
+  clusters = assign(zn, probs, cfg.num_clusters, cfg.beta_n)
   results = {}
   if y is not None:
     results = {m: metrics.all_metrics(y, clusters[m]) for m in METHODS}

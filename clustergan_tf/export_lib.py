@@ -21,7 +21,6 @@ import tensorflow as tf
 from clustergan_tf.errors import UsageError
 
 TFLITE_ENCODERS = ("float32", "float16", "dynamic", "int8")
-ENCODER_OUTPUTS = ("cluster", "cluster_probs", "zn", "confidence")
 
 
 def input_name(data_shape):
@@ -29,7 +28,7 @@ def input_name(data_shape):
 
 
 def _encode(encoder, x):
-  """x [B, *data_shape] -> dict of the serving outputs (see ENCODER_OUTPUTS)."""
+  """x [B, *data_shape] -> {"cluster", "cluster_probs", "zn", "confidence"}: the serving outputs."""
   out = encoder(x, training=False)
   probs = tf.nn.softmax(out["zc_logits"])
   return {"cluster": tf.argmax(probs, axis=1, output_type=tf.int64), "cluster_probs": probs,
@@ -146,7 +145,7 @@ def convert_encoder_tflite(saved_model_dir, kind, representative=None):
   return conv.convert()
 
 
-def models_config(export_dir, base_path="/models"):
+def models_config(base_path="/models"):
   """TF Serving's model_config_list text for the encoder and the generator."""
   entries = "".join(
       f'  config {{\n    name: "{n}"\n    base_path: "{base_path}/{n}"\n    model_platform: "tensorflow"\n  }}\n'
@@ -167,7 +166,7 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
            "generator": write_versioned(gen_base, version,
                                         lambda p: write_saved_model(model.generator, gen_fns, p))}
   with open(os.path.join(export_dir, "models.config"), "w") as f:
-    f.write(models_config(export_dir))
+    f.write(models_config())
   if tflite:
     tdir = os.path.join(export_dir, "tflite")
     os.makedirs(tdir, exist_ok=True)

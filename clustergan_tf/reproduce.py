@@ -46,6 +46,8 @@ def main(argv):
   except ValueError:
     raise UsageError(f"--seeds={','.join(FLAGS.seeds)} must be comma-separated integers") from None
   base = train_cli.config_from_flags()
+  if base.dataset == "vectors" and not base.labels_path:
+    raise UsageError("reproduce scores against labels: --dataset=vectors needs --labels_path")
   rows, reports = [], []
   for seed in seeds:
     cfg = dataclasses.replace(base, seed=seed, model_dir=os.path.join(base.model_dir, f"seed{seed}"))

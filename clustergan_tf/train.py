@@ -84,6 +84,9 @@ def main(argv):
   except train_lib.TrainingInterrupted as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(130)
+  except KeyboardInterrupt:  # outside the training loop: loading, building, final evaluation
+    print("error: interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,22 @@ def make_checkpoint(model):
                              d_optimizer=model.d_optimizer)
 
 
+# Settings a checkpoint is tied to: changing them on a rerun cannot resume that checkpoint.
+_ARCHITECTURE = ("dataset", "num_clusters", "latent_dim", "hidden_units", "mlp_batchnorm", "batch_size", "n_critic")
+
+
+def check_resumable(cfg, model_dir):
+  """UsageError naming the flag if cfg differs from the run saved in model_dir in a setting its checkpoint needs."""
+  path = os.path.join(model_dir, "config.json")
+  if not os.path.exists(path):
+    return
+  saved = config_lib.Config.load(path)
+  for name in _ARCHITECTURE:
+    if getattr(saved, name) != getattr(cfg, name):
+      raise UsageError(f"--{name}={getattr(cfg, name)} differs from {getattr(saved, name)} of the checkpoints in "
+                       f"--model_dir={model_dir}; use the same value to resume, or another --model_dir")
+
+
 def build_model(cfg, data, strategy):
   """Networks and optimizers in the strategy's scope; initial weights are a function of cfg.seed."""
   keras.utils.set_random_seed(cfg.seed)
@@ -130,23 +146,29 @@ def train(cfg, data=None, out=sys.stdout):
   if len(x_train) < cfg.batch_size * cfg.n_critic:
     raise UsageError(f"--batch_size={cfg.batch_size} x --n_critic={cfg.n_critic} needs at least that many "
                      f"training rows; {data.name} has {len(x_train)}")
+  data.split(cfg.eval_split, flag="--eval_split")  # fail before training, not after
   prepare_model_dir(cfg.model_dir)
-  # Non-chief workers must take part in saving, but into a scratch directory.
-  ckpt_dir = os.path.join(cfg.model_dir, "ckpt") if chief else tempfile.mkdtemp(prefix="clustergan_worker_")
-  if chief:
-    cfg.save(os.path.join(cfg.model_dir, "config.json"))
+  shared_ckpt_dir = os.path.join(cfg.model_dir, "ckpt")
+  latest = tf.train.latest_checkpoint(shared_ckpt_dir)
+  if latest:
+    check_resumable(cfg, cfg.model_dir)
+  # Every worker resumes from the shared directory; non-chief workers must take part in
+  # saving, but into a scratch directory.
+  ckpt_dir = shared_ckpt_dir if chief else tempfile.mkdtemp(prefix="clustergan_worker_")
 
   model = build_model(cfg, data, strategy)
   ckpt = make_checkpoint(model)
   manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=3)
   start = 0
-  if manager.latest_checkpoint:
-    ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    start = int(model.step)
+  if latest:
+    ckpt.restore(latest).assert_existing_objects_matched()
+    start = int(tf.convert_to_tensor(model.step))
     # The checkpoint holds the optimizers' learning rates; the flags of this run win.
     model.g_optimizer.learning_rate = cfg.learning_rate
     model.d_optimizer.learning_rate = cfg.d_learning_rate if cfg.d_learning_rate is not None else cfg.learning_rate
-    print(f"resuming from {manager.latest_checkpoint} at step {start} of {cfg.train_steps}", file=out, flush=True)
+    print(f"resuming from {latest} at step {start} of {cfg.train_steps}", file=out, flush=True)
+  if chief:
+    cfg.save(os.path.join(cfg.model_dir, "config.json"))
 
   # Batch b is a function of (seed, b): a resumed run starts where the interrupted one stopped.
   ds = data_lib.train_dataset(x_train, cfg.batch_size * cfg.n_critic, seed=cfg.seed, start_batch=start)
@@ -178,6 +200,7 @@ def train(cfg, data=None, out=sys.stdout):
     return report, assignments, latents, pics
 
   step, t0, last_print = start, time.time(), 0.0
+  checked = start  # last step whose losses passed the NaN/Inf check
   images_per_step = cfg.batch_size * cfg.n_critic  # real examples consumed per generator step
   learning_rates = {"g": cfg.learning_rate, "d": cfg.d_learning_rate or cfg.learning_rate}  # constant: no schedule
   try:
@@ -189,7 +212,8 @@ def train(cfg, data=None, out=sys.stdout):
       if bad:
         raise TrainingDiverged(
             f"{bad[0]} became {logs[bad[0]]} by step {step}; last good checkpoint: "
-            f"{manager.latest_checkpoint or 'none'}; lower --learning_rate or check the data")
+            f"{manager.latest_checkpoint or latest or 'none'}; lower --learning_rate or check the data")
+      checked = step
       elapsed = time.time() - t0
       rate = (step - start) / max(elapsed, 1e-9)
       if writers:
@@ -202,7 +226,10 @@ def train(cfg, data=None, out=sys.stdout):
       if chief and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train_steps:
         print(evaluate_lib.format_report(evaluate(step)[0]), file=out, flush=True)
   except KeyboardInterrupt:  # SIGINT, or SIGTERM routed to it by the CLI
-    step = int(model.step)
+    step = int(tf.convert_to_tensor(model.step))
+    if step != checked:  # interrupted before the last block's losses were checked: keep the old checkpoint
+      raise TrainingInterrupted(f"interrupted at step {step} of {cfg.train_steps}; last checkpoint: "
+                                f"{manager.latest_checkpoint or latest or 'none'}; rerun to resume") from None
     manager.save(checkpoint_number=step)
     raise TrainingInterrupted(f"interrupted at step {step} of {cfg.train_steps}; checkpoint saved in {ckpt_dir}; "
                               f"rerun the same command to resume") from None

@@ -94,13 +94,14 @@ def _free_ports(n):
   return ports
 
 
-def test_two_workers_train_identically(tmp_path):
+def _two_workers(model_dir, steps):
+  """Runs 2 workers on 127.0.0.1 to --train_steps=steps; returns their stdouts (chief first)."""
   ports = _free_ports(2)
   cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
   procs = []
   for i in range(2):
     env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
-    cmd = train_cmd(tmp_path / "mw", "--train_steps=10", "--strategy=multi_worker")
+    cmd = train_cmd(model_dir, f"--train_steps={steps}", "--strategy=multi_worker")
     procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
   outs = []
   for p in procs:
@@ -112,10 +113,18 @@ def test_two_workers_train_identically(tmp_path):
       pytest.fail("multi-worker training did not finish in 240 s")
     assert p.returncode == 0, err[-3000:]
     outs.append(out)
+  return outs
+
+
+def test_two_workers_train_and_resume_identically(tmp_path):
+  outs = _two_workers(tmp_path / "mw", 10)
   assert fingerprint(outs[0]) == fingerprint(outs[1])
   assert fingerprint(outs[0])[1] == "10"
   assert (tmp_path / "mw" / "metrics.json").exists() and "argmax" in outs[0] and "argmax" not in outs[1]
   assert os.listdir(tmp_path / "mw" / "ckpt")
+  outs = _two_workers(tmp_path / "mw", 15)  # both workers resume from the chief's checkpoint
+  assert all("at step 10 of 15" in out for out in outs)
+  assert fingerprint(outs[0]) == fingerprint(outs[1]) and fingerprint(outs[0])[1] == "15"
 
 
 def test_sigterm_checkpoints_and_exits(tmp_path):
