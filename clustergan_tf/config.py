@@ -49,6 +49,11 @@ class Config:
   checkpoint_every: int = 1000
   eval_split: str = "test"
 
+  @property
+  def critic_learning_rate(self):
+    """The critic's Adam learning rate: --d_learning_rate, or --learning_rate when unset."""
+    return self.d_learning_rate if self.d_learning_rate is not None else self.learning_rate
+
   def save(self, path):
     with open(path, "w") as f:
       json.dump(dataclasses.asdict(self), f, indent=2, sort_keys=True)

@@ -134,7 +134,6 @@ def build(cfg, data_shape, bounded):
 
 def make_optimizers(cfg):
   """Adam for G+E and for D (the paper: lr 1e-4, beta1 0.5, beta2 0.9)."""
-  d_lr = cfg.d_learning_rate if cfg.d_learning_rate is not None else cfg.learning_rate
   g = keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.adam_beta1, beta_2=cfg.adam_beta2, name="g_adam")
-  d = keras.optimizers.Adam(d_lr, beta_1=cfg.adam_beta1, beta_2=cfg.adam_beta2, name="d_adam")
+  d = keras.optimizers.Adam(cfg.critic_learning_rate, beta_1=cfg.adam_beta1, beta_2=cfg.adam_beta2, name="d_adam")
   return g, d

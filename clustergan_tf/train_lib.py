@@ -165,7 +165,7 @@ def train(cfg, data=None, out=sys.stdout):
     start = int(tf.convert_to_tensor(model.step))
     # The checkpoint holds the optimizers' learning rates; the flags of this run win.
     model.g_optimizer.learning_rate = cfg.learning_rate
-    model.d_optimizer.learning_rate = cfg.d_learning_rate if cfg.d_learning_rate is not None else cfg.learning_rate
+    model.d_optimizer.learning_rate = cfg.critic_learning_rate
     print(f"resuming from {latest} at step {start} of {cfg.train_steps}", file=out, flush=True)
   if chief:
     cfg.save(os.path.join(cfg.model_dir, "config.json"))
@@ -202,7 +202,7 @@ def train(cfg, data=None, out=sys.stdout):
   step, t0, last_print = start, time.time(), 0.0
   checked = start  # last step whose losses passed the NaN/Inf check
   images_per_step = cfg.batch_size * cfg.n_critic  # real examples consumed per generator step
-  learning_rates = {"g": cfg.learning_rate, "d": cfg.d_learning_rate or cfg.learning_rate}  # constant: no schedule
+  learning_rates = {"g": cfg.learning_rate, "d": cfg.critic_learning_rate}  # constant: no schedule
   try:
     while step < cfg.train_steps:
       n = _steps_to_next_stop(step, cfg)
