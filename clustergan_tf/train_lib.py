@@ -42,6 +42,12 @@ def weights_fingerprint(model):
   return digest.hexdigest()[:16]
 
 
+def weights_finite(model):
+  """True when every weight of G, D and E is finite (a block whose losses were not yet checked is safe to save)."""
+  return all(bool(np.isfinite(v.numpy()).all())
+             for net in (model.generator, model.discriminator, model.encoder) for v in net.weights)
+
+
 def _fmt_time(seconds):
   seconds = int(seconds)
   h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
@@ -227,7 +233,7 @@ def train(cfg, data=None, out=sys.stdout):
         print(evaluate_lib.format_report(evaluate(step)[0]), file=out, flush=True)
   except KeyboardInterrupt:  # SIGINT, or SIGTERM routed to it by the CLI
     step = int(tf.convert_to_tensor(model.step))
-    if step != checked:  # interrupted before the last block's losses were checked: keep the old checkpoint
+    if step != checked and not weights_finite(model):  # the unchecked block diverged: keep the old checkpoint
       raise TrainingInterrupted(f"interrupted at step {step} of {cfg.train_steps}; last checkpoint: "
                                 f"{manager.latest_checkpoint or latest or 'none'}; rerun to resume") from None
     manager.save(checkpoint_number=step)

@@ -58,3 +58,13 @@ def test_initialiser_is_normal_002():
   d = networks.build_discriminator((6,), hidden_units=(512,))
   w = d.get_layer("fc1").kernel.numpy()
   assert abs(w.std() - 0.02) < 0.002
+
+
+def test_weights_finite_flags_a_nan_weight(tiny_config, tiny_data):
+  """The SIGTERM path saves an unchecked block only when every weight is finite."""
+  from clustergan_tf import train_lib
+  m = _compiled(tiny_config, tiny_data)
+  assert train_lib.weights_finite(m)
+  v = m.encoder.weights[0]
+  v.assign(tf.tensor_scatter_nd_update(v, [[0] * len(v.shape)], [np.nan]))
+  assert not train_lib.weights_finite(m)

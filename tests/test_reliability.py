@@ -138,5 +138,7 @@ def test_sigterm_checkpoints_and_exits(tmp_path):
   _, err = proc.communicate(timeout=60)
   assert proc.returncode == 130, err[-2000:]
   last = err.strip().splitlines()[-1]
-  step = int(re.match(r"error: interrupted at step (\d+) of 100000; checkpoint saved in .*; rerun", last).group(1))
+  match = re.match(r"error: interrupted at step (\d+) of 100000; checkpoint saved in .*; rerun", last)
+  assert match, err[-2000:]
+  step = int(match.group(1))
   assert tf.train.latest_checkpoint(ckpt_dir).endswith(f"ckpt-{step}")
