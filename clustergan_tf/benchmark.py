@@ -14,6 +14,7 @@ from absl import flags
 
 flags.DEFINE_enum("network", "conv", ["conv", "mlp"], "conv: the paper's 28x28 MNIST nets; mlp: 256-256 on 64-d digits.")
 flags.DEFINE_integer("batch_size", 64, "Batch size per update.")
+flags.DEFINE_enum("loss", "wgan-gp", ["wgan-gp", "gan"], "Adversarial loss (gan: non-saturating, no gradient penalty).")
 flags.DEFINE_integer("n_critic", 5, "Critic updates per generator update.")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Compute precision.")
 flags.DEFINE_boolean("jit_compile", True, "XLA-compile the train step.")
@@ -52,7 +53,7 @@ def main(argv):
   from clustergan_tf import config, model
   shape = (28, 28, 1) if FLAGS.network == "conv" else (64,)
   cfg = config.Config(dataset="mnist" if FLAGS.network == "conv" else "digits", batch_size=FLAGS.batch_size,
-                      n_critic=FLAGS.n_critic, latent_dim=30, precision=FLAGS.precision)
+                      n_critic=FLAGS.n_critic, loss=FLAGS.loss, latent_dim=30, precision=FLAGS.precision)
   keras.utils.set_random_seed(0)
   keras.mixed_precision.set_global_policy(FLAGS.precision)
   m = model.build(cfg, shape, True)
@@ -71,7 +72,7 @@ def main(argv):
   achieved = flops * g_rate
   mm_dtype = tf.bfloat16 if FLAGS.precision == "mixed_bfloat16" else tf.float32
   peak = matmul_flops_per_sec(FLAGS.matmul_size, mm_dtype)
-  print(f"network {FLAGS.network}, batch {FLAGS.batch_size}, n_critic {FLAGS.n_critic}, precision {FLAGS.precision}, "
+  print(f"network {FLAGS.network}, loss {FLAGS.loss}, batch {FLAGS.batch_size}, n_critic {FLAGS.n_critic}, precision {FLAGS.precision}, "
         f"jit_compile {FLAGS.jit_compile}, intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
   print(f"critic steps/s      {g_rate * FLAGS.n_critic:.2f}")
   print(f"generator steps/s   {g_rate:.2f}")

@@ -35,6 +35,7 @@ class Config:
   adam_beta2: float = 0.9
   batch_size: int = 64  # global, over all replicas
   train_steps: int = 1000  # generator steps
+  time_budget_minutes: float = 0.0  # > 0: also stop when this much training time is spent (evaluations excluded)
   seed: int = 0
   # run
   model_dir: str = "runs/default"
@@ -96,6 +97,7 @@ def validate(cfg):
       (cfg.batch_size >= 1, "batch_size", "must be >= 1"),
       (cfg.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}"),
       (cfg.train_steps >= 0, "train_steps", "must be >= 0"),
+      (cfg.time_budget_minutes >= 0, "time_budget_minutes", "must be >= 0 (0: no budget, train --train_steps)"),
       (cfg.steps_per_loop >= 1, "steps_per_loop", "must be >= 1"),
       (cfg.eval_every >= 0, "eval_every", "must be >= 0 (0: evaluate only at the end)"),
       (cfg.checkpoint_every >= 1, "checkpoint_every", "must be >= 1"),

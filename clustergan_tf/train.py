@@ -40,6 +40,9 @@ f.DEFINE_float("adam_beta1", D.adam_beta1, "Adam beta1 for both optimizers.")
 f.DEFINE_float("adam_beta2", D.adam_beta2, "Adam beta2 for both optimizers.")
 f.DEFINE_integer("batch_size", D.batch_size, "Global batch size (over all replicas).")
 f.DEFINE_integer("train_steps", D.train_steps, "Generator steps to train in total (a resumed run continues to it).")
+f.DEFINE_float("time_budget_minutes", D.time_budget_minutes,
+               "Stop when this many minutes of training are spent (evaluations excluded; kept across resumes), "
+               "or at --train_steps, whichever comes first. 0: no budget.")
 f.DEFINE_integer("seed", D.seed, "Seed of weights, noise and data order.")
 f.DEFINE_string("model_dir", D.model_dir, "Directory for checkpoints, logs, config.json, metrics.json, assignments.npz.")
 f.DEFINE_string("logdir", D.logdir, "TensorBoard log directory (default: MODEL_DIR/logs; 'none': no TensorBoard output).")

@@ -63,9 +63,9 @@ def _steps_to_next_stop(step, cfg):
   return min(stops) - step
 
 
-def _progress_line(step, total, rate, images_per_step, logs):
+def _progress_line(step, total, rate, images_per_step, logs, seconds_left=float("inf")):
   """'step 1200/5000  24% | 35.2 steps/s 11264 img/s | ETA 1m48s | d_loss ...'."""
-  eta = (total - step) / max(rate, 1e-9)
+  eta = max(0.0, min((total - step) / max(rate, 1e-9), seconds_left))
   return (f"step {step}/{total} {100 * step / total:3.0f}% | {rate:.1f} steps/s {rate * images_per_step:.0f} img/s"
           f" | ETA {_fmt_time(eta)} | " + " ".join(f"{k} {v:.4g}" for k, v in logs.items()))
 
@@ -80,11 +80,21 @@ def prepare_model_dir(model_dir):
     raise UsageError(f"--model_dir={model_dir} is not writable ({e.strerror}); choose another directory") from None
 
 
-def make_checkpoint(model):
-  """Everything a resumed run needs: the three networks and both optimizers (step counter included)."""
+def make_checkpoint(model, train_seconds=None):
+  """Everything a resumed run needs: the three networks and both optimizers (step counter included),
+  and the seconds trained so far (so a --time_budget_minutes run that is resumed keeps its budget)."""
+  extra = {} if train_seconds is None else {"train_seconds": train_seconds}
   return tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
                              encoder=model.encoder, g_optimizer=model.g_optimizer,
-                             d_optimizer=model.d_optimizer)
+                             d_optimizer=model.d_optimizer, **extra)
+
+
+def _budget_spent(strategy, seconds, cfg):
+  """Whether --time_budget_minutes is used up; one worker out of time stops all (a collective sum)."""
+  if not cfg.time_budget_minutes:
+    return False
+  over = tf.constant(1.0 if seconds >= 60 * cfg.time_budget_minutes else 0.0)
+  return bool(strategy.reduce("SUM", strategy.run(lambda: tf.identity(over)), axis=None) > 0)
 
 
 # Settings a checkpoint is tied to: changing them on a rerun cannot resume that checkpoint.
@@ -163,7 +173,8 @@ def train(cfg, data=None, out=sys.stdout):
   ckpt_dir = shared_ckpt_dir if chief else tempfile.mkdtemp(prefix="clustergan_worker_")
 
   model = build_model(cfg, data, strategy)
-  ckpt = make_checkpoint(model)
+  train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
+  ckpt = make_checkpoint(model, train_seconds)
   manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=3)
   start = 0
   if latest:
@@ -206,11 +217,17 @@ def train(cfg, data=None, out=sys.stdout):
     return report, assignments, latents, pics
 
   step, t0, last_print = start, time.time(), 0.0
+  eval_seconds = 0.0  # evaluations during training do not count as training time
+  seconds_before = float(train_seconds.numpy())  # trained by earlier (interrupted) runs of this model_dir
   checked = start  # last step whose losses passed the NaN/Inf check
   images_per_step = cfg.batch_size * cfg.n_critic  # real examples consumed per generator step
   learning_rates = {"g": cfg.learning_rate, "d": cfg.critic_learning_rate}  # constant: no schedule
   try:
     while step < cfg.train_steps:
+      if _budget_spent(strategy, float(train_seconds.numpy()), cfg):
+        print(f"time budget of {cfg.time_budget_minutes:g} minutes spent at step {step} of {cfg.train_steps}",
+              file=out, flush=True)
+        break
       n = _steps_to_next_stop(step, cfg)
       logs = {k: float(v) for k, v in train_loop(iterator, tf.constant(n)).items()}
       step += n
@@ -221,16 +238,20 @@ def train(cfg, data=None, out=sys.stdout):
             f"{manager.latest_checkpoint or latest or 'none'}; lower --learning_rate or check the data")
       checked = step
       elapsed = time.time() - t0
-      rate = (step - start) / max(elapsed, 1e-9)
+      train_seconds.assign(seconds_before + elapsed - eval_seconds)
+      rate = (step - start) / max(elapsed - eval_seconds, 1e-9)
       if writers:
         summaries.write_train(writers["train"], step, logs, rate, rate * images_per_step, learning_rates)
       if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
         manager.save(checkpoint_number=step)
       if elapsed - last_print >= 10 or step == cfg.train_steps or step == start + n:
         last_print = elapsed
-        print(_progress_line(step, cfg.train_steps, rate, images_per_step, logs), file=out, flush=True)
+        left = 60 * cfg.time_budget_minutes - float(train_seconds.numpy()) if cfg.time_budget_minutes else float("inf")
+        print(_progress_line(step, cfg.train_steps, rate, images_per_step, logs, left), file=out, flush=True)
       if chief and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train_steps:
+        t_eval = time.time()
         print(evaluate_lib.format_report(evaluate(step)[0]), file=out, flush=True)
+        eval_seconds += time.time() - t_eval
   except KeyboardInterrupt:  # SIGINT, or SIGTERM routed to it by the CLI
     step = int(tf.convert_to_tensor(model.step))
     if step != checked and not weights_finite(model):  # the unchecked block diverged: keep the old checkpoint
@@ -248,7 +269,7 @@ def train(cfg, data=None, out=sys.stdout):
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return None
   report, assignments, (zn, probs), pics = evaluate(step, final=True)
-  report["train_minutes"] = round((time.time() - t0) / 60, 3)
+  report["train_minutes"] = round(float(train_seconds.numpy()) / 60, 3)  # all runs of this model_dir, no evaluations
   report["weights_sha256"] = fingerprint
   evaluate_lib.write(cfg.model_dir, report, assignments)
   summaries.save_pngs(cfg.model_dir, pics)

@@ -1,0 +1,22 @@
+import dataclasses
+import io
+import json
+import os
+
+from clustergan_tf import train_lib
+
+
+def test_time_budget_stops_early_and_is_kept_across_resumes(tiny_config, tiny_data):
+  """A spent budget ends training at the end of the first block; rerunning does not grant a new budget."""
+  cfg = dataclasses.replace(tiny_config, train_steps=1000, steps_per_loop=2, time_budget_minutes=1e-6,
+                            strategy="mirrored", cpu_replicas=2, jit_compile=False, logdir="none")
+  out = io.StringIO()
+  report = train_lib.train(cfg, data=tiny_data, out=out)
+  assert report["step"] == 2 and 0 < report["train_minutes"]
+  assert "time budget of 1e-06 minutes spent at step 2 of 1000" in out.getvalue()
+  out = io.StringIO()
+  report = train_lib.train(cfg, data=tiny_data, out=out)
+  assert report["step"] == 2, out.getvalue()
+  assert "resuming from" in out.getvalue() and "spent at step 2 of 1000" in out.getvalue()
+  with open(os.path.join(cfg.model_dir, "metrics.json")) as f:
+    assert json.load(f)["step"] == 2
