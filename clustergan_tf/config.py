@@ -20,6 +20,9 @@ class Config:
   num_clusters: int = 10
   latent_dim: int = 30
   sigma: float = 0.10
+  prior: str = "onehot"  # ClusterGAN's; "gaussian", "uniform", "gmm": the paper's plain-GAN baselines
+  use_encoder: bool = True  # False: a plain GAN (no E, no cycle losses), clustered by backprop decoding
+  decode_steps: int = 1000  # Adam steps of backprop decoding when it clusters (use_encoder=False)
   beta_n: float = 10.0
   beta_c: float = 10.0
   loss: str = "wgan-gp"  # or "gan" (non-saturating)
@@ -28,6 +31,7 @@ class Config:
   # networks
   hidden_units: tuple = (256, 256)
   mlp_batchnorm: bool = False
+  linear_generator: bool = False  # G(z) = W z_n + A z_c + b: the paper's linear-generator lemma
   # optimisation
   learning_rate: float = 1e-4
   d_learning_rate: float | None = None  # None: same as learning_rate
@@ -82,10 +86,13 @@ def validate(cfg):
   """Raises UsageError naming the flag for any setting that cannot work."""
   from clustergan_tf.errors import UsageError
   from clustergan_tf.losses import LOSS_TYPES
+  from clustergan_tf.prior import PRIORS
   checks = [
       (cfg.num_clusters >= 2, "num_clusters", "must be >= 2 (clustering into one group is no clustering)"),
       (cfg.latent_dim >= 1, "latent_dim", "must be >= 1"),
       (cfg.sigma > 0, "sigma", "must be > 0 (the paper uses 0.1)"),
+      (cfg.prior in PRIORS, "prior", f"must be one of {', '.join(PRIORS)}"),
+      (cfg.decode_steps >= 1, "decode_steps", "must be >= 1"),
       (cfg.beta_n >= 0, "beta_n", "must be >= 0"),
       (cfg.beta_c >= 0, "beta_c", "must be >= 0"),
       (cfg.n_critic >= 1, "n_critic", "must be >= 1"),

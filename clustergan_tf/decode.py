@@ -28,7 +28,8 @@ flags.DEFINE_integer("steps", 5000, "Adam steps per restart (the paper: 5000).")
 flags.DEFINE_float("learning_rate", 0.01, "Adam learning rate on z_n (the paper: 0.01).")
 flags.DEFINE_float("lambda_reg", 10.0,
                    "Weight of the ||z_n||^2 penalty next to the L1 reconstruction loss (the paper: 10).")
-flags.DEFINE_float("clip", 0.6, "Clip z_n to [-clip, clip] after every step (the paper: 0.6); inf disables clipping.")
+flags.DEFINE_float("clip", None, "Clip z_n to [-clip, clip] after every step; inf disables clipping. Default: the "
+                   "prior's (onehot: the paper's 0.6; uniform: 1; gaussian, gmm: none).")
 flags.DEFINE_integer("batch_size", 1000, "Samples decoded together (each with all its restarts): the paper used 1000.")
 flags.DEFINE_string("output", None, "Where to write the .npz of results; default: MODEL_DIR/decode.npz.")
 flags.DEFINE_integer("seed", 0, "Seed of the starting points z_n ~ N(0, sigma^2 I).")
@@ -41,10 +42,12 @@ BENCHMARK_SAMPLES, BENCHMARK_MAX_STEPS = 256, 200
 
 def decode_args(cfg):
   """The keyword arguments of decode_lib.decode that come from flags and config."""
-  clip = None if math.isinf(FLAGS.clip) else FLAGS.clip
+  from clustergan_tf import decode_lib
+  clip = decode_lib.default_clip(cfg.prior) if FLAGS.clip is None else FLAGS.clip
+  clip = None if clip is None or math.isinf(clip) else clip
   return dict(num_clusters=cfg.num_clusters, latent_dim=cfg.latent_dim, sigma=cfg.sigma, restarts=FLAGS.restarts,
               steps=FLAGS.steps, learning_rate=FLAGS.learning_rate, lambda_reg=FLAGS.lambda_reg, clip=clip,
-              seed=FLAGS.seed, batch_size=FLAGS.batch_size)
+              seed=FLAGS.seed, batch_size=FLAGS.batch_size, prior=cfg.prior)
 
 
 def benchmark(generator, x, args):
@@ -78,11 +81,13 @@ def benchmark(generator, x, args):
           f"max |loss difference| {np.abs(a['loss'] - b['loss']).max():.2e}"]
 
 
-def scores(out, labels, encoder_argmax, num_clusters):
-  """(report lines, extra arrays): metrics of the winning restart and of k-means on z*, agreement with E."""
+def scores(out, labels, encoder_argmax, num_clusters, prior_kind="onehot"):
+  """(report lines, extra arrays): metrics of the winning restart (onehot prior) and of k-means on z*,
+  agreement with E's argmax (when there is one)."""
   from clustergan_tf import evaluate_lib, metrics
-  clusters = {"restart": out["restart"],
-              "kmeans": evaluate_lib.fit_kmeans(out["z"], num_clusters).labels_.astype(np.int64)}
+  clusters = {"kmeans": evaluate_lib.fit_kmeans(out["z"], num_clusters).labels_.astype(np.int64)}
+  if prior_kind == "onehot":
+    clusters = {"restart": out["restart"], **clusters}
   lines = []
   for name, assigned in clusters.items():
     if labels is not None:
@@ -90,7 +95,10 @@ def scores(out, labels, encoder_argmax, num_clusters):
       lines.append(f"  {name:7s} " + "  ".join(f"{k} {v:.4f}" for k, v in scored.items()))
     else:
       lines.append(f"  {name:7s} cluster sizes {np.bincount(assigned, minlength=num_clusters).tolist()} (no labels)")
-  lines.append(f"  winning restart = encoder argmax for {np.mean(out['restart'] == encoder_argmax):.4f} of samples")
+  if encoder_argmax is None:
+    return lines, {"kmeans": clusters["kmeans"]}
+  if prior_kind == "onehot":
+    lines.append(f"  winning restart = encoder argmax for {np.mean(out['restart'] == encoder_argmax):.4f} of samples")
   return lines, {"kmeans": clusters["kmeans"], "argmax": encoder_argmax}
 
 
@@ -132,11 +140,11 @@ def main(argv):
   t0 = time.perf_counter()
   out = decode_lib.decode(generator, x, **args)
   seconds = time.perf_counter() - t0
-  _, probs = evaluate_lib.encode(model.encoder, x)
-  lines, extra = scores(out, y, probs.argmax(axis=1), cfg.num_clusters)
+  encoder_argmax = evaluate_lib.encode(model.encoder, x)[1].argmax(axis=1) if cfg.use_encoder else None
+  lines, extra = scores(out, y, encoder_argmax, cfg.num_clusters, cfg.prior)
   restarts = FLAGS.restarts or cfg.num_clusters
   print(f"{data.name} {FLAGS.split} (n={len(x)}): {restarts} restarts x {FLAGS.steps} Adam steps "
-        f"(lr {FLAGS.learning_rate}, lambda {FLAGS.lambda_reg}, clip {FLAGS.clip}) in {seconds:.1f}s; "
+        f"(lr {FLAGS.learning_rate}, lambda {FLAGS.lambda_reg}, clip {args['clip']}) in {seconds:.1f}s; "
         f"mean loss {out['loss'].mean():.4f}")
   print("\n".join(lines))
   arrays = {"z": out["z"], "restart": out["restart"], "loss": out["loss"], **extra}

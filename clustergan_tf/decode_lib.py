@@ -3,6 +3,8 @@
 For each input x_i and each restart k (z_c fixed to e_k), z_n starts from the prior
 N(0, sigma^2 I) and takes `steps` Adam updates, clipped to [-clip, clip] after each;
 the restart with the lowest final loss wins, and its k is a cluster assignment.
+For the plain-GAN priors (gaussian, uniform, gmm) z_c stays 0, restart r starts from a
+draw of the prior (gmm: from component r), and z* = z_n* is what k-means clusters.
 
 `decode` runs every restart of every input of a batch as one batch of B*R rows: one
 variable holds all B*R z_n, one tf.function runs the whole Adam loop. Each row's loss
@@ -18,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from clustergan_tf import prior
 from clustergan_tf.errors import UsageError
 
 
@@ -40,14 +43,28 @@ def generator_from_saved_model(path):
 
 
 # -- pieces ----------------------------------------------------------------------------------------
-def initial_zn(num_inputs, num_clusters, latent_dim, sigma, seed):
-  """Starting points z_n ~ N(0, sigma^2 I): [N, K, latent_dim], [i, k] for input i, restart k.
+def default_clip(prior_kind):
+  """Where z_n is clipped by default: the paper's 0.6 for onehot (sigma 0.1), the support for
+  uniform, nowhere (None) for gaussian and gmm."""
+  return {"onehot": 0.6, "uniform": 1.0}.get(prior_kind)
 
-  Drawn for all N inputs and all K clusters at once (stateless, keyed by seed), so a
+
+def initial_zn(num_inputs, num_clusters, latent_dim, sigma, seed, prior_kind="onehot", restarts=None):
+  """Starting points from the prior: [N, R, latent_dim], [i, r] for input i, restart r (R: K by default).
+
+  onehot: z_n ~ N(0, sigma^2 I); gmm: restart r starts in component r; gaussian, uniform:
+  draws of the prior. Drawn for all inputs at once (stateless, keyed by seed), so a
   restart's start depends neither on batch_size nor on how many restarts run.
   """
   s = tf.constant([seed, 0], tf.int64)
-  return (sigma * tf.random.stateless_normal([num_inputs, num_clusters, latent_dim], s)).numpy()
+  restarts = num_clusters if restarts is None else restarts
+  if prior_kind == "onehot":
+    return (sigma * tf.random.stateless_normal([num_inputs, num_clusters, latent_dim], s)).numpy()[:, :restarts]
+  if prior_kind == "gmm":
+    eps = tf.random.stateless_normal([num_inputs, num_clusters, latent_dim], s)
+    return (prior.gmm_means(num_clusters, latent_dim)[None] + sigma * eps).numpy()[:, :restarts]
+  zn, _, _ = prior.sample(num_inputs * restarts, latent_dim, num_clusters, sigma, s, prior_kind)
+  return zn.numpy().reshape(num_inputs, restarts, latent_dim)
 
 
 def restart_loss(generator, zn, zc, x, lambda_reg):
@@ -100,23 +117,35 @@ def pad_rows(a, rows):
   return np.concatenate([a, np.zeros((rows - len(a),) + a.shape[1:], a.dtype)]) if len(a) < rows else a
 
 
-def pick(zn, loss, num_clusters):
+def pick(zn, loss, num_clusters, prior_kind="onehot"):
   """Winning restart per input. zn [N, R, d], loss [N, R] -> the dict `decode` returns."""
   restart = loss.argmin(axis=1)
   best_zn = zn[np.arange(len(zn)), restart]
-  onehot = np.eye(num_clusters, dtype=np.float32)[restart]
-  return {"z": np.concatenate([best_zn, onehot], axis=1), "zn": best_zn, "restart": restart.astype(np.int64),
-          "loss": loss[np.arange(len(loss)), restart]}
+  z = best_zn
+  if prior_kind == "onehot":
+    z = np.concatenate([best_zn, np.eye(num_clusters, dtype=np.float32)[restart]], axis=1)
+  return {"z": z, "zn": best_zn, "restart": restart.astype(np.int64), "loss": loss[np.arange(len(loss)), restart]}
+
+
+def restart_zc(prior_kind, restarts, num_clusters):
+  """z_c of each restart [R, K]: e_k for the onehot prior, zeros for the others."""
+  if prior_kind == "onehot":
+    return np.eye(num_clusters, dtype=np.float32)[:restarts]
+  return np.zeros((restarts, num_clusters), np.float32)
 
 
 def validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps, learning_rate, lambda_reg, clip,
-             batch_size):
+             batch_size, prior_kind="onehot"):
   """Checks the arguments (UsageError naming the flag). Returns (generator callable, x float32, restarts)."""
   if isinstance(generator, keras.Model):
     generator = generator_from_keras(generator)
+  if prior_kind not in prior.PRIORS:
+    raise UsageError(f"prior {prior_kind!r} is not one of {', '.join(prior.PRIORS)}")
   restarts = num_clusters if restarts is None else restarts
-  if not 1 <= restarts <= num_clusters:
+  if prior_kind in ("onehot", "gmm") and not 1 <= restarts <= num_clusters:
     raise UsageError(f"--restarts={restarts} must be in 1..{num_clusters} (one restart per cluster)")
+  if restarts < 1:
+    raise UsageError(f"--restarts={restarts} must be at least 1")
   if steps < 1:
     raise UsageError(f"--steps={steps} must be at least 1")
   if not learning_rate > 0:
@@ -141,24 +170,26 @@ def validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps, lea
 
 # -- the two decoders ------------------------------------------------------------------------------
 def decode(generator, x, num_clusters, latent_dim, sigma, restarts=None, steps=5000, learning_rate=0.01,
-           lambda_reg=10.0, clip=0.6, seed=0, batch_size=1000):
+           lambda_reg=10.0, clip="prior", seed=0, batch_size=1000, prior="onehot"):
   """Algorithm 1 with all R restarts of a batch of B inputs as one B*R-row Adam loop.
 
   Args:
     generator: callable (zn [N, latent_dim], zc [N, K]) -> x_hat [N, *data_shape] (or a Keras generator).
     x: [N, *data_shape] inputs.
     restarts: R <= K; restart k fixes z_c = e_k (default K: every cluster).
-    clip: z_n is clipped to [-clip, clip] after every step; None disables.
+    clip: z_n is clipped to [-clip, clip] after every step; None disables; "prior": `default_clip(prior)`.
+    prior: the prior G was trained from (decides z_c and the starting points).
   Returns:
-    {"z": [N, latent_dim + K] (z_n*, e_k*), "zn": [N, latent_dim], "restart": [N] int64 (k*, the cluster),
-     "loss": [N] (final loss of the winner)}.
+    {"z": [N, latent_dim + K] (z_n*, e_k*; z_n* alone for the plain-GAN priors), "zn": [N, latent_dim],
+     "restart": [N] int64 (k*, the cluster for the onehot prior), "loss": [N] (final loss of the winner)}.
   """
+  clip = default_clip(prior) if clip == "prior" else clip
   generator, x, restarts = validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps,
-                                    learning_rate, lambda_reg, clip, batch_size)
+                                    learning_rate, lambda_reg, clip, batch_size, prior)
   rows, spans = batches(len(x), batch_size)
-  start = initial_zn(len(x), num_clusters, latent_dim, sigma, seed)[:, :restarts]
+  start = initial_zn(len(x), num_clusters, latent_dim, sigma, seed, prior, restarts)
   solve = make_solver(generator, rows * restarts, latent_dim, steps, learning_rate, lambda_reg, clip)
-  zc = np.tile(np.eye(num_clusters, dtype=np.float32)[:restarts], (rows, 1))  # row b*R + k holds e_k
+  zc = np.tile(restart_zc(prior, restarts, num_clusters), (rows, 1))  # row b*R + k holds restart k's z_c
   zn, loss = [], []
   for lo, hi in spans:
     xb = np.repeat(pad_rows(x[lo:hi], rows), restarts, axis=0)
@@ -166,28 +197,30 @@ def decode(generator, x, num_clusters, latent_dim, sigma, restarts=None, steps=5
     out_zn, out_loss = solve(tf.constant(xb), tf.constant(zc), tf.constant(zn0))
     zn.append(out_zn.numpy().reshape(rows, restarts, latent_dim)[:hi - lo])
     loss.append(out_loss.numpy().reshape(rows, restarts)[:hi - lo])
-  return pick(np.concatenate(zn), np.concatenate(loss), num_clusters)
+  return pick(np.concatenate(zn), np.concatenate(loss), num_clusters, prior)
 
 
 def decode_loop(generator, x, num_clusters, latent_dim, sigma, restarts=None, steps=5000, learning_rate=0.01,
-                lambda_reg=10.0, clip=0.6, seed=0, batch_size=1000):
+                lambda_reg=10.0, clip="prior", seed=0, batch_size=1000, prior="onehot"):
   """`decode` done one restart at a time (one solver call, fresh Adam state, per restart and batch).
 
   Same arguments, starting points and results (up to float rounding); kept to measure
   what batching the restarts buys.
   """
+  clip = default_clip(prior) if clip == "prior" else clip
   generator, x, restarts = validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps,
-                                    learning_rate, lambda_reg, clip, batch_size)
+                                    learning_rate, lambda_reg, clip, batch_size, prior)
   rows, spans = batches(len(x), batch_size)
-  start = initial_zn(len(x), num_clusters, latent_dim, sigma, seed)
+  start = initial_zn(len(x), num_clusters, latent_dim, sigma, seed, prior, restarts)
+  zcs = restart_zc(prior, restarts, num_clusters)
   solve = make_solver(generator, rows, latent_dim, steps, learning_rate, lambda_reg, clip)
   zn, loss = [], []
   for lo, hi in spans:
     xb = tf.constant(pad_rows(x[lo:hi], rows))
     per_restart = []
     for k in range(restarts):
-      zc = tf.one_hot(tf.fill([rows], k), num_clusters)
+      zc = tf.constant(np.tile(zcs[k:k + 1], (rows, 1)))
       per_restart.append(solve(xb, zc, tf.constant(pad_rows(start[lo:hi, k], rows))))
     zn.append(np.stack([z.numpy()[:hi - lo] for z, _ in per_restart], axis=1))
     loss.append(np.stack([l.numpy()[:hi - lo] for _, l in per_restart], axis=1))
-  return pick(np.concatenate(zn), np.concatenate(loss), num_clusters)
+  return pick(np.concatenate(zn), np.concatenate(loss), num_clusters, prior)

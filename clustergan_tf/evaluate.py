@@ -20,7 +20,7 @@ def main(argv):
   if not FLAGS.model_dir:
     raise UsageError("--model_dir is required: the directory a training run wrote")
   cfg, data, model = train_lib.restore(FLAGS.model_dir)
-  report, assignments, _ = evaluate_lib.evaluate(model.encoder, data, FLAGS.split, cfg, int(model.step))
+  report, assignments, _ = evaluate_lib.evaluate(model, data, FLAGS.split, cfg, int(model.step))
   evaluate_lib.write(FLAGS.model_dir, report, assignments)
   print(evaluate_lib.format_report(report))
 

@@ -1,4 +1,8 @@
-"""Clusters a split with a trained encoder and scores it: argmax of softmax(z_c) and k-means on the latents.
+"""Clusters a split with a trained model and scores it: argmax of softmax(z_c) and k-means on the latents.
+
+The latents are the encoder's; a plain GAN (trained with use_encoder=False) has none,
+so its latents are Algorithm 1's z* (backprop decoding) and its argmax is the winning
+restart (onehot prior only): the paper's "GAN with bp" baselines.
 
 Writes MODEL_DIR/metrics.json and MODEL_DIR/assignments.npz (arrays `labels`,
 `argmax`, `kmeans`; labels are -1 when the data set has none), so anyone can
@@ -28,8 +32,26 @@ def encode(encoder, x, batch_size=1000):
   return np.concatenate(zn), np.concatenate(probs)
 
 
+def latents(model, x, cfg):
+  """(zn [N, latent_dim], probs [N, K] or None) of x: the encoder's, or z* of backprop decoding
+  (probs = one-hot of the winning restart) for a plain GAN. probs is None where z_c carries no
+  cluster (gaussian and uniform priors; a gmm prior without encoder)."""
+  if cfg.use_encoder:
+    zn, probs = encode(model.encoder, x)
+  else:
+    from clustergan_tf import decode_lib
+    out = decode_lib.decode(model.generator, x, cfg.num_clusters, cfg.latent_dim, cfg.sigma, steps=cfg.decode_steps,
+                            seed=cfg.seed, prior=cfg.prior)
+    zn, probs = out["zn"], np.eye(cfg.num_clusters, dtype=np.float32)[out["restart"]]
+  keeps_cluster = cfg.prior == "onehot" or (cfg.prior == "gmm" and cfg.use_encoder)
+  return zn, probs if keeps_cluster else None
+
+
 def kmeans_features(zn, probs, beta_n):
-  """The authors' k-means input: [z_n, softmax(z_c)], or softmax(z_c) alone when beta_n = 0."""
+  """The authors' k-means input: [z_n, softmax(z_c)], or softmax(z_c) alone when beta_n = 0
+  (z_n alone when there is no z_c)."""
+  if probs is None:
+    return zn
   return np.concatenate([zn, probs], axis=1) if beta_n > 0 else probs
 
 
@@ -39,21 +61,25 @@ def fit_kmeans(features, num_clusters, seed=0):
 
 
 def assign(zn, probs, num_clusters, beta_n):
-  """Cluster ids from latents by both methods: {"argmax": [N], "kmeans": [N]}."""
-  kmeans = fit_kmeans(kmeans_features(zn, probs, beta_n), num_clusters)
-  return {"argmax": probs.argmax(axis=1).astype(np.int64), "kmeans": kmeans.labels_.astype(np.int64)}
+  """Cluster ids from latents: {"argmax": [N], "kmeans": [N]} ("kmeans" alone when probs is None)."""
+  kmeans = fit_kmeans(kmeans_features(zn, probs, beta_n), num_clusters).labels_.astype(np.int64)
+  return {"kmeans": kmeans} if probs is None else {"argmax": probs.argmax(axis=1).astype(np.int64), "kmeans": kmeans}
 
 
-def evaluate(encoder, data, split, cfg, step):
-  """Scores one split. Returns (metrics dict as written to metrics.json, assignments dict, (zn, probs))."""
+def evaluate(model, data, split, cfg, step):
+  """Scores one split. Returns (metrics dict as written to metrics.json, assignments dict, (zn, probs)).
+
+  probs is None where the latents carry no z_c (see `latents`): then only k-means is scored.
+  """
   x, y = data.split(split)
-  zn, probs = encode(encoder, x)
-  clusters = assign(zn, probs, cfg.num_clusters, cfg.beta_n)
+  zn, probs = latents(model, x, cfg)
+  beta_n = cfg.beta_n if cfg.use_encoder else 1.0  # z* always holds a recovered z_n
+  clusters = assign(zn, probs, cfg.num_clusters, beta_n)
   results = {}
   if y is not None:
-    results = {m: metrics.all_metrics(y, clusters[m]) for m in METHODS}
-  sizes = {m: np.bincount(clusters[m], minlength=cfg.num_clusters).tolist() for m in METHODS}
-  report = {"dataset": data.name, "split": split, "step": int(step), "num_clusters": cfg.num_clusters,
+    results = {m: metrics.all_metrics(y, clusters[m]) for m in clusters}
+  sizes = {m: np.bincount(clusters[m], minlength=cfg.num_clusters).tolist() for m in clusters}
+  report = {"dataset": data.name, "latents": "encoder" if cfg.use_encoder else "backprop decoding", "split": split, "step": int(step), "num_clusters": cfg.num_clusters,
             "num_examples": int(len(x)), "results": results, "cluster_sizes": sizes}
   labels = y if y is not None else np.full(len(x), -1, np.int64)
   return report, {"labels": labels, **clusters}, (zn, probs)
@@ -77,5 +103,6 @@ def format_report(report):
   for m, r in report["results"].items():
     lines.append(f"  {m:7s} " + "  ".join(f"{k} {v:.4f}" for k, v in r.items()))
   if not report["results"]:
-    lines.append("  (no labels: cluster sizes " + str(report["cluster_sizes"]["argmax"]) + ")")
+    sizes = report["cluster_sizes"]
+    lines.append("  (no labels: cluster sizes " + str(sizes.get("argmax", sizes["kmeans"])) + ")")
   return "\n".join(lines)

@@ -20,13 +20,17 @@ class ClusterGAN(keras.Model):
   """Holds generator, discriminator (critic) and encoder; `call(x)` runs the encoder."""
 
   def __init__(self, generator, discriminator, encoder, *, latent_dim, num_clusters, sigma=0.1,
-               beta_n=10.0, beta_c=10.0, n_critic=5, loss="wgan-gp", gp_weight=10.0, seed=0, **kwargs):
+               beta_n=10.0, beta_c=10.0, n_critic=5, loss="wgan-gp", gp_weight=10.0, seed=0, prior="onehot",
+               use_encoder=True, **kwargs):
     super().__init__(**kwargs)
     if loss not in losses.LOSS_TYPES:
       raise ValueError(f"loss must be one of {losses.LOSS_TYPES}, got {loss!r}")
     self.generator, self.discriminator, self.encoder = generator, discriminator, encoder
     self.latent_dim, self.num_clusters, self.sigma = latent_dim, num_clusters, sigma
-    self.beta_n, self.beta_c = beta_n, beta_c
+    self.prior, self.use_encoder = prior, use_encoder
+    # No encoder: a plain GAN. Gaussian and uniform priors have no cluster for E to recover.
+    self.beta_n = beta_n if use_encoder else 0.0
+    self.beta_c = beta_c if use_encoder and prior in ("onehot", "gmm") else 0.0
     self.n_critic, self.loss_type, self.gp_weight = n_critic, loss, gp_weight
     self.seed = seed
 
@@ -43,7 +47,8 @@ class ClusterGAN(keras.Model):
 
   @property
   def g_variables(self):
-    return self.generator.trainable_variables + self.encoder.trainable_variables
+    """What the generator step trains: G and E (G alone for a plain GAN)."""
+    return self.generator.trainable_variables + (self.encoder.trainable_variables if self.use_encoder else [])
 
   @property
   def step(self):
@@ -63,7 +68,8 @@ class ClusterGAN(keras.Model):
     return t[rid * per_replica:(rid + 1) * per_replica]
 
   def _prior(self, per_replica, global_batch, index):
-    zn, zc, k = prior.sample(global_batch, self.latent_dim, self.num_clusters, self.sigma, self._seed(index))
+    zn, zc, k = prior.sample(global_batch, self.latent_dim, self.num_clusters, self.sigma, self._seed(index),
+                             self.prior)
     return [self._replica_rows(t, per_replica) for t in (zn, zc, k)]
 
   # -- one step --------------------------------------------------------------------------------
@@ -102,10 +108,13 @@ class ClusterGAN(keras.Model):
     with tf.GradientTape() as tape:
       x_fake = self.generator([zn, zc], training=True)
       d_fake = self.discriminator(x_fake, training=True)
-      enc = self.encoder(x_fake, training=True)
       adv = losses.generator_adversarial_loss(d_fake, self.loss_type)
-      zn_l = losses.zn_cycle_loss(zn, enc["zn"])
-      zc_l = losses.zc_cycle_loss(k, enc["zc_logits"])
+      if self.use_encoder:
+        enc = self.encoder(x_fake, training=True)
+        zn_l = losses.zn_cycle_loss(zn, enc["zn"])
+        zc_l = losses.zc_cycle_loss(k, enc["zc_logits"])
+      else:
+        zn_l = zc_l = tf.zeros_like(adv)
       g_per_ex = adv + self.beta_n * zn_l + self.beta_c * zc_l
       g_loss = average(g_per_ex)
     variables = self.g_variables
@@ -124,12 +133,12 @@ def build(cfg, data_shape, bounded):
   from clustergan_tf import networks
   out = "sigmoid" if bounded else "linear"
   g = networks.build_generator(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units, out,
-                               cfg.mlp_batchnorm)
+                               cfg.mlp_batchnorm, cfg.linear_generator)
   d = networks.build_discriminator(data_shape, cfg.hidden_units)
   e = networks.build_encoder(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units)
   return ClusterGAN(g, d, e, latent_dim=cfg.latent_dim, num_clusters=cfg.num_clusters, sigma=cfg.sigma,
                     beta_n=cfg.beta_n, beta_c=cfg.beta_c, n_critic=cfg.n_critic, loss=cfg.loss,
-                    gp_weight=cfg.gp_weight, seed=cfg.seed)
+                    gp_weight=cfg.gp_weight, seed=cfg.seed, prior=cfg.prior, use_encoder=cfg.use_encoder)
 
 
 def make_optimizers(cfg):

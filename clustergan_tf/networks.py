@@ -7,6 +7,7 @@ replicas, so N replicas train like one) and keep moving statistics for inference
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -31,12 +32,21 @@ def data_input(data_shape):
 
 
 def build_generator(data_shape, latent_dim, num_clusters, hidden_units=(256, 256),
-                    output_activation="sigmoid", mlp_batchnorm=False):
-  """G: (zn [B, latent_dim], zc [B, K]) -> x [B, *data_shape]."""
+                    output_activation="sigmoid", mlp_batchnorm=False, linear=False):
+  """G: (zn [B, latent_dim], zc [B, K]) -> x [B, *data_shape].
+
+  linear=True: G(z) = W z_n + A z_c + b, no hidden layer and no output activation (the
+  paper's linear-generator lemma).
+  """
   zn = keras.Input(shape=(latent_dim,), name="zn")
   zc = keras.Input(shape=(num_clusters,), name="zc")
   h = layers.Concatenate(name="z")([zn, zc])
-  if tuple(data_shape) == IMAGE_SHAPE:
+  if linear:
+    h = _dense(int(np.prod(data_shape)), "out")(h)
+    output_activation = "linear"
+    if len(data_shape) > 1:
+      h = layers.Reshape(tuple(data_shape))(h)
+  elif tuple(data_shape) == IMAGE_SHAPE:
     h = _dense(1024, "fc1")(h)
     h = layers.ReLU()(_bn("bn1")(h))
     h = _dense(7 * 7 * 128, "fc2")(h)

@@ -1,4 +1,7 @@
-"""ClusterGAN's discrete-continuous prior: z = (z_n, z_c), z_n ~ N(0, sigma^2 I), z_c = e_k, k ~ U{0..K-1}.
+"""Priors of z = (z_n, z_c). ClusterGAN's "onehot": z_n ~ N(0, sigma^2 I), z_c = e_k, k ~ U{0..K-1};
+the plain-GAN baselines of the paper: "gaussian" N(0, I), "uniform" U(-1, 1), "gmm" (a mixture of K
+Gaussians sigma-wide around fixed means, the component carried by z_n alone). Baselines feed G
+z_c = 0, so every prior trains the same networks.
 
 All sampling is stateless (`tf.random.stateless_*` keyed by a [2] int seed), so a
 training step's noise is a pure function of (seed, step): resumable and identical
@@ -8,24 +11,44 @@ XLA-compiled steps draw other (equally distributed) numbers than plain TF ones.
 
 import tensorflow as tf
 
+PRIORS = ("onehot", "gaussian", "uniform", "gmm")
+GMM_MEANS_SEED = (20190127, 0)  # the gmm prior's means are fixed: the same for every run
 
-def sample(batch_size, latent_dim, num_clusters, sigma, seed):
-  """Draws a batch from the prior.
+
+def gmm_means(num_clusters, latent_dim):
+  """The gmm prior's component means [K, latent_dim], drawn once from N(0, I) with a fixed seed."""
+  return tf.random.stateless_normal([num_clusters, latent_dim], GMM_MEANS_SEED)
+
+
+def sample(batch_size, latent_dim, num_clusters, sigma, seed, kind="onehot"):
+  """Draws a batch from the prior `kind`.
 
   Args:
     batch_size: int, number of samples B.
     latent_dim: int, dimension of z_n.
     num_clusters: int, K.
-    sigma: float, standard deviation of z_n.
+    sigma: float, standard deviation of z_n (onehot) or of each component (gmm).
     seed: int tensor of shape [2] (stateless seed).
   Returns:
-    zn [B, latent_dim] float32, zc [B, K] float32 one-hot, k [B] int32.
+    zn [B, latent_dim] float32, zc [B, K] float32 (one-hot; zeros for the baselines),
+    k [B] int32 (the cluster or mixture component; meaningless for gaussian and uniform).
   """
   seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
   k = tf.random.stateless_uniform(
       [batch_size], seeds[0], minval=0, maxval=num_clusters, dtype=tf.int32)
-  zn, zc = sample_cluster(k, latent_dim, num_clusters, sigma, seeds[1])
-  return zn, zc, k
+  if kind == "onehot":
+    zn, zc = sample_cluster(k, latent_dim, num_clusters, sigma, seeds[1])
+    return zn, zc, k
+  shape = [batch_size, latent_dim]
+  if kind == "gaussian":
+    zn = tf.random.stateless_normal(shape, seeds[1])
+  elif kind == "uniform":
+    zn = tf.random.stateless_uniform(shape, seeds[1], minval=-1.0, maxval=1.0)
+  elif kind == "gmm":
+    zn = tf.gather(gmm_means(num_clusters, latent_dim), k) + sigma * tf.random.stateless_normal(shape, seeds[1])
+  else:
+    raise ValueError(f"unknown prior {kind!r}; one of {PRIORS}")
+  return zn, tf.zeros([batch_size, num_clusters]), k
 
 
 def sample_cluster(k, latent_dim, num_clusters, sigma, seed):

@@ -48,22 +48,25 @@ def main(argv):
   base = train_cli.config_from_flags()
   if base.dataset == "vectors" and not base.labels_path:
     raise UsageError("reproduce scores against labels: --dataset=vectors needs --labels_path")
+  # Models without a z_c read-out (plain-GAN priors) are scored by k-means only.
+  method = FLAGS.method if base.prior == "onehot" else "kmeans"
   rows, reports = [], []
   for seed in seeds:
     cfg = dataclasses.replace(base, seed=seed, model_dir=os.path.join(base.model_dir, f"seed{seed}"))
     report = train_lib.train(cfg)
-    m = report["results"][FLAGS.method]
+    m = report["results"][method]
     reports.append(report)
     rows.append(_row(f"seed {seed}", m, f"{report['train_minutes']:.1f}", str(report["step"])))
-  mean = {c: np.mean([r["results"][FLAGS.method][c] for r in reports]) for c in COLUMNS}
-  std = {c: np.std([r["results"][FLAGS.method][c] for r in reports]) for c in COLUMNS}
+  mean = {c: np.mean([r["results"][method][c] for r in reports]) for c in COLUMNS}
+  std = {c: np.std([r["results"][method][c] for r in reports]) for c in COLUMNS}
   minutes = np.mean([r["train_minutes"] for r in reports])
-  print(f"\n{base.dataset}, split {base.eval_split}, clusters by {FLAGS.method}, {len(seeds)} seeds:\n")
+  steps = np.mean([r["step"] for r in reports])
+  print(f"\n{base.dataset}, split {base.eval_split}, clusters by {method}, {len(seeds)} seeds:\n")
   print("| run | Hungarian ACC | purity | NMI | ARI | train minutes | steps |")
   print("|---|---|---|---|---|---|---|")
   print("\n".join(rows))
   print(_row("**mean ± std**", {c: f"**{mean[c]:.4f}** ± {std[c]:.4f}" for c in COLUMNS}, f"{minutes:.1f}",
-             str(reports[0]["step"])))
+             f"{steps:.0f}"))
   if FLAGS.kmeans_baseline:
     data = data_lib.load(base.dataset, base.data_source, base.data_dir, base.data_path, base.labels_path)
     print(_row("k-means on the data", raw_kmeans(data, base.eval_split, base.num_clusters)))

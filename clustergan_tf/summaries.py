@@ -39,8 +39,14 @@ def cycle_errors(model, x, cfg, num_samples=1000, seed=0):
 
 
 def pictures(model, data, cfg, x):
-  """{name: image [H, W, 1]} of the current model (empty for data that cannot be drawn)."""
+  """{name: image [H, W, 1]} of the current model (empty for data that cannot be drawn).
+
+  The cluster pictures need the onehot prior and the encoder; other models get prior samples.
+  """
   shape = data.data_shape
+  if cfg.prior != "onehot" or not cfg.use_encoder:
+    pic = visualize.prior_samples(model.generator, shape, cfg.latent_dim, cfg.num_clusters, cfg.sigma, cfg.prior)
+    return {} if pic is None else {"samples": pic}
   pics = {
       "samples_by_cluster": visualize.sample_grid(model.generator, shape, cfg.latent_dim, cfg.num_clusters, cfg.sigma),
       "real_vs_reconstruction": visualize.reconstructions(model.generator, model.encoder, x, shape),
@@ -52,7 +58,7 @@ def pictures(model, data, cfg, x):
 
 def write_eval(writer, step, report, model, data, cfg, x, pics):
   """Scalars and images of one evaluation. x: the evaluated split's data; pics: `pictures(...)`."""
-  recon, latent, zc_acc = cycle_errors(model, x, cfg)
+  cycle = cycle_errors(model, x, cfg) if cfg.use_encoder and cfg.prior == "onehot" else None
   with writer.as_default(step=step):
     for method, values in report["results"].items():
       for k, v in values.items():
@@ -61,9 +67,9 @@ def write_eval(writer, step, report, model, data, cfg, x, pics):
       total = max(sum(sizes), 1)
       for k, n in enumerate(sizes):
         tf.summary.scalar(f"cluster_share_{method}/{k}", n / total)
-    tf.summary.scalar("cycle/reconstruction_error", recon)
-    tf.summary.scalar("cycle/latent_error", latent)
-    tf.summary.scalar("cycle/zc_recovery", zc_acc)
+    if cycle:
+      for name, value in zip(("reconstruction_error", "latent_error", "zc_recovery"), cycle):
+        tf.summary.scalar(f"cycle/{name}", value)
     for name, image in pics.items():
       tf.summary.image(name, image[None], step=step)
 
@@ -71,8 +77,8 @@ def write_eval(writer, step, report, model, data, cfg, x, pics):
 def write_hparams(writer, cfg):
   """The run's settings for TensorBoard's HParams dashboard (final metrics are the eval scalars)."""
   from tensorboard.plugins.hparams import api as hp
-  keys = ("dataset", "num_clusters", "latent_dim", "sigma", "beta_n", "beta_c", "loss", "n_critic", "learning_rate",
-          "batch_size", "train_steps", "seed", "precision", "mlp_batchnorm")
+  keys = ("dataset", "num_clusters", "latent_dim", "sigma", "prior", "use_encoder", "beta_n", "beta_c", "loss",
+          "n_critic", "learning_rate", "batch_size", "train_steps", "seed", "precision", "mlp_batchnorm")
   values = {k: getattr(cfg, k) for k in keys}
   values["hidden_units"] = ",".join(map(str, cfg.hidden_units))
   with writer.as_default():
@@ -80,12 +86,13 @@ def write_hparams(writer, cfg):
 
 
 def write_projector(logdir, zn, probs, labels, clusters, x, data_shape, max_points=2000):
-  """Latents [z_n, softmax(z_c)] of up to max_points examples in TensorBoard's Projector,
-  with metadata (label, cluster) and, for drawable data, a sprite image."""
+  """Latents [z_n, softmax(z_c)] (z_n alone when probs is None) of up to max_points examples in
+  TensorBoard's Projector, with metadata (label, cluster) and, for drawable data, a sprite image."""
   from tensorboard.plugins import projector
   n = min(max_points, len(zn))
   os.makedirs(logdir, exist_ok=True)
-  embedding = tf.Variable(np.concatenate([zn[:n], probs[:n]], axis=1), name="embedding")
+  latents = zn[:n] if probs is None else np.concatenate([zn[:n], probs[:n]], axis=1)
+  embedding = tf.Variable(latents, name="embedding")
   tf.train.Checkpoint(embedding=embedding).save(os.path.join(logdir, "embedding.ckpt"))
   with open(os.path.join(logdir, "metadata.tsv"), "w") as f:
     f.write("label\tcluster\n")

@@ -14,7 +14,7 @@ from absl import flags
 
 from clustergan_tf import config as config_lib
 from clustergan_tf import data as data_lib
-from clustergan_tf import distribute, losses
+from clustergan_tf import distribute, losses, prior
 
 D = config_lib.Config()
 f = flags
@@ -27,6 +27,15 @@ f.DEFINE_string("labels_path", D.labels_path, "--dataset=vectors: optional integ
 f.DEFINE_integer("num_clusters", D.num_clusters, "K: number of clusters (one-hot size of z_c).")
 f.DEFINE_integer("latent_dim", D.latent_dim, "Dimension of the continuous latent z_n.")
 f.DEFINE_float("sigma", D.sigma, "Standard deviation of z_n ~ N(0, sigma^2 I); the paper uses 0.1.")
+f.DEFINE_enum("prior", D.prior, prior.PRIORS,
+              "Prior of z: 'onehot' (ClusterGAN: z_n ~ N(0, sigma^2 I) + one-hot z_c); the paper's plain-GAN "
+              "baselines 'gaussian' N(0, I), 'uniform' U(-1, 1), 'gmm' (K components of std sigma); baselines feed G z_c = 0.")
+f.DEFINE_boolean("use_encoder", D.use_encoder,
+                 "Train the encoder E with the cycle losses (ClusterGAN). --nouse_encoder: a plain GAN, evaluated by "
+                 "backprop decoding (Algorithm 1) + k-means, the paper's 'GAN with bp' rows.")
+f.DEFINE_integer("decode_steps", D.decode_steps, "Adam steps of the backprop decoding that evaluates --nouse_encoder models.")
+f.DEFINE_boolean("linear_generator", D.linear_generator,
+                 "G(z) = W z_n + A z_c + b, no hidden layer (the paper's linear-generator lemma).")
 f.DEFINE_float("beta_n", D.beta_n, "Weight of the z_n cycle loss ||z_n - E_n(G(z))||^2 (mean over dims).")
 f.DEFINE_float("beta_c", D.beta_c, "Weight of the z_c cycle cross-entropy.")
 f.DEFINE_enum("loss", D.loss, losses.LOSS_TYPES, "Adversarial loss: 'wgan-gp' (the paper's) or non-saturating 'gan'.")

@@ -98,7 +98,8 @@ def _budget_spent(strategy, seconds, cfg):
 
 
 # Settings a checkpoint is tied to: changing them on a rerun cannot resume that checkpoint.
-_ARCHITECTURE = ("dataset", "num_clusters", "latent_dim", "hidden_units", "mlp_batchnorm", "batch_size", "n_critic")
+_ARCHITECTURE = ("dataset", "num_clusters", "latent_dim", "hidden_units", "mlp_batchnorm", "linear_generator", "batch_size",
+                 "n_critic", "prior", "use_encoder")
 
 
 def check_resumable(cfg, model_dir):
@@ -210,7 +211,7 @@ def train(cfg, data=None, out=sys.stdout):
 
   def evaluate(step, final=False):
     """Metrics (+ TensorBoard scalars and images) of the evaluation split; also returns the pictures."""
-    report, assignments, latents = evaluate_lib.evaluate(model.encoder, data, cfg.eval_split, cfg, step)
+    report, assignments, latents = evaluate_lib.evaluate(model, data, cfg.eval_split, cfg, step)
     pics = summaries.pictures(model, data, cfg, x_eval) if writers or final else {}
     if writers:
       summaries.write_eval(writers["eval"], step, report, model, data, cfg, x_eval, pics)
@@ -274,7 +275,8 @@ def train(cfg, data=None, out=sys.stdout):
   evaluate_lib.write(cfg.model_dir, report, assignments)
   summaries.save_pngs(cfg.model_dir, pics)
   if logdir:
-    summaries.write_projector(logdir, zn, probs, assignments["labels"], assignments["argmax"], x_eval, data.data_shape)
+    clusters = assignments.get("argmax", assignments["kmeans"])
+    summaries.write_projector(logdir, zn, probs, assignments["labels"], clusters, x_eval, data.data_shape)
     for w in writers.values():
       w.flush()
   print(evaluate_lib.format_report(report), file=out, flush=True)

@@ -52,6 +52,15 @@ def sample_grid(generator, data_shape, latent_dim, num_clusters, sigma, cols=10,
   return tile(as_images(x, data_shape), num_clusters, cols)
 
 
+def prior_samples(generator, data_shape, latent_dim, num_clusters, sigma, kind, rows=10, cols=10, seed=0):
+  """A rows x cols grid of G(z), z drawn from the prior `kind` (plain-GAN baselines have no cluster rows)."""
+  if image_shape(data_shape) is None:
+    return None
+  zn, zc, _ = prior.sample(rows * cols, latent_dim, num_clusters, sigma, tf.constant([seed, 4], tf.int64), kind)
+  x = generator([zn, zc], training=False).numpy()
+  return tile(as_images(x, data_shape), rows, cols)
+
+
 def reconstructions(generator, encoder, x, data_shape, cols=10):
   """Pairs of rows: real x, then G(E(x)) (z_c = softmax of E's logits) under it."""
   if image_shape(data_shape) is None:

@@ -119,3 +119,25 @@ def test_bad_arguments(truth, kwargs, flag):
 def test_wrong_data_shape():
   with pytest.raises(UsageError, match=r"shape \(5,\)"):
     run(x=np.zeros((4, 5), np.float32))
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "uniform", "gmm"])
+def test_plain_gan_priors_decode_z_n_with_z_c_zero(truth, kind):
+  """Baseline priors: z_c stays 0, z* = z_n* recovers the z_n that made x = G(z_n, 0)."""
+  zn, _, _ = truth
+  x = zn @ W
+  out = run(x=x, steps=1000, learning_rate=0.003, prior=kind, clip="prior", restarts=2)
+  assert out["z"].shape == (8, LATENT_DIM)
+  np.testing.assert_allclose(out["zn"], zn, atol=1e-2)
+
+
+def test_prior_starting_points():
+  """onehot: N(0, sigma^2); gmm: restart r starts in component r; gaussian: R draws of N(0, I)."""
+  from clustergan_tf import prior
+  onehot = decode_lib.initial_zn(2000, 4, 3, 0.1, seed=0)
+  assert onehot.shape == (2000, 4, 3) and abs(onehot.std() - 0.1) < 0.005
+  gmm = decode_lib.initial_zn(2000, 4, 3, 0.1, seed=0, prior_kind="gmm", restarts=2)
+  np.testing.assert_allclose(gmm.mean(axis=0), prior.gmm_means(4, 3).numpy()[:2], atol=0.01)
+  gauss = decode_lib.initial_zn(2000, 4, 3, 0.1, seed=0, prior_kind="gaussian", restarts=7)
+  assert gauss.shape == (2000, 7, 3) and abs(gauss.std() - 1.0) < 0.02
+  assert decode_lib.default_clip("onehot") == 0.6 and decode_lib.default_clip("gaussian") is None

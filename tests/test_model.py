@@ -68,3 +68,25 @@ def test_weights_finite_flags_a_nan_weight(tiny_config, tiny_data):
   v = m.encoder.weights[0]
   v.assign(tf.tensor_scatter_nd_update(v, [[0] * len(v.shape)], [np.nan]))
   assert not train_lib.weights_finite(m)
+
+
+def test_plain_gan_trains_generator_only(tiny_config, tiny_data):
+  """--nouse_encoder: E is neither trained nor in the loss; the cycle losses log 0."""
+  import dataclasses
+  cfg = dataclasses.replace(tiny_config, prior="gaussian", use_encoder=False)
+  m = _compiled(cfg, tiny_data)
+  x = tiny_data.splits["train"][0][:cfg.batch_size * cfg.n_critic]
+  before = [v.numpy().copy() for v in m.encoder.trainable_variables]
+  logs = tf.function(m.train_step)(tf.constant(x))
+  assert float(logs["zn_loss"]) == 0 and float(logs["zc_loss"]) == 0
+  assert all(np.array_equal(b, a.numpy()) for b, a in zip(before, m.encoder.trainable_variables))
+  assert len(m.g_variables) == len(m.generator.trainable_variables)
+
+
+def test_linear_generator_is_affine():
+  g = networks.build_generator((6,), 2, 3, linear=True)
+  assert [layer.name for layer in g.layers if layer.weights] == ["out"]
+  zn, zc = tf.zeros([1, 2]), tf.zeros([1, 3])
+  b = g([zn, zc]).numpy()
+  e = g([zn, tf.one_hot([1], 3)]).numpy() - b
+  np.testing.assert_allclose(e, g.get_layer("out").kernel.numpy()[2 + 1][None], atol=1e-6)

@@ -39,3 +39,17 @@ def test_interpolate_is_convex():
   np.testing.assert_allclose(zc[-1], [0, 0, 0, 1])
   np.testing.assert_allclose(zc[2], [0, 0.5, 0, 0.5])
   np.testing.assert_allclose(zc.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_baseline_priors():
+  """gaussian N(0, I), uniform U(-1, 1), gmm around fixed means; all feed G z_c = 0."""
+  seed = tf.constant([7, 8])
+  zn, zc, _ = prior.sample(100000, 3, 4, 0.1, seed, kind="gaussian")
+  assert abs(float(tf.math.reduce_std(zn)) - 1.0) < 0.01 and not np.any(zc.numpy())
+  zn, zc, _ = prior.sample(100000, 3, 4, 0.1, seed, kind="uniform")
+  assert float(tf.reduce_min(zn)) >= -1 and float(tf.reduce_max(zn)) <= 1
+  assert abs(float(tf.math.reduce_std(zn)) - 1 / np.sqrt(3)) < 0.01 and not np.any(zc.numpy())
+  zn, zc, k = prior.sample(100000, 3, 4, 0.1, seed, kind="gmm")
+  offsets = zn.numpy() - prior.gmm_means(4, 3).numpy()[k.numpy()]
+  assert abs(offsets.std() - 0.1) < 0.002 and not np.any(zc.numpy())
+  np.testing.assert_array_equal(prior.gmm_means(4, 3).numpy(), prior.gmm_means(4, 3).numpy())

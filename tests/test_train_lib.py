@@ -20,3 +20,11 @@ def test_time_budget_stops_early_and_is_kept_across_resumes(tiny_config, tiny_da
   assert "resuming from" in out.getvalue() and "spent at step 2 of 1000" in out.getvalue()
   with open(os.path.join(cfg.model_dir, "metrics.json")) as f:
     assert json.load(f)["step"] == 2
+
+
+def test_plain_gan_is_scored_by_backprop_decoding(tiny_config, tiny_data):
+  """A --nouse_encoder --prior=gaussian run: z* from decoding, k-means only, no argmax."""
+  cfg = dataclasses.replace(tiny_config, prior="gaussian", use_encoder=False, decode_steps=5, logdir="none")
+  report = train_lib.train(cfg, data=tiny_data, out=io.StringIO())
+  assert set(report["results"]) == {"kmeans"} and report["latents"] == "backprop decoding"
+  assert 0 <= report["results"]["kmeans"]["acc"] <= 1
