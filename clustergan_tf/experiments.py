@@ -1,0 +1,148 @@
+"""The paper's small experiments as commands; each prints a markdown table (or writes a PNG).
+
+  python -m clustergan_tf.experiments --experiment=synthetic --flagfile=synthetic.flags --model_dir=runs/exp_synthetic
+  python -m clustergan_tf.experiments --experiment=lemma --flagfile=synthetic.flags --model_dir=runs/exp_lemma
+  python -m clustergan_tf.experiments --experiment=interpolation --model_dir=runs/digits --output=interp.png
+
+synthetic: ClusterGAN against plain GANs (Gaussian, uniform, GMM priors) clustered by
+backprop decoding + k-means, and k-means on the data. lemma: a linear G trained from the
+one-hot prior and from a Gaussian prior; how well each generated distribution matches the
+mixture. interpolation: G(z_n, (1 - t) e_a + t e_b) of a trained model, one row per pair
+of clusters. Every training flag applies; each variant trains into MODEL_DIR/<variant>
+(rerunning reuses finished runs).
+"""
+
+from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
+
+import dataclasses
+import os
+
+import numpy as np
+from absl import flags
+
+from clustergan_tf import train as train_cli  # defines the training flags
+
+flags.DEFINE_enum("experiment", None, ["synthetic", "lemma", "interpolation"], "Which of the paper's experiments to run.")
+flags.DEFINE_string("output", None, "--experiment=interpolation: the PNG to write (default MODEL_DIR/images/"
+                    "interpolation_pairs.png).")
+flags.DEFINE_integer("interpolation_steps", 10, "--experiment=interpolation: images per row, t = 0..1.")
+FLAGS = flags.FLAGS
+
+# Plain-GAN baselines of the synthetic experiment: z ~ prior in R^10 (the paper's N(0, I_10)), no encoder.
+BASELINES = {"gaussian": "GAN, Gaussian prior N(0, I_10), + bp + k-means",
+             "uniform": "GAN, uniform prior U(-1, 1)^10, + bp + k-means",
+             "gmm": "GAN, 10-component GMM prior, + bp + k-means"}
+COLUMNS = ("acc", "purity", "nmi", "ari")
+
+
+def _row(name, m, minutes=""):
+  return f"| {name} | " + " | ".join(f"{m[c]:.4f}" for c in COLUMNS) + f" | {minutes} |"
+
+
+def _header(first):
+  return [f"| {first} | Hungarian ACC | purity | NMI | ARI | train minutes |", "|---|---|---|---|---|---|"]
+
+
+def _train(base, name, **changes):
+  from clustergan_tf import train_lib
+  cfg = dataclasses.replace(base, model_dir=os.path.join(base.model_dir, name), **changes)
+  return cfg, train_lib.train(cfg)
+
+
+def synthetic(base):
+  """ClusterGAN vs plain GANs + backprop decoding + k-means vs k-means on the data (markdown lines)."""
+  from clustergan_tf import data as data_lib
+  from clustergan_tf import decode_lib, metrics, reproduce, train_lib
+  lines = _header("method (synthetic, test split)")
+  cfg, report = _train(base, "clustergan")
+  minutes = f"{report['train_minutes']:.1f}"
+  lines.append(_row("ClusterGAN, encoder argmax", report["results"]["argmax"], minutes))
+  lines.append(_row("ClusterGAN, encoder + k-means", report["results"]["kmeans"], minutes))
+  _, data, model = train_lib.restore(cfg.model_dir)
+  x, y = data.split(cfg.eval_split)
+  out = decode_lib.decode(model.generator, x, cfg.num_clusters, cfg.latent_dim, cfg.sigma, steps=cfg.decode_steps,
+                          seed=cfg.seed)
+  lines.append(_row("ClusterGAN, bp winning restart", metrics.all_metrics(y, out["restart"]), minutes))
+  for kind, name in BASELINES.items():
+    _, report = _train(base, f"gan_{kind}", prior=kind, use_encoder=False, latent_dim=10)
+    lines.append(_row(name, report["results"]["kmeans"], f"{report['train_minutes']:.1f}"))
+  data = data_lib.load(base.dataset, base.data_source, base.data_dir, base.data_path, base.labels_path)
+  lines.append(_row("k-means on the data", reproduce.raw_kmeans(data, base.eval_split, base.num_clusters)))
+  return lines
+
+
+def mixture_fit(samples, means, radius):
+  """How a set of samples [N, D] matches a mixture with means [K, D]: (mean distance to the nearest
+  mean, share of samples within `radius` of a mean, number of means that are some sample's nearest)."""
+  d = np.linalg.norm(samples[:, None, :] - means[None], axis=2)
+  nearest = d.min(axis=1)
+  return float(nearest.mean()), float(np.mean(nearest <= radius)), int(len(np.unique(d.argmin(axis=1))))
+
+
+def lemma(base):
+  """Linear G = W z_n + A z_c + b from the one-hot prior vs from a Gaussian prior (markdown lines)."""
+  import tensorflow as tf
+
+  from clustergan_tf import prior, train_lib
+  variants = {"one-hot prior (ClusterGAN), linear G": dict(prior="onehot"),
+              "Gaussian prior N(0, I), linear G": dict(prior="gaussian", use_encoder=False)}
+  lines = ["| linear generator | mean distance to nearest mixture mean | share within the data's radius | "
+           "mixture means hit | test ACC (argmax or bp + k-means) |", "|---|---|---|---|---|"]
+  from clustergan_tf import data as data_lib
+  dim = int(np.prod(data_lib.load(base.dataset, base.data_source, base.data_dir, base.data_path,
+                                  base.labels_path).data_shape))
+  for name, changes in variants.items():
+    # z_n as wide as the data, so that a linear G could match each component's covariance exactly
+    cfg, report = _train(base, name.split(" ")[0].replace("-", ""), linear_generator=True, latent_dim=dim, **changes)
+    _, data, model = train_lib.restore(cfg.model_dir)
+    x, y = data.split("train")
+    means = np.stack([x[y == k].mean(axis=0) for k in range(cfg.num_clusters)])
+    radius = float(np.quantile(np.linalg.norm(x - means[y], axis=1), 0.99))  # 99% of real points lie within
+    zn, zc, _ = prior.sample(5000, cfg.latent_dim, cfg.num_clusters, cfg.sigma, tf.constant([cfg.seed, 9], tf.int64),
+                             cfg.prior)
+    fake = model.generator([zn, zc], training=False).numpy()
+    dist, share, hit = mixture_fit(fake, means, radius)
+    method = "argmax" if "argmax" in report["results"] else "kmeans"
+    lines.append(f"| {name} | {dist:.3f} | {share:.3f} | {hit}/{cfg.num_clusters} | "
+                 f"{report['results'][method]['acc']:.4f} ({method}) |")
+  real_dist, real_share, real_hit = mixture_fit(x[:5000], means, radius)
+  lines.append(f"| (real training data) | {real_dist:.3f} | {real_share:.3f} | {real_hit}/{cfg.num_clusters} | |")
+  return lines
+
+
+def interpolation(model_dir, output, steps):
+  """Writes a PNG: row a is G(z_n, (1 - t) e_a + t e_(a+1 mod K)), t = 0..1. Returns its path."""
+  from clustergan_tf import train_lib, visualize
+  from clustergan_tf.errors import UsageError
+  cfg, data, model = train_lib.restore(model_dir)
+  if cfg.prior != "onehot" or visualize.image_shape(data.data_shape) is None:
+    raise UsageError(f"--model_dir={model_dir}: interpolation needs a one-hot-prior model of drawable data "
+                     f"(images or square vectors); this one has --prior={cfg.prior}, data shape {data.data_shape}")
+  if steps < 2:
+    raise UsageError(f"--interpolation_steps={steps} must be at least 2 (t = 0 and t = 1)")
+  rows = [visualize.interpolation(model.generator, data.data_shape, cfg.latent_dim, cfg.num_clusters, cfg.sigma,
+                                  k_from=a, k_to=(a + 1) % cfg.num_clusters, steps=steps, rows=1, seed=a)
+          for a in range(cfg.num_clusters)]
+  path = output or os.path.join(model_dir, "images", "interpolation_pairs.png")
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  visualize.write_png(np.concatenate(rows, axis=0), path)
+  return path
+
+
+def main(argv):
+  from clustergan_tf.errors import UsageError
+  if FLAGS.experiment is None:
+    raise UsageError("--experiment is required: synthetic, lemma or interpolation")
+  if FLAGS.experiment == "interpolation":
+    print(f"wrote {interpolation(FLAGS.model_dir, FLAGS.output, FLAGS.interpolation_steps)}")
+    return
+  base = train_cli.config_from_flags()
+  if base.dataset == "vectors" and not base.labels_path:
+    raise UsageError(f"--experiment={FLAGS.experiment} scores against labels: --dataset=vectors needs --labels_path")
+  lines = synthetic(base) if FLAGS.experiment == "synthetic" else lemma(base)
+  print(f"\n{FLAGS.experiment} experiment, {base.dataset}, seed {base.seed}, {base.train_steps} steps:\n")
+  print("\n".join(lines))
+
+
+if __name__ == "__main__":
+  cli.run(main)

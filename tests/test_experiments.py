@@ -1,0 +1,28 @@
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clustergan_tf import experiments, train_lib
+from clustergan_tf.config import Config
+from clustergan_tf.errors import UsageError
+
+
+def test_mixture_fit_by_hand():
+  means = np.array([[0.0, 0.0], [10.0, 0.0]])
+  samples = np.array([[0.0, 1.0], [0.0, 3.0], [0.0, -1.0]])  # all nearest to mean 0, at 1, 3, 1
+  dist, share, hit = experiments.mixture_fit(samples, means, radius=2.0)
+  assert dist == pytest.approx(5 / 3) and share == pytest.approx(2 / 3) and hit == 1
+
+
+def test_interpolation_png(tmp_path):
+  """One row per cluster pair a -> a+1, interpolation_steps images per row (10x10 synthetic vectors drawn 2x)."""
+  cfg = Config(dataset="synthetic", num_clusters=10, latent_dim=4, hidden_units=(16,), train_steps=2,
+               steps_per_loop=1, n_critic=1, batch_size=16, logdir="none", model_dir=str(tmp_path / "m"))
+  train_lib.train(cfg, out=io.StringIO())
+  path = experiments.interpolation(cfg.model_dir, str(tmp_path / "interp.png"), steps=5)
+  image = tf.io.decode_png(tf.io.read_file(path)).numpy()
+  assert image.shape == (10 * 21, 5 * 21, 1)
+  with pytest.raises(UsageError, match="--interpolation_steps=1"):
+    experiments.interpolation(cfg.model_dir, str(tmp_path / "x.png"), steps=1)
