@@ -141,3 +141,13 @@ def test_prior_starting_points():
   gauss = decode_lib.initial_zn(2000, 4, 3, 0.1, seed=0, prior_kind="gaussian", restarts=7)
   assert gauss.shape == (2000, 7, 3) and abs(gauss.std() - 1.0) < 0.02
   assert decode_lib.default_clip("onehot") == 0.6 and decode_lib.default_clip("gaussian") is None
+
+
+def test_naive_pair_timing_runs(truth):
+  """The benchmark's textbook loop (one (input, restart) pair per call) times a positive duration."""
+  from clustergan_tf import decode as decode_cli
+  _, _, x = truth
+  args = dict(num_clusters=K, latent_dim=LATENT_DIM, sigma=SIGMA, steps=3, learning_rate=0.01, lambda_reg=0.0,
+              clip=0.6, seed=0, prior="onehot")
+  x = np.repeat(x, 3, axis=0)  # >= NAIVE_PAIRS inputs
+  assert decode_cli.naive_pair_seconds(linear_generator, x, args) > 0
