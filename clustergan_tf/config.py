@@ -31,6 +31,7 @@ class Config:
   # networks
   hidden_units: tuple = (256, 256)
   mlp_batchnorm: bool = False
+  critic_norm: str = "none"  # the paper's; "batch" (with loss=gan) or "layer" normalise the critic
   linear_generator: bool = False  # G(z) = W z_n + A z_c + b: the paper's linear-generator lemma
   # optimisation
   learning_rate: float = 1e-4
@@ -86,6 +87,7 @@ def validate(cfg):
   """Raises UsageError naming the flag for any setting that cannot work."""
   from clustergan_tf.errors import UsageError
   from clustergan_tf.losses import LOSS_TYPES
+  from clustergan_tf.networks import NORMS
   from clustergan_tf.prior import PRIORS
   checks = [
       (cfg.num_clusters >= 2, "num_clusters", "must be >= 2 (clustering into one group is no clustering)"),
@@ -98,6 +100,9 @@ def validate(cfg):
       (cfg.n_critic >= 1, "n_critic", "must be >= 1"),
       (cfg.gp_weight >= 0, "gp_weight", "must be >= 0"),
       (cfg.loss in LOSS_TYPES, "loss", f"must be one of {', '.join(LOSS_TYPES)}"),
+      (cfg.critic_norm in NORMS, "critic_norm", f"must be one of {', '.join(NORMS)}"),
+      (not (cfg.critic_norm == "batch" and cfg.loss == "wgan-gp"), "critic_norm",
+       "mixes examples in the critic, which breaks the per-sample gradient penalty: use layer with --loss=wgan-gp"),
       (cfg.learning_rate > 0, "learning_rate", "must be > 0"),
       (cfg.d_learning_rate is None or cfg.d_learning_rate > 0, "d_learning_rate", "must be > 0"),
       (0 <= cfg.adam_beta1 < 1 and 0 <= cfg.adam_beta2 < 1, "adam_beta1", "Adam betas must lie in [0, 1)"),

@@ -134,7 +134,7 @@ def build(cfg, data_shape, bounded):
   out = "sigmoid" if bounded else "linear"
   g = networks.build_generator(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units, out,
                                cfg.mlp_batchnorm, cfg.linear_generator)
-  d = networks.build_discriminator(data_shape, cfg.hidden_units)
+  d = networks.build_discriminator(data_shape, cfg.hidden_units, cfg.critic_norm)
   e = networks.build_encoder(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units)
   return ClusterGAN(g, d, e, latent_dim=cfg.latent_dim, num_clusters=cfg.num_clusters, sigma=cfg.sigma,
                     beta_n=cfg.beta_n, beta_c=cfg.beta_c, n_critic=cfg.n_critic, loss=cfg.loss,

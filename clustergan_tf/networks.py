@@ -68,27 +68,43 @@ def build_generator(data_shape, latent_dim, num_clusters, hidden_units=(256, 256
   return keras.Model([zn, zc], x, name="generator")
 
 
-def _body(x, data_shape, hidden_units):
-  """Shared trunk of D and E (no normalisation, LeakyReLU 0.2)."""
+NORMS = ("none", "batch", "layer")
+
+
+def _norm(kind, name):
+  """The critic's optional normalisation layer (identity for "none", the paper's)."""
+  if kind == "batch":
+    return _bn(name)
+  if kind == "layer":
+    return layers.LayerNormalization(epsilon=1e-5, name=name)
+  return layers.Identity(name=name)
+
+
+def _body(x, data_shape, hidden_units, norm="none"):
+  """Shared trunk of D and E (LeakyReLU 0.2; normalised after every layer but the first when norm != none)."""
   if tuple(data_shape) == IMAGE_SHAPE:
     h = layers.Conv2D(64, 4, 2, padding="same", kernel_initializer=_init(), name="conv1")(x)
     h = layers.LeakyReLU(0.2)(h)
     h = layers.Conv2D(128, 4, 2, padding="same", kernel_initializer=_init(), name="conv2")(h)
-    h = layers.LeakyReLU(0.2)(h)
+    h = layers.LeakyReLU(0.2)(_norm(norm, "norm2")(h))
     h = layers.Flatten()(h)
-    h = layers.LeakyReLU(0.2)(_dense(1024, "fc1")(h))
+    h = layers.LeakyReLU(0.2)(_norm(norm, "norm3")(_dense(1024, "fc1")(h)))
     return h
   h = layers.Flatten()(x) if len(data_shape) > 1 else x
   for i, units in enumerate(hidden_units):
-    h = layers.LeakyReLU(0.2)(_dense(units, f"fc{i + 1}")(h))
+    h = _dense(units, f"fc{i + 1}")(h)
+    h = layers.LeakyReLU(0.2)(_norm(norm, f"norm{i + 1}")(h) if i else h)
   return h
 
 
-def build_discriminator(data_shape, hidden_units=(256, 256)):
-  """D: x [B, *data_shape] -> logit [B, 1] (a WGAN critic value or a GAN logit)."""
+def build_discriminator(data_shape, hidden_units=(256, 256), norm="none"):
+  """D: x [B, *data_shape] -> logit [B, 1] (a WGAN critic value or a GAN logit).
+
+  norm: "none" (the paper's), "batch" (DCGAN-style, with the non-saturating loss) or "layer".
+  """
   x = data_input(data_shape)
   out = layers.Activation("linear", dtype="float32", name="logit")(
-      _dense(1, "out")(_body(x, data_shape, hidden_units)))
+      _dense(1, "out")(_body(x, data_shape, hidden_units, norm)))
   return keras.Model(x, out, name="discriminator")
 
 

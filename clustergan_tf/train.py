@@ -34,6 +34,8 @@ f.DEFINE_boolean("use_encoder", D.use_encoder,
                  "Train the encoder E with the cycle losses (ClusterGAN). --nouse_encoder: a plain GAN, evaluated by "
                  "backprop decoding (Algorithm 1) + k-means, the paper's 'GAN with bp' rows.")
 f.DEFINE_integer("decode_steps", D.decode_steps, "Adam steps of the backprop decoding that evaluates --nouse_encoder models.")
+f.DEFINE_enum("critic_norm", D.critic_norm, ("none", "batch", "layer"),
+              "Normalisation in the critic D: none (the paper's), batch (DCGAN-style, --loss=gan only) or layer.")
 f.DEFINE_boolean("linear_generator", D.linear_generator,
                  "G(z) = W z_n + A z_c + b, no hidden layer (the paper's linear-generator lemma).")
 f.DEFINE_float("beta_n", D.beta_n, "Weight of the z_n cycle loss ||z_n - E_n(G(z))||^2 (mean over dims).")

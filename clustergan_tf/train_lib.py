@@ -98,7 +98,7 @@ def _budget_spent(strategy, seconds, cfg):
 
 
 # Settings a checkpoint is tied to: changing them on a rerun cannot resume that checkpoint.
-_ARCHITECTURE = ("dataset", "num_clusters", "latent_dim", "hidden_units", "mlp_batchnorm", "linear_generator", "batch_size",
+_ARCHITECTURE = ("dataset", "num_clusters", "latent_dim", "hidden_units", "mlp_batchnorm", "critic_norm", "linear_generator", "batch_size",
                  "n_critic", "prior", "use_encoder")
 
 

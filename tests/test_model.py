@@ -90,3 +90,15 @@ def test_linear_generator_is_affine():
   b = g([zn, zc]).numpy()
   e = g([zn, tf.one_hot([1], 3)]).numpy() - b
   np.testing.assert_allclose(e, g.get_layer("out").kernel.numpy()[2 + 1][None], atol=1e-6)
+
+
+def test_critic_norm_layers_and_refusal():
+  import pytest
+  from clustergan_tf.config import Config, validate
+  from clustergan_tf.errors import UsageError
+  for kind, cls in (("batch", "BatchNormalization"), ("layer", "LayerNormalization")):
+    d = networks.build_discriminator((28, 28, 1), norm=kind)
+    assert [type(layer).__name__ for layer in d.layers if layer.name.startswith("norm")] == [cls, cls]
+  with pytest.raises(UsageError, match="--critic_norm=batch .*per-sample gradient penalty"):
+    validate(Config(critic_norm="batch", loss="wgan-gp"))
+  validate(Config(critic_norm="batch", loss="gan"))
