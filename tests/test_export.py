@@ -103,3 +103,19 @@ def test_generator_signatures(exported):
     gen.signatures["sample"](cluster=tf.constant([5]), seed=tf.constant(0))
   img = gen.signatures["serving_default"](zn=tf.zeros([1, 4]), zc=tf.one_hot([1], 3))["images"]
   assert img.shape == (1, 28, 28, 1)
+
+
+def test_plain_gan_has_no_encoder_to_export(tmp_path):
+  """A --nouse_encoder model: export refuses in one line and points to backprop decoding."""
+  import subprocess
+  import sys
+  from clustergan_tf.config import Config
+  cfg = Config(dataset="synthetic", num_clusters=3, latent_dim=2, hidden_units=(8,), batch_size=8, n_critic=1,
+               train_steps=1, steps_per_loop=1, prior="gaussian", use_encoder=False, decode_steps=1, logdir="none",
+               model_dir=str(tmp_path / "gan"))
+  train_lib.train(cfg)
+  proc = subprocess.run([sys.executable, "-m", "clustergan_tf.export", f"--model_dir={cfg.model_dir}",
+                         f"--export_dir={tmp_path / 'export'}"], capture_output=True, text=True)
+  assert proc.returncode != 0
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: ") and "--prior=gaussian --nouse_encoder" in last and "clustergan_tf.decode" in last

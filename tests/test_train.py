@@ -63,6 +63,9 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     (["--dataset=vectors"], ["--data_path"]),
     (["--model_dir=/proc/version/run"], ["--model_dir=/proc/version/run", "not writable"]),
     (["positional"], ["unexpected arguments"]),
+    (["--critic_norm=batch", "--loss=wgan-gp"], ["--critic_norm=batch", "use layer"]),
+    (["--time_budget_minutes=-1"], ["--time_budget_minutes=-1", ">= 0"]),
+    (["--decode_steps=0"], ["--decode_steps=0", ">= 1"]),
 ])
 def test_bad_input_gets_one_line_error(args, fragments):
   assert_one_line_error(run("train", "--train_steps=1", *args), *fragments)
@@ -79,3 +82,7 @@ def test_resume_with_other_networks_is_refused(tmp_path):
   again = run("train", "--train_steps=4", f"--model_dir={model_dir}", *TINY, "--hidden_units=32,32")
   assert_one_line_error(again, "--hidden_units=(32, 32) differs from (16, 16)")
   assert json.loads((model_dir / "config.json").read_text())["hidden_units"] == [16, 16]  # untouched
+
+
+def test_experiments_needs_an_experiment():
+  assert_one_line_error(run("experiments"), "--experiment is required")
