@@ -36,7 +36,7 @@ def matmul_flops_per_sec(n, dtype, repeats=10):
   import tensorflow as tf
   a = tf.random.normal([n, n], dtype=tf.float32)
   a = tf.cast(a, dtype)
-  f = tf.function(lambda x: tf.linalg.matmul(x, x))
+  f = tf.function(lambda x: tf.linalg.matmul(x, x), autograph=False)
   f(a).numpy()
   t = time.perf_counter()
   for _ in range(repeats):

@@ -23,7 +23,7 @@ METHODS = ("argmax", "kmeans")
 
 def encode(encoder, x, batch_size=1000):
   """x [N, ...] -> (zn [N, latent_dim], probs = softmax(zc_logits) [N, K]) in inference mode."""
-  fn = tf.function(lambda t: encoder(t, training=False), reduce_retracing=True)
+  fn = tf.function(lambda t: encoder(t, training=False), reduce_retracing=True, autograph=False)  # no AST warning
   zn, probs = [], []
   for i in range(0, len(x), batch_size):
     out = fn(tf.constant(x[i:i + batch_size]))
