@@ -70,7 +70,7 @@ def benchmark(generator, x, args):
   loop = {name: total[name] - fixed[name] for name in fns}
   a, b = results["decode"], results["decode_loop"]
   restarts = args["restarts"] or args["num_clusters"]
-  per_pair = naive_pair_seconds(generator, x, args)
+  per_pair = decode_lib.naive_pair_seconds(generator, x, args, NAIVE_PAIRS)
   return [f"benchmark: {len(x)} samples x {restarts} restarts x {args['steps']} steps",
           "                                  total   (1-step run)   total - 1-step",
           f"  decode (all restarts batched)  {total['decode']:7.2f}s  {fixed['decode']:7.2f}s  {loop['decode']:12.2f}s",
@@ -84,24 +84,6 @@ def benchmark(generator, x, args):
           f"x {len(x) * restarts} pairs = {per_pair * len(x) * restarts:.1f}s, "
           f"{per_pair * len(x) * restarts / total['decode']:.1f}x the batched decoder (extrapolated, not run in full)"]
 
-
-def naive_pair_seconds(generator, x, args):
-  """Seconds per (input, restart) pair of Algorithm 1 solved alone (a 1-row solver, traced beforehand),
-  timed on NAIVE_PAIRS pairs: the textbook loop `for x_i: for k:` that the batched decoder replaces."""
-  import tensorflow as tf
-
-  from clustergan_tf import decode_lib
-  solve = decode_lib.make_solver(generator, 1, args["latent_dim"], args["steps"], args["learning_rate"],
-                                 args["lambda_reg"], args["clip"])
-  start = decode_lib.initial_zn(NAIVE_PAIRS, args["num_clusters"], args["latent_dim"], args["sigma"], args["seed"],
-                                args["prior"])
-  zcs = decode_lib.restart_zc(args["prior"], args["num_clusters"], args["num_clusters"])
-  solve(tf.constant(x[:1]), tf.constant(zcs[:1]), tf.constant(start[0, :1]))[1].numpy()  # trace
-  t0 = time.perf_counter()
-  for i in range(NAIVE_PAIRS):
-    k = i % args["num_clusters"]
-    solve(tf.constant(x[i:i + 1]), tf.constant(zcs[k:k + 1]), tf.constant(start[i, k:k + 1]))[1].numpy()
-  return (time.perf_counter() - t0) / NAIVE_PAIRS
 
 
 def scores(out, labels, encoder_argmax, num_clusters, prior_kind="onehot"):

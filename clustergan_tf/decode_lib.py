@@ -15,6 +15,7 @@ z_n, so they agree up to float rounding.
 """
 
 import math
+import time
 
 import keras
 import numpy as np
@@ -224,3 +225,19 @@ def decode_loop(generator, x, num_clusters, latent_dim, sigma, restarts=None, st
     zn.append(np.stack([z.numpy()[:hi - lo] for z, _ in per_restart], axis=1))
     loss.append(np.stack([l.numpy()[:hi - lo] for _, l in per_restart], axis=1))
   return pick(np.concatenate(zn), np.concatenate(loss), num_clusters, prior)
+
+
+def naive_pair_seconds(generator, x, args, pairs=20):
+  """Seconds per (input, restart) pair of Algorithm 1 solved alone (a 1-row solver, traced beforehand),
+  timed on `pairs` pairs: the textbook loop `for x_i: for k:` that the batched decoder replaces.
+  args: `decode`'s keyword arguments (num_clusters, latent_dim, sigma, steps, ..., prior) as a dict."""
+  solve = make_solver(generator, 1, args["latent_dim"], args["steps"], args["learning_rate"],
+                      args["lambda_reg"], args["clip"])
+  start = initial_zn(pairs, args["num_clusters"], args["latent_dim"], args["sigma"], args["seed"], args["prior"])
+  zcs = restart_zc(args["prior"], args["num_clusters"], args["num_clusters"])
+  solve(tf.constant(x[:1]), tf.constant(zcs[:1]), tf.constant(start[0, :1]))[1].numpy()  # trace
+  t0 = time.perf_counter()
+  for i in range(pairs):
+    k = i % args["num_clusters"]
+    solve(tf.constant(x[i:i + 1]), tf.constant(zcs[k:k + 1]), tf.constant(start[i, k:k + 1]))[1].numpy()
+  return (time.perf_counter() - t0) / pairs

@@ -145,9 +145,8 @@ def test_prior_starting_points():
 
 def test_naive_pair_timing_runs(truth):
   """The benchmark's textbook loop (one (input, restart) pair per call) times a positive duration."""
-  from clustergan_tf import decode as decode_cli
   _, _, x = truth
   args = dict(num_clusters=K, latent_dim=LATENT_DIM, sigma=SIGMA, steps=3, learning_rate=0.01, lambda_reg=0.0,
               clip=0.6, seed=0, prior="onehot")
   x = np.repeat(x, 3, axis=0)  # >= NAIVE_PAIRS inputs
-  assert decode_cli.naive_pair_seconds(linear_generator, x, args) > 0
+  assert decode_lib.naive_pair_seconds(linear_generator, x, args, pairs=20) > 0
