@@ -55,7 +55,8 @@ def initial_zn(num_inputs, num_clusters, latent_dim, sigma, seed, prior_kind="on
 
   onehot: z_n ~ N(0, sigma^2 I); gmm: restart r starts in component r; gaussian, uniform:
   draws of the prior. Drawn for all inputs at once (stateless, keyed by seed), so a
-  restart's start depends neither on batch_size nor on how many restarts run.
+  restart's start does not depend on batch_size (nor, for onehot and gmm, on how many
+  restarts run).
   """
   s = tf.constant([seed, 0], tf.int64)
   restarts = num_clusters if restarts is None else restarts
@@ -231,6 +232,7 @@ def naive_pair_seconds(generator, x, args, pairs=20):
   """Seconds per (input, restart) pair of Algorithm 1 solved alone (a 1-row solver, traced beforehand),
   timed on `pairs` pairs: the textbook loop `for x_i: for k:` that the batched decoder replaces.
   args: `decode`'s keyword arguments (num_clusters, latent_dim, sigma, steps, ..., prior) as a dict."""
+  pairs = min(pairs, len(x))
   solve = make_solver(generator, 1, args["latent_dim"], args["steps"], args["learning_rate"],
                       args["lambda_reg"], args["clip"])
   start = initial_zn(pairs, args["num_clusters"], args["latent_dim"], args["sigma"], args["seed"], args["prior"])

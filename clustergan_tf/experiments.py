@@ -55,7 +55,7 @@ def baselines(base):
   from clustergan_tf import data as data_lib
   from clustergan_tf import decode_lib, metrics, reproduce, train_lib
   lines = _header(f"method ({base.dataset}, {base.eval_split} split)")
-  cfg, report = _train(base, "clustergan")
+  cfg, report = _train(base, "clustergan", prior="onehot", use_encoder=True)
   minutes = f"{report['train_minutes']:.1f}"
   lines.append(_row("ClusterGAN, encoder argmax", report["results"]["argmax"], minutes))
   lines.append(_row("ClusterGAN, encoder + k-means", report["results"]["kmeans"], minutes))
@@ -97,11 +97,12 @@ def lemma(base):
     cfg, report = _train(base, name.split(" ")[0].replace("-", ""), linear_generator=True, latent_dim=dim, **changes)
     _, data, model = train_lib.restore(cfg.model_dir)
     x, y = data.split("train")
+    x = x.reshape(len(x), -1)  # distances between whole samples (images too)
     means = np.stack([x[y == k].mean(axis=0) for k in range(cfg.num_clusters)])
     radius = float(np.quantile(np.linalg.norm(x - means[y], axis=1), 0.99))  # 99% of real points lie within
     zn, zc, _ = prior.sample(5000, cfg.latent_dim, cfg.num_clusters, cfg.sigma, tf.constant([cfg.seed, 9], tf.int64),
                              cfg.prior)
-    fake = model.generator([zn, zc], training=False).numpy()
+    fake = model.generator([zn, zc], training=False).numpy().reshape(5000, -1)
     dist, share, hit = mixture_fit(fake, means, radius)
     method = "argmax" if "argmax" in report["results"] else "kmeans"
     lines.append(f"| {name} | {dist:.3f} | {share:.3f} | {hit}/{cfg.num_clusters} | "

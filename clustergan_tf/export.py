@@ -36,8 +36,8 @@ def main(argv):
   cfg, data, model = train_lib.restore(FLAGS.model_dir)
   if not (cfg.use_encoder and cfg.prior == "onehot"):
     raise UsageError(f"--model_dir={FLAGS.model_dir} was trained with --prior={cfg.prior} "
-                     f"--{'' if cfg.use_encoder else 'no'}use_encoder: it has no encoder that predicts clusters; "
-                     "cluster its data with python -m clustergan_tf.decode")
+                     f"--{'' if cfg.use_encoder else 'no'}use_encoder: export serves the encoder of a one-hot-prior "
+                     "ClusterGAN; cluster this model's data with python -m clustergan_tf.decode")
   zn, probs = evaluate_lib.encode(model.encoder, data.split("train")[0])
   km = evaluate_lib.fit_kmeans(evaluate_lib.kmeans_features(zn, probs, cfg.beta_n), cfg.num_clusters)
   paths = export_lib.export(model, cfg, data, FLAGS.export_dir, FLAGS.version, km.cluster_centers_, FLAGS.tflite)

@@ -89,11 +89,12 @@ def make_checkpoint(model, train_seconds=None):
                              d_optimizer=model.d_optimizer, **extra)
 
 
-def _budget_spent(strategy, seconds, cfg):
-  """Whether --time_budget_minutes is used up; one worker out of time stops all (a collective sum)."""
+def _budget_spent(strategy, seconds, cfg, chief):
+  """Whether --time_budget_minutes is used up, by the chief's clock (the only one that excludes its
+  evaluations), told to every worker by a collective sum."""
   if not cfg.time_budget_minutes:
     return False
-  over = tf.constant(1.0 if seconds >= 60 * cfg.time_budget_minutes else 0.0)
+  over = tf.constant(1.0 if chief and seconds >= 60 * cfg.time_budget_minutes else 0.0)
   return bool(strategy.reduce("SUM", strategy.run(lambda: tf.identity(over)), axis=None) > 0)
 
 
@@ -179,7 +180,9 @@ def train(cfg, data=None, out=sys.stdout):
   manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=3)
   start = 0
   if latest:
-    ckpt.restore(latest).assert_existing_objects_matched()
+    make_checkpoint(model).restore(latest).assert_existing_objects_matched()
+    # Seconds trained so far: absent from checkpoints older than --time_budget_minutes (then 0).
+    tf.train.Checkpoint(train_seconds=train_seconds).restore(latest).expect_partial()
     start = int(tf.convert_to_tensor(model.step))
     # The checkpoint holds the optimizers' learning rates; the flags of this run win.
     model.g_optimizer.learning_rate = cfg.learning_rate
@@ -225,7 +228,7 @@ def train(cfg, data=None, out=sys.stdout):
   learning_rates = {"g": cfg.learning_rate, "d": cfg.critic_learning_rate}  # constant: no schedule
   try:
     while step < cfg.train_steps:
-      if _budget_spent(strategy, float(train_seconds.numpy()), cfg):
+      if _budget_spent(strategy, float(train_seconds.numpy()), cfg, chief):
         print(f"time budget of {cfg.time_budget_minutes:g} minutes spent at step {step} of {cfg.train_steps}",
               file=out, flush=True)
         break
@@ -258,6 +261,7 @@ def train(cfg, data=None, out=sys.stdout):
     if step != checked and not weights_finite(model):  # the unchecked block diverged: keep the old checkpoint
       raise TrainingInterrupted(f"interrupted at step {step} of {cfg.train_steps}; last checkpoint: "
                                 f"{manager.latest_checkpoint or latest or 'none'}; rerun to resume") from None
+    train_seconds.assign(seconds_before + time.time() - t0 - eval_seconds)
     manager.save(checkpoint_number=step)
     raise TrainingInterrupted(f"interrupted at step {step} of {cfg.train_steps}; checkpoint saved in {ckpt_dir}; "
                               f"rerun the same command to resume") from None

@@ -28,3 +28,16 @@ def test_plain_gan_is_scored_by_backprop_decoding(tiny_config, tiny_data):
   report = train_lib.train(cfg, data=tiny_data, out=io.StringIO())
   assert set(report["results"]) == {"kmeans"} and report["latents"] == "backprop decoding"
   assert 0 <= report["results"]["kmeans"]["acc"] <= 1
+
+
+def test_resumes_a_checkpoint_without_train_seconds(tiny_config, tiny_data):
+  """Checkpoints written before --time_budget_minutes (no train_seconds) still resume."""
+  import tensorflow as tf
+  cfg = dataclasses.replace(tiny_config, train_steps=2, logdir="none", jit_compile=False)
+  train_lib.train(cfg, data=tiny_data, out=io.StringIO())
+  model = train_lib.load_model(cfg, tiny_data, cfg.model_dir)
+  old_style = tf.train.CheckpointManager(train_lib.make_checkpoint(model), os.path.join(cfg.model_dir, "ckpt"), 5)
+  old_style.save(checkpoint_number=3)  # the latest checkpoint now lacks train_seconds
+  out = io.StringIO()
+  report = train_lib.train(dataclasses.replace(cfg, train_steps=4), data=tiny_data, out=out)
+  assert "ckpt-3 at step 2 of 4" in out.getvalue() and report["step"] == 4
