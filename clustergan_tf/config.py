@@ -56,6 +56,11 @@ class Config:
   eval_split: str = "test"
 
   @property
+  def is_clustergan(self):
+    """The one-hot prior with a trained encoder: clusters come from E (not a plain-GAN baseline)."""
+    return self.prior == "onehot" and self.use_encoder
+
+  @property
   def critic_learning_rate(self):
     """The critic's Adam learning rate: --d_learning_rate, or --learning_rate when unset."""
     return self.d_learning_rate if self.d_learning_rate is not None else self.learning_rate

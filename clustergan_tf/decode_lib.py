@@ -138,7 +138,11 @@ def restart_zc(prior_kind, restarts, num_clusters):
 
 def validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps, learning_rate, lambda_reg, clip,
              batch_size, prior_kind="onehot"):
-  """Checks the arguments (UsageError naming the flag). Returns (generator callable, x float32, restarts)."""
+  """Checks the arguments (UsageError naming the flag).
+
+  Returns (generator callable, x float32, restarts, clip), with clip="prior" resolved to `default_clip`.
+  """
+  clip = default_clip(prior_kind) if clip == "prior" else clip
   if isinstance(generator, keras.Model):
     generator = generator_from_keras(generator)
   if prior_kind not in prior.PRIORS:
@@ -167,7 +171,7 @@ def validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps, lea
   if tuple(probe.shape[1:]) != x.shape[1:]:
     raise UsageError(f"x has samples of shape {x.shape[1:]} but the generator makes {tuple(probe.shape[1:])}: "
                      "decode data of the model's own data set")
-  return generator, x, restarts
+  return generator, x, restarts, clip
 
 
 # -- the two decoders ------------------------------------------------------------------------------
@@ -185,9 +189,8 @@ def decode(generator, x, num_clusters, latent_dim, sigma, restarts=None, steps=5
     {"z": [N, latent_dim + K] (z_n*, e_k*; z_n* alone for the plain-GAN priors), "zn": [N, latent_dim],
      "restart": [N] int64 (k*, the cluster for the onehot prior), "loss": [N] (final loss of the winner)}.
   """
-  clip = default_clip(prior) if clip == "prior" else clip
-  generator, x, restarts = validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps,
-                                    learning_rate, lambda_reg, clip, batch_size, prior)
+  generator, x, restarts, clip = validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps,
+                                          learning_rate, lambda_reg, clip, batch_size, prior)
   rows, spans = batches(len(x), batch_size)
   start = initial_zn(len(x), num_clusters, latent_dim, sigma, seed, prior, restarts)
   solve = make_solver(generator, rows * restarts, latent_dim, steps, learning_rate, lambda_reg, clip)
@@ -209,9 +212,8 @@ def decode_loop(generator, x, num_clusters, latent_dim, sigma, restarts=None, st
   Same arguments, starting points and results (up to float rounding); kept to measure
   what batching the restarts buys.
   """
-  clip = default_clip(prior) if clip == "prior" else clip
-  generator, x, restarts = validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps,
-                                    learning_rate, lambda_reg, clip, batch_size, prior)
+  generator, x, restarts, clip = validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps,
+                                          learning_rate, lambda_reg, clip, batch_size, prior)
   rows, spans = batches(len(x), batch_size)
   start = initial_zn(len(x), num_clusters, latent_dim, sigma, seed, prior, restarts)
   zcs = restart_zc(prior, restarts, num_clusters)

@@ -34,7 +34,7 @@ def main(argv):
     raise UsageError(f"--version={FLAGS.version} must be a positive integer")
   from clustergan_tf import evaluate_lib, export_lib, train_lib
   cfg, data, model = train_lib.restore(FLAGS.model_dir)
-  if not (cfg.use_encoder and cfg.prior == "onehot"):
+  if not cfg.is_clustergan:
     raise UsageError(f"--model_dir={FLAGS.model_dir} was trained with --prior={cfg.prior} "
                      f"--{'' if cfg.use_encoder else 'no'}use_encoder: export serves the encoder of a one-hot-prior "
                      "ClusterGAN; cluster this model's data with python -m clustergan_tf.decode")

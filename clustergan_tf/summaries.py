@@ -44,7 +44,7 @@ def pictures(model, data, cfg, x):
   The cluster pictures need the onehot prior and the encoder; other models get prior samples.
   """
   shape = data.data_shape
-  if cfg.prior != "onehot" or not cfg.use_encoder:
+  if not cfg.is_clustergan:
     pic = visualize.prior_samples(model.generator, shape, cfg.latent_dim, cfg.num_clusters, cfg.sigma, cfg.prior)
     return {} if pic is None else {"samples": pic}
   pics = {
@@ -58,7 +58,7 @@ def pictures(model, data, cfg, x):
 
 def write_eval(writer, step, report, model, data, cfg, x, pics):
   """Scalars and images of one evaluation. x: the evaluated split's data; pics: `pictures(...)`."""
-  cycle = cycle_errors(model, x, cfg) if cfg.use_encoder and cfg.prior == "onehot" else None
+  cycle = cycle_errors(model, x, cfg) if cfg.is_clustergan else None
   with writer.as_default(step=step):
     for method, values in report["results"].items():
       for k, v in values.items():

@@ -33,19 +33,22 @@ class TrainingInterrupted(RuntimeError):
   """SIGINT/SIGTERM: a checkpoint of the last finished step was written; rerunning resumes."""
 
 
+def _weights(model):
+  """Every weight of G, D and E as numpy arrays, in a fixed order."""
+  return [v.numpy() for net in (model.generator, model.discriminator, model.encoder) for v in net.weights]
+
+
 def weights_fingerprint(model):
   """sha256 (16 hex digits) of every weight of G, D and E: equal fingerprints = identical weights."""
   digest = hashlib.sha256()
-  for net in (model.generator, model.discriminator, model.encoder):
-    for v in net.weights:
-      digest.update(np.ascontiguousarray(v.numpy()).tobytes())
+  for w in _weights(model):
+    digest.update(np.ascontiguousarray(w).tobytes())
   return digest.hexdigest()[:16]
 
 
 def weights_finite(model):
   """True when every weight of G, D and E is finite (a block whose losses were not yet checked is safe to save)."""
-  return all(bool(np.isfinite(v.numpy()).all())
-             for net in (model.generator, model.discriminator, model.encoder) for v in net.weights)
+  return all(bool(np.isfinite(w).all()) for w in _weights(model))
 
 
 def _fmt_time(seconds):
@@ -223,6 +226,10 @@ def train(cfg, data=None, out=sys.stdout):
   step, t0, last_print = start, time.time(), 0.0
   eval_seconds = 0.0  # evaluations during training do not count as training time
   seconds_before = float(train_seconds.numpy())  # trained by earlier (interrupted) runs of this model_dir
+
+  def record_time():
+    """Training seconds so far (earlier runs + this one, evaluations excluded) into the checkpointed variable."""
+    train_seconds.assign(seconds_before + time.time() - t0 - eval_seconds)
   checked = start  # last step whose losses passed the NaN/Inf check
   images_per_step = cfg.batch_size * cfg.n_critic  # real examples consumed per generator step
   learning_rates = {"g": cfg.learning_rate, "d": cfg.critic_learning_rate}  # constant: no schedule
@@ -242,7 +249,7 @@ def train(cfg, data=None, out=sys.stdout):
             f"{manager.latest_checkpoint or latest or 'none'}; lower --learning_rate or check the data")
       checked = step
       elapsed = time.time() - t0
-      train_seconds.assign(seconds_before + elapsed - eval_seconds)
+      record_time()
       rate = (step - start) / max(elapsed - eval_seconds, 1e-9)
       if writers:
         summaries.write_train(writers["train"], step, logs, rate, rate * images_per_step, learning_rates)
@@ -261,7 +268,7 @@ def train(cfg, data=None, out=sys.stdout):
     if step != checked and not weights_finite(model):  # the unchecked block diverged: keep the old checkpoint
       raise TrainingInterrupted(f"interrupted at step {step} of {cfg.train_steps}; last checkpoint: "
                                 f"{manager.latest_checkpoint or latest or 'none'}; rerun to resume") from None
-    train_seconds.assign(seconds_before + time.time() - t0 - eval_seconds)
+    record_time()
     manager.save(checkpoint_number=step)
     raise TrainingInterrupted(f"interrupted at step {step} of {cfg.train_steps}; checkpoint saved in {ckpt_dir}; "
                               f"rerun the same command to resume") from None
