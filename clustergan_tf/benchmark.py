@@ -1,6 +1,6 @@
-"""Times the training step and compares its FLOP/s with the machine's matmul FLOP/s, in one run.
+"""Times the training step of each recipe side by side, against the machine's matmul FLOP/s in the same run.
 
-  python -m clustergan_tf.benchmark [--network=conv --batch_size=64 --n_critic=5 --precision=float32]
+  python -m clustergan_tf.benchmark [--recipes=paper,fast,...] [--network=conv --batch_size=64 --precision=float32]
 
 FLOPs per step are counted by TensorFlow's profiler on the traced train_step graph (ops with
 registered FLOP statistics: MatMul, Conv2D and its two backprops, ...), not estimated.
@@ -12,13 +12,27 @@ import time
 
 from absl import flags
 
+from clustergan_tf import config as config_lib
+
+# Each recipe: the Config fields it sets on top of the network's defaults (latent_dim 30, batch 64).
+RECIPES = {
+    "paper": dict(loss="wgan-gp", n_critic=5),  # mnist.flags
+    "wgan_gp_2": dict(loss="wgan-gp", n_critic=2),  # the first mnist_cpu.flags
+    "gan_bn": dict(loss="gan", n_critic=1, critic_norm="batch"),  # InfoGAN's settings
+    "hinge_sn": dict(loss="hinge", n_critic=1, critic_norm="spectral"),
+    "gan_r1_lazy": dict(loss="gan", n_critic=1, r1_weight=1.0, r1_every=16),
+    "gan_bn_augment": dict(loss="gan", n_critic=1, critic_norm="batch", augment_shift=2.0, augment_rotate=10.0),
+    "fast": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999),  # mnist_cpu.flags
+    "fast_real": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999,
+                      real_data_weight=1.0),  # + the real-data extension (mnist_real.flags)
+}
+
+flags.DEFINE_list("recipes", list(RECIPES), f"Recipes to time, from {', '.join(RECIPES)}.")
 flags.DEFINE_enum("network", "conv", ["conv", "mlp"], "conv: the paper's 28x28 MNIST nets; mlp: 256-256 on 64-d digits.")
 flags.DEFINE_integer("batch_size", 64, "Batch size per update.")
-flags.DEFINE_enum("loss", "wgan-gp", ["wgan-gp", "gan"], "Adversarial loss (gan: non-saturating, no gradient penalty).")
-flags.DEFINE_integer("n_critic", 5, "Critic updates per generator update.")
-flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Compute precision.")
-flags.DEFINE_boolean("jit_compile", True, "XLA-compile the train step.")
-flags.DEFINE_integer("steps", 10, "Timed generator steps (after 2 warm-up steps).")
+flags.DEFINE_enum("precision", "float32", list(config_lib.PRECISIONS), "Compute precision.")
+flags.DEFINE_boolean("jit_compile", False, "XLA-compile the train step (no help for the conv nets on CPU).")
+flags.DEFINE_integer("steps", 10, "Timed generator steps per recipe (after 2 warm-up steps).")
 flags.DEFINE_integer("matmul_size", 4096, "Size n of the n x n matmul that measures the practical peak.")
 FLAGS = flags.FLAGS
 
@@ -34,8 +48,7 @@ def count_flops(concrete_function):
 def matmul_flops_per_sec(n, dtype, repeats=10):
   """Practical peak: FLOP/s of an n x n x n matmul chain on the same threads."""
   import tensorflow as tf
-  a = tf.random.normal([n, n], dtype=tf.float32)
-  a = tf.cast(a, dtype)
+  a = tf.cast(tf.random.normal([n, n], dtype=tf.float32), dtype)
   f = tf.function(lambda x: tf.linalg.matmul(x, x), autograph=False)
   f(a).numpy()
   t = time.perf_counter()
@@ -45,42 +58,58 @@ def matmul_flops_per_sec(n, dtype, repeats=10):
   return 2 * n ** 3 * repeats / (time.perf_counter() - t)
 
 
-def main(argv):
+def time_recipe(cfg, shape, steps, jit_compile):
+  """(generator steps/s, FLOPs per generator step) of cfg's train_step on random data of shape."""
   import keras
   import numpy as np
   import tensorflow as tf
 
-  from clustergan_tf import config, model
-  shape = (28, 28, 1) if FLAGS.network == "conv" else (64,)
-  cfg = config.Config(dataset="mnist" if FLAGS.network == "conv" else "digits", batch_size=FLAGS.batch_size,
-                      n_critic=FLAGS.n_critic, loss=FLAGS.loss, latent_dim=30, precision=FLAGS.precision)
+  from clustergan_tf import model
   keras.utils.set_random_seed(0)
-  keras.mixed_precision.set_global_policy(FLAGS.precision)
-  m = model.build(cfg, shape, True)
-  m.compile(*model.make_optimizers(cfg))
-  keras.mixed_precision.set_global_policy("float32")
-  x = tf.constant(np.random.default_rng(0).random((FLAGS.batch_size * FLAGS.n_critic, *shape), np.float32))
+  keras.mixed_precision.set_global_policy(cfg.precision)
+  try:
+    m = model.build(cfg, shape, True)
+    m.compile(*model.make_optimizers(cfg))
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+  x = tf.constant(np.random.default_rng(0).random((cfg.batch_size * cfg.n_critic, *shape), np.float32))
   flops = count_flops(tf.function(m.train_step).get_concrete_function(tf.TensorSpec(x.shape, tf.float32)))
-  step = tf.function(m.train_step, jit_compile=FLAGS.jit_compile)
+  step = tf.function(m.train_step, jit_compile=jit_compile)
   for _ in range(2):
     step(x)["g_loss"].numpy()
   t = time.perf_counter()
-  for _ in range(FLAGS.steps):
+  for _ in range(steps):
     logs = step(x)
   logs["g_loss"].numpy()
-  g_rate = FLAGS.steps / (time.perf_counter() - t)
-  achieved = flops * g_rate
+  return steps / (time.perf_counter() - t), flops
+
+
+def main(argv):
+  import tensorflow as tf
+
+  from clustergan_tf.errors import UsageError
+  unknown = [r for r in FLAGS.recipes if r not in RECIPES]
+  if unknown:
+    raise UsageError(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
+  image = FLAGS.network == "conv"
+  shape = (28, 28, 1) if image else (64,)
   mm_dtype = tf.bfloat16 if FLAGS.precision == "mixed_bfloat16" else tf.float32
   peak = matmul_flops_per_sec(FLAGS.matmul_size, mm_dtype)
-  print(f"network {FLAGS.network}, loss {FLAGS.loss}, batch {FLAGS.batch_size}, n_critic {FLAGS.n_critic}, precision {FLAGS.precision}, "
-        f"jit_compile {FLAGS.jit_compile}, intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
-  print(f"critic steps/s      {g_rate * FLAGS.n_critic:.2f}")
-  print(f"generator steps/s   {g_rate:.2f}")
-  print(f"real images/s       {g_rate * FLAGS.batch_size * FLAGS.n_critic:.0f}")
-  print(f"FLOPs per G step    {flops / 1e9:.2f} GFLOP (counted: {FLAGS.n_critic} critic + 1 generator update)")
-  print(f"achieved FLOP/s     {achieved / 1e9:.1f} GFLOP/s")
-  print(f"matmul {FLAGS.matmul_size}^3 {mm_dtype.name}  {peak / 1e9:.1f} GFLOP/s (same run, same threads)")
-  print(f"ratio               {100 * achieved / peak:.1f}% of the matmul rate")
+  threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
+  print(f"network {FLAGS.network}, batch {FLAGS.batch_size}, precision {FLAGS.precision}, jit_compile "
+        f"{FLAGS.jit_compile}, intra-op threads {threads}; matmul {FLAGS.matmul_size}^3 {mm_dtype.name}: "
+        f"{peak / 1e9:.1f} GFLOP/s (same run)\n")
+  print("| recipe | critic steps per G step | G steps/s | real images/s | GFLOP per G step | GFLOP/s | of matmul |")
+  print("|---|---|---|---|---|---|---|")
+  for name in FLAGS.recipes:
+    settings = dict(RECIPES[name])
+    if not image:
+      settings.pop("augment_shift", None), settings.pop("augment_rotate", None)
+    cfg = config_lib.Config(dataset="mnist" if image else "digits", batch_size=FLAGS.batch_size, latent_dim=30,
+                            precision=FLAGS.precision, **settings)
+    rate, flops = time_recipe(cfg, shape, FLAGS.steps, FLAGS.jit_compile)
+    print(f"| {name} | {cfg.n_critic} | {rate:.2f} | {rate * cfg.batch_size * cfg.n_critic:.0f} | {flops / 1e9:.2f} | "
+          f"{flops * rate / 1e9:.1f} | {100 * flops * rate / peak:.1f}% |", flush=True)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,20 @@ class Config:
   decode_steps: int = 1000  # Adam steps of backprop decoding when it clusters (use_encoder=False)
   beta_n: float = 10.0
   beta_c: float = 10.0
-  loss: str = "wgan-gp"  # or "gan" (non-saturating)
+  loss: str = "wgan-gp"  # or "gan" (non-saturating), "hinge"
   gp_weight: float = 10.0
   n_critic: int = 5
+  # fast-recipe options; each off by default (the paper's behaviour)
+  r1_weight: float = 0.0  # gamma of an R1 penalty gamma/2 ||grad D(x_real)||^2 (0: off)
+  r1_every: int = 16  # lazy R1: applied every N critic updates, scaled by N
+  ema_decay: float = 0.0  # > 0: moving average of G and E weights, used for evaluation and export
+  augment_shift: float = 0.0  # E recovers z_c from G(z) shifted by up to this many pixels (images only)
+  augment_rotate: float = 0.0  # ... and rotated by up to this many degrees
+  # beyond the paper (reported apart): E also learns from real data
+  real_data_weight: float = 0.0  # weight of the real-data terms below (0: the paper's E, trained on G(z) only)
+  real_balance_weight: float = 1.0  # -H(mean_x softmax(E_c(x))): clusters used evenly
+  real_confidence_weight: float = 0.1  # mean_x H(softmax(E_c(x))): confident assignments
+  real_consistency_weight: float = 1.0  # CE(softmax(E_c(x)), E_c(moved x)): stable under small moves
   # networks
   hidden_units: tuple = (256, 256)
   mlp_batchnorm: bool = False
@@ -104,10 +115,21 @@ def validate(cfg):
       (cfg.beta_c >= 0, "beta_c", "must be >= 0"),
       (cfg.n_critic >= 1, "n_critic", "must be >= 1"),
       (cfg.gp_weight >= 0, "gp_weight", "must be >= 0"),
+      (cfg.r1_weight >= 0, "r1_weight", "must be >= 0 (0: no R1 penalty)"),
+      (cfg.r1_every >= 1, "r1_every", "must be >= 1 (1: R1 at every critic update)"),
+      (0 <= cfg.ema_decay < 1, "ema_decay", "must lie in [0, 1) (0: no moving average; 0.999 is typical)"),
+      (cfg.augment_shift >= 0, "augment_shift", "must be >= 0 (pixels)"),
+      (0 <= cfg.augment_rotate <= 180, "augment_rotate", "must lie in [0, 180] (degrees)"),
+      (cfg.real_data_weight >= 0, "real_data_weight", "must be >= 0 (0: the paper's encoder)"),
+      (min(cfg.real_balance_weight, cfg.real_confidence_weight, cfg.real_consistency_weight) >= 0,
+       "real_balance_weight", "the real-data sub-weights must be >= 0"),
       (cfg.loss in LOSS_TYPES, "loss", f"must be one of {', '.join(LOSS_TYPES)}"),
       (cfg.critic_norm in NORMS, "critic_norm", f"must be one of {', '.join(NORMS)}"),
       (not (cfg.critic_norm == "batch" and cfg.loss == "wgan-gp"), "critic_norm",
        "mixes examples in the critic, which breaks the per-sample gradient penalty: use layer with --loss=wgan-gp"),
+      (not ((cfg.augment_shift or cfg.augment_rotate or cfg.real_data_weight) and not cfg.is_clustergan),
+       "augment_shift", "and --augment_rotate/--real_data_weight train the encoder: they need --prior=onehot "
+       "--use_encoder"),
       (cfg.learning_rate > 0, "learning_rate", "must be > 0"),
       (cfg.d_learning_rate is None or cfg.d_learning_rate > 0, "d_learning_rate", "must be > 0"),
       (0 <= cfg.adam_beta1 < 1 and 0 <= cfg.adam_beta2 < 1, "adam_beta1", "Adam betas must lie in [0, 1)"),

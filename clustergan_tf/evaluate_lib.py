@@ -66,10 +66,12 @@ def assign(zn, probs, num_clusters, beta_n):
   return {"kmeans": kmeans} if probs is None else {"argmax": probs.argmax(axis=1).astype(np.int64), "kmeans": kmeans}
 
 
-def evaluate(model, data, split, cfg, step):
+def evaluate(model, data, split, cfg, step, labeller=None):
   """Scores one split. Returns (metrics dict as written to metrics.json, assignments dict, (zn, probs)).
 
   probs is None where the latents carry no z_c (see `latents`): then only k-means is scored.
+  ClusterGAN models also get the label-free scores (`diagnostics.label_free`); with a
+  `diagnostics.ModeLabeller`, the generator's mode purity.
   """
   x, y = data.split(split)
   zn, probs = latents(model, x, cfg)
@@ -81,6 +83,14 @@ def evaluate(model, data, split, cfg, step):
   sizes = {m: np.bincount(clusters[m], minlength=cfg.num_clusters).tolist() for m in clusters}
   report = {"dataset": data.name, "latents": "encoder" if cfg.use_encoder else "backprop decoding", "split": split, "step": int(step), "num_clusters": cfg.num_clusters,
             "num_examples": int(len(x)), "results": results, "cluster_sizes": sizes}
+  if cfg.is_clustergan:
+    from clustergan_tf import diagnostics
+    scores = diagnostics.label_free(model.encoder, x, probs)
+    report["label_free_score"] = scores.pop("score")
+    report["label_free"] = scores
+    if labeller is not None:
+      report["diagnostics"] = diagnostics.mode_purity(model.generator, labeller, cfg.latent_dim, cfg.num_clusters,
+                                                      cfg.sigma, seed=cfg.seed)
   labels = y if y is not None else np.full(len(x), -1, np.int64)
   return report, {"labels": labels, **clusters}, (zn, probs)
 
@@ -102,7 +112,24 @@ def format_report(report):
   lines = [f"{report['dataset']} {report['split']} (n={report['num_examples']}) at step {report['step']}:"]
   for m, r in report["results"].items():
     lines.append(f"  {m:7s} " + "  ".join(f"{k} {v:.4f}" for k, v in r.items()))
+  extra = [f"label_free_score {report['label_free_score']:.4f}"] if "label_free_score" in report else []
+  extra += [f"{k} {v:.4g}" for k, v in report.get("diagnostics", {}).items()]
+  if extra:
+    lines.append("  " + "  ".join(extra))
   if not report["results"]:
     sizes = report["cluster_sizes"]
     lines.append("  (no labels: cluster sizes " + str(sizes.get("argmax", sizes["kmeans"])) + ")")
   return "\n".join(lines)
+
+
+def append_curve(model_dir, report):
+  """One JSON line per evaluation in MODEL_DIR/curve.jsonl: step, training minutes, argmax metrics,
+  label-free score and mode purity, for learning curves (accuracy against minutes)."""
+  line = {"step": report["step"], "train_minutes": report.get("train_minutes")}
+  for method, values in report["results"].items():
+    line.update({f"{method}_{k}": v for k, v in values.items()})
+  if "label_free_score" in report:
+    line["label_free_score"] = report["label_free_score"]
+  line.update(report.get("diagnostics", {}))
+  with open(os.path.join(model_dir, "curve.jsonl"), "a") as f:
+    f.write(json.dumps(line) + "\n")

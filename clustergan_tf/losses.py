@@ -7,7 +7,7 @@ replicas. Sign conventions: every function returns a value to be *minimised*.
 
 import tensorflow as tf
 
-LOSS_TYPES = ("wgan-gp", "gan")
+LOSS_TYPES = ("wgan-gp", "gan", "hinge")
 
 
 def _flat(t):
@@ -20,6 +20,7 @@ def critic_loss(d_real, d_fake, loss_type="wgan-gp"):
 
   wgan-gp: D(G(z)) - D(x)   (its negative batch mean estimates the Wasserstein distance)
   gan:     softplus(-D(x)) + softplus(D(G(z)))   (= -log sigmoid(D(x)) - log(1 - sigmoid(D(G(z)))))
+  hinge:   relu(1 - D(x)) + relu(1 + D(G(z)))   (SAGAN / BigGAN, usually with spectral norm in D)
   d_real, d_fake: [B] or [B, 1] critic outputs (logits).
   """
   d_real, d_fake = _flat(d_real), _flat(d_fake)
@@ -27,13 +28,15 @@ def critic_loss(d_real, d_fake, loss_type="wgan-gp"):
     return d_fake - d_real
   if loss_type == "gan":
     return tf.nn.softplus(-d_real) + tf.nn.softplus(d_fake)
+  if loss_type == "hinge":
+    return tf.nn.relu(1.0 - d_real) + tf.nn.relu(1.0 + d_fake)
   raise ValueError(f"unknown loss_type {loss_type!r}; expected one of {LOSS_TYPES}")
 
 
 def generator_adversarial_loss(d_fake, loss_type="wgan-gp"):
-  """Generator's adversarial loss per example: -D(G(z)) (wgan-gp) or softplus(-D(G(z))) (non-saturating gan)."""
+  """Generator's adversarial loss per example: -D(G(z)) (wgan-gp, hinge) or softplus(-D(G(z))) (non-saturating gan)."""
   d_fake = _flat(d_fake)
-  if loss_type == "wgan-gp":
+  if loss_type in ("wgan-gp", "hinge"):
     return -d_fake
   if loss_type == "gan":
     return tf.nn.softplus(-d_fake)
@@ -60,6 +63,16 @@ def gradient_penalty(critic, x_hat):
   return tf.square(norms - 1.0)
 
 
+def r1_penalty(critic, x_real):
+  """R1 penalty per example (Mescheder et al. 2018): ||grad_x D(x)||^2 on real data, [B, ...] -> [B].
+  The caller multiplies by gamma / 2 (and by the interval when applied lazily)."""
+  with tf.GradientTape() as tape:
+    tape.watch(x_real)
+    d = critic(x_real)
+  grads = tape.gradient(d, x_real)
+  return tf.reduce_sum(tf.square(tf.reshape(grads, [tf.shape(grads)[0], -1])), axis=1)
+
+
 def zn_cycle_loss(zn, zn_hat):
   """beta_n term per example: mean over dimensions of (z_n - E_n(G(z)))^2 (the authors' MSE). [B, d] -> [B]."""
   return tf.reduce_mean(tf.square(zn - zn_hat), axis=-1)
@@ -68,3 +81,13 @@ def zn_cycle_loss(zn, zn_hat):
 def zc_cycle_loss(k, zc_logits):
   """beta_c term per example: cross-entropy of the true cluster k [B] under softmax(zc_logits [B, K]). -> [B]."""
   return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(k, tf.int32), logits=zc_logits)
+
+
+def entropy(p, axis=-1):
+  """Shannon entropy (nats) of probability vectors p along axis: [..., K] -> [...]."""
+  return -tf.reduce_sum(p * tf.math.log(tf.maximum(p, 1e-12)), axis=axis)
+
+
+def cross_entropy(target, logits):
+  """Per-example cross-entropy of soft targets [B, K] under softmax(logits [B, K]) -> [B]."""
+  return -tf.reduce_sum(target * tf.nn.log_softmax(logits), axis=-1)

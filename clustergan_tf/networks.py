@@ -68,11 +68,16 @@ def build_generator(data_shape, latent_dim, num_clusters, hidden_units=(256, 256
   return keras.Model([zn, zc], x, name="generator")
 
 
-NORMS = ("none", "batch", "layer")
+NORMS = ("none", "batch", "layer", "spectral")
+
+
+def _sn(layer, norm):
+  """Wraps a weight layer in spectral normalisation (one power iteration per training call) when norm == "spectral"."""
+  return layers.SpectralNormalization(layer, name=f"sn_{layer.name}") if norm == "spectral" else layer
 
 
 def _norm(kind, name):
-  """The critic's optional normalisation layer (identity for "none", the paper's)."""
+  """The critic's optional activation normalisation (identity for "none", the paper's, and "spectral")."""
   if kind == "batch":
     return _bn(name)
   if kind == "layer":
@@ -83,16 +88,16 @@ def _norm(kind, name):
 def _body(x, data_shape, hidden_units, norm="none"):
   """Shared trunk of D and E (LeakyReLU 0.2; normalised after every layer but the first when norm != none)."""
   if tuple(data_shape) == IMAGE_SHAPE:
-    h = layers.Conv2D(64, 4, 2, padding="same", kernel_initializer=_init(), name="conv1")(x)
+    h = _sn(layers.Conv2D(64, 4, 2, padding="same", kernel_initializer=_init(), name="conv1"), norm)(x)
     h = layers.LeakyReLU(0.2)(h)
-    h = layers.Conv2D(128, 4, 2, padding="same", kernel_initializer=_init(), name="conv2")(h)
+    h = _sn(layers.Conv2D(128, 4, 2, padding="same", kernel_initializer=_init(), name="conv2"), norm)(h)
     h = layers.LeakyReLU(0.2)(_norm(norm, "norm2")(h))
     h = layers.Flatten()(h)
-    h = layers.LeakyReLU(0.2)(_norm(norm, "norm3")(_dense(1024, "fc1")(h)))
+    h = layers.LeakyReLU(0.2)(_norm(norm, "norm3")(_sn(_dense(1024, "fc1"), norm)(h)))
     return h
   h = layers.Flatten()(x) if len(data_shape) > 1 else x
   for i, units in enumerate(hidden_units):
-    h = _dense(units, f"fc{i + 1}")(h)
+    h = _sn(_dense(units, f"fc{i + 1}"), norm)(h)
     h = layers.LeakyReLU(0.2)(_norm(norm, f"norm{i + 1}")(h) if i else h)
   return h
 
@@ -100,11 +105,12 @@ def _body(x, data_shape, hidden_units, norm="none"):
 def build_discriminator(data_shape, hidden_units=(256, 256), norm="none"):
   """D: x [B, *data_shape] -> logit [B, 1] (a WGAN critic value or a GAN logit).
 
-  norm: "none" (the paper's), "batch" (DCGAN-style, with the non-saturating loss) or "layer".
+  norm: "none" (the paper's), "batch" (DCGAN-style, with the non-saturating loss), "layer" or
+  "spectral" (every weight layer spectrally normalised, with the hinge loss).
   """
   x = data_input(data_shape)
   out = layers.Activation("linear", dtype="float32", name="logit")(
-      _dense(1, "out")(_body(x, data_shape, hidden_units, norm)))
+      _sn(_dense(1, "out"), norm)(_body(x, data_shape, hidden_units, norm)))
   return keras.Model(x, out, name="discriminator")
 
 

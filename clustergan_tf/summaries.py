@@ -67,6 +67,10 @@ def write_eval(writer, step, report, model, data, cfg, x, pics):
       total = max(sum(sizes), 1)
       for k, n in enumerate(sizes):
         tf.summary.scalar(f"cluster_share_{method}/{k}", n / total)
+    for k, v in {**report.get("label_free", {}), **report.get("diagnostics", {})}.items():
+      tf.summary.scalar(f"diagnostics/{k}", v)
+    if "label_free_score" in report:
+      tf.summary.scalar("diagnostics/label_free_score", report["label_free_score"])
     if cycle:
       for name, value in zip(("reconstruction_error", "latent_error", "zc_recovery"), cycle):
         tf.summary.scalar(f"cycle/{name}", value)
@@ -78,7 +82,8 @@ def write_hparams(writer, cfg):
   """The run's settings for TensorBoard's HParams dashboard (final metrics are the eval scalars)."""
   from tensorboard.plugins.hparams import api as hp
   keys = ("dataset", "num_clusters", "latent_dim", "sigma", "prior", "use_encoder", "beta_n", "beta_c", "loss",
-          "n_critic", "learning_rate", "batch_size", "train_steps", "seed", "precision", "mlp_batchnorm")
+          "n_critic", "learning_rate", "batch_size", "train_steps", "seed", "precision", "mlp_batchnorm",
+          "critic_norm", "r1_weight", "ema_decay", "augment_shift", "augment_rotate", "real_data_weight")
   values = {k: getattr(cfg, k) for k in keys}
   values["hidden_units"] = ",".join(map(str, cfg.hidden_units))
   with writer.as_default():

@@ -14,7 +14,7 @@ from absl import flags
 
 from clustergan_tf import config as config_lib
 from clustergan_tf import data as data_lib
-from clustergan_tf import distribute, losses, prior
+from clustergan_tf import distribute, losses, networks, prior
 
 D = config_lib.Config()
 f = flags
@@ -34,15 +34,34 @@ f.DEFINE_boolean("use_encoder", D.use_encoder,
                  "Train the encoder E with the cycle losses (ClusterGAN). --nouse_encoder: a plain GAN, evaluated by "
                  "backprop decoding (Algorithm 1) + k-means, the paper's 'GAN with bp' rows.")
 f.DEFINE_integer("decode_steps", D.decode_steps, "Adam steps of the backprop decoding that evaluates --nouse_encoder models.")
-f.DEFINE_enum("critic_norm", D.critic_norm, ("none", "batch", "layer"),
-              "Normalisation in the critic D: none (the paper's), batch (DCGAN-style, --loss=gan only) or layer.")
+f.DEFINE_enum("critic_norm", D.critic_norm, networks.NORMS,
+              "Normalisation in the critic D: none (the paper's), batch (DCGAN-style, not with wgan-gp), layer, "
+              "or spectral (spectral norm on every weight layer, the usual partner of --loss=hinge).")
 f.DEFINE_boolean("linear_generator", D.linear_generator,
                  "G(z) = W z_n + A z_c + b, no hidden layer (the paper's linear-generator lemma).")
 f.DEFINE_float("beta_n", D.beta_n, "Weight of the z_n cycle loss ||z_n - E_n(G(z))||^2 (mean over dims).")
 f.DEFINE_float("beta_c", D.beta_c, "Weight of the z_c cycle cross-entropy.")
-f.DEFINE_enum("loss", D.loss, losses.LOSS_TYPES, "Adversarial loss: 'wgan-gp' (the paper's) or non-saturating 'gan'.")
+f.DEFINE_enum("loss", D.loss, losses.LOSS_TYPES,
+              "Adversarial loss: 'wgan-gp' (the paper's), non-saturating 'gan', or 'hinge'.")
 f.DEFINE_float("gp_weight", D.gp_weight, "Gradient-penalty weight (wgan-gp); the paper uses 10.")
 f.DEFINE_integer("n_critic", D.n_critic, "Critic updates per generator+encoder update.")
+f.DEFINE_float("r1_weight", D.r1_weight, "gamma of an R1 penalty gamma/2 ||grad_x D(x_real)||^2 (0: off, the paper's).")
+f.DEFINE_integer("r1_every", D.r1_every, "Lazy R1: apply it every N critic updates, scaled by N (StyleGAN2: 16).")
+f.DEFINE_float("ema_decay", D.ema_decay,
+               "Exponential moving average of G and E weights, used for evaluation and export (0: off; e.g. 0.999).")
+f.DEFINE_float("augment_shift", D.augment_shift,
+               "E recovers z_c from G(z) shifted at random by up to this many pixels (images; 0: off, the paper's).")
+f.DEFINE_float("augment_rotate", D.augment_rotate,
+               "... and rotated at random by up to this many degrees (images; 0: off).")
+f.DEFINE_float("real_data_weight", D.real_data_weight,
+               "Beyond the paper: E also learns from real images (cluster balance, confidence, consistency under "
+               "small moves), with this weight. 0: the paper's encoder, trained on G(z) only.")
+f.DEFINE_float("real_balance_weight", D.real_balance_weight,
+               "Real-data term: weight of -H(mean softmax(E_c(x))) (use all clusters evenly).")
+f.DEFINE_float("real_confidence_weight", D.real_confidence_weight,
+               "Real-data term: weight of mean H(softmax(E_c(x))) (confident assignments).")
+f.DEFINE_float("real_consistency_weight", D.real_consistency_weight,
+               "Real-data term: weight of CE(softmax(E_c(x)), softmax(E_c(moved x))) (stable under small shifts/rotations).")
 f.DEFINE_list("hidden_units", list(map(str, D.hidden_units)), "MLP layer widths for vector data, e.g. 256,256.")
 f.DEFINE_boolean("mlp_batchnorm", D.mlp_batchnorm, "BatchNorm in the MLP generator (vector data).")
 f.DEFINE_float("learning_rate", D.learning_rate, "Adam learning rate of G+E (and of D unless --d_learning_rate).")

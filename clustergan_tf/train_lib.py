@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from clustergan_tf import config as config_lib
 from clustergan_tf import data as data_lib
-from clustergan_tf import distribute, evaluate_lib, summaries
+from clustergan_tf import diagnostics, distribute, evaluate_lib, summaries
 from clustergan_tf import model as model_lib
 from clustergan_tf.errors import UsageError
 
@@ -87,6 +87,8 @@ def make_checkpoint(model, train_seconds=None):
   """Everything a resumed run needs: the three networks and both optimizers (step counter included),
   and the seconds trained so far (so a --time_budget_minutes run that is resumed keeps its budget)."""
   extra = {} if train_seconds is None else {"train_seconds": train_seconds}
+  if model.ema_weights:
+    extra["ema"] = tf.train.Checkpoint(**{f"w{i}": v for i, v in enumerate(model.ema_weights)})
   return tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
                              encoder=model.encoder, g_optimizer=model.g_optimizer,
                              d_optimizer=model.d_optimizer, **extra)
@@ -146,8 +148,10 @@ def restore(model_dir):
   cfg = config_lib.Config.from_model_dir(model_dir)
   data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
   # Inference and export run in float32 (mixed-precision weights are float32 already; TFLite
-  # builtins have no bfloat16 kernels).
-  return cfg, data, load_model(dataclasses.replace(cfg, precision="float32"), data, model_dir)
+  # builtins have no bfloat16 kernels), with G and E at their moving averages (--ema_decay).
+  model = load_model(dataclasses.replace(cfg, precision="float32"), data, model_dir)
+  model.use_averaged_weights()
+  return cfg, data, model
 
 
 def train(cfg, data=None, out=sys.stdout):
@@ -214,13 +218,22 @@ def train(cfg, data=None, out=sys.stdout):
     writers = {name: tf.summary.create_file_writer(os.path.join(logdir, name)) for name in ("train", "eval")}
     summaries.write_hparams(writers["eval"], cfg)
   x_eval = data.split(cfg.eval_split)[0]
+  labeller = None
+  y_train = data.split("train")[1]
+  if chief and cfg.is_clustergan and y_train is not None:
+    labeller = diagnostics.ModeLabeller(x_train, y_train, seed=cfg.seed)
 
   def evaluate(step, final=False):
-    """Metrics (+ TensorBoard scalars and images) of the evaluation split; also returns the pictures."""
-    report, assignments, latents = evaluate_lib.evaluate(model, data, cfg.eval_split, cfg, step)
-    pics = summaries.pictures(model, data, cfg, x_eval) if writers or final else {}
-    if writers:
-      summaries.write_eval(writers["eval"], step, report, model, data, cfg, x_eval, pics)
+    """Metrics (+ TensorBoard scalars and images) of the evaluation split, with G and E at their moving
+    averages when --ema_decay is set; appends a line to MODEL_DIR/curve.jsonl; also returns the pictures."""
+    record_time()  # before the evaluation, which is not training time
+    with model.averaged_weights():
+      report, assignments, latents = evaluate_lib.evaluate(model, data, cfg.eval_split, cfg, step, labeller)
+      pics = summaries.pictures(model, data, cfg, x_eval) if writers or final else {}
+      if writers:
+        summaries.write_eval(writers["eval"], step, report, model, data, cfg, x_eval, pics)
+    report["train_minutes"] = round(float(train_seconds.numpy()) / 60, 3)  # all runs of this model_dir, no evaluations
+    evaluate_lib.append_curve(cfg.model_dir, report)
     return report, assignments, latents, pics
 
   step, t0, last_print = start, time.time(), 0.0
@@ -281,7 +294,6 @@ def train(cfg, data=None, out=sys.stdout):
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return None
   report, assignments, (zn, probs), pics = evaluate(step, final=True)
-  report["train_minutes"] = round(float(train_seconds.numpy()) / 60, 3)  # all runs of this model_dir, no evaluations
   report["weights_sha256"] = fingerprint
   evaluate_lib.write(cfg.model_dir, report, assignments)
   summaries.save_pngs(cfg.model_dir, pics)

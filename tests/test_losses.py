@@ -24,7 +24,7 @@ def test_nonsaturating_gan():
 
 def test_unknown_loss_type():
   with pytest.raises(ValueError, match="unknown loss_type"):
-    losses.critic_loss(tf.zeros([1]), tf.zeros([1]), "hinge")
+    losses.critic_loss(tf.zeros([1]), tf.zeros([1]), "lsgan")
 
 
 def test_interpolate_uses_one_coefficient_per_sample():
@@ -58,3 +58,25 @@ def test_zc_cycle_loss_is_cross_entropy():
   logits = tf.constant([[0.0, 0.0], [math.log(3.0), 0.0]])
   np.testing.assert_allclose(losses.zc_cycle_loss(tf.constant([1, 0]), logits).numpy(),
                              [math.log(2), -math.log(0.75)], rtol=1e-6)
+
+
+def test_hinge_losses_by_hand():
+  # relu(1 - 2) + relu(1 + 0.5) = 1.5 ; relu(1 - 0.5) + relu(1 - 3) = 0.5
+  d_real, d_fake = tf.constant([2.0, 0.5]), tf.constant([0.5, -3.0])
+  np.testing.assert_allclose(losses.critic_loss(d_real, d_fake, "hinge").numpy(), [1.5, 0.5])
+  np.testing.assert_allclose(losses.generator_adversarial_loss(d_fake, "hinge").numpy(), [-0.5, 3.0])
+
+
+def test_r1_penalty_of_a_linear_critic():
+  # D(x) = sum(w * x): grad = w, ||w||^2 = 1 + 4 + 9 = 14 for every example
+  w = tf.constant([1.0, -2.0, 3.0])
+  r1 = losses.r1_penalty(lambda x: tf.reduce_sum(x * w, axis=1, keepdims=True), tf.ones([2, 3]))
+  np.testing.assert_allclose(r1.numpy(), [14.0, 14.0], rtol=1e-6)
+
+
+def test_entropy_and_cross_entropy_by_hand():
+  np.testing.assert_allclose(losses.entropy(tf.constant([[0.5, 0.5], [1.0, 0.0]])).numpy(), [np.log(2), 0.0],
+                             atol=1e-6)
+  # target (0.5, 0.5), logits (0, 0): -(0.5 log 0.5 + 0.5 log 0.5) = log 2
+  np.testing.assert_allclose(losses.cross_entropy(tf.constant([[0.5, 0.5]]), tf.zeros([1, 2])).numpy(), [np.log(2)],
+                             rtol=1e-6)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from clustergan_tf import data, model, networks
@@ -102,3 +103,62 @@ def test_critic_norm_layers_and_refusal():
   with pytest.raises(UsageError, match="--critic_norm=batch .*per-sample gradient penalty"):
     validate(Config(critic_norm="batch", loss="wgan-gp"))
   validate(Config(critic_norm="batch", loss="gan"))
+
+
+def _image_model(**overrides):
+  from clustergan_tf.config import Config
+  cfg = Config(dataset="mnist", num_clusters=3, latent_dim=4, batch_size=4, n_critic=1, learning_rate=1e-3, **overrides)
+  return cfg, _compiled(cfg, data.Data("mnist", {"train": (np.zeros([8, 28, 28, 1], np.float32), None)}, None, True))
+
+
+def test_fused_critic_equals_separate_calls():
+  cfg, m = _image_model(critic_norm="layer")
+  x_real = tf.random.stateless_uniform([4, 28, 28, 1], [1, 1])
+  x_fake = tf.random.stateless_uniform([4, 28, 28, 1], [1, 2])
+  eps = tf.constant([0.1, 0.5, 0.9, 0.3])
+  assert m.fuse_critic
+  fused = m._critic_outputs(x_real, x_fake, eps)
+  m.fuse_critic = False
+  separate = m._critic_outputs(x_real, x_fake, eps)
+  for a, b in zip(fused, separate):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+  assert not _image_model(loss="gan", critic_norm="batch")[1].fuse_critic  # BatchNorm: real and fake apart
+
+
+def test_every_recipe_option_trains_a_finite_step():
+  cfg, m = _image_model(loss="hinge", critic_norm="spectral", r1_weight=1.0, r1_every=1, ema_decay=0.9,
+                        augment_shift=2.0, augment_rotate=10.0, real_data_weight=1.0)
+  x = tf.random.stateless_uniform([4, 28, 28, 1], [2, 2])
+  logs = tf.function(m.train_step)(x)
+  assert set(logs) == set(model.LOG_KEYS)
+  assert all(np.isfinite(float(v)) for v in logs.values())
+  assert float(logs["r1_penalty"]) > 0 and float(logs["real_cluster_entropy"]) > 0
+  # the average moved towards the new weights but not onto them (decay warms up at (1+t)/(10+t) = 0.2)
+  w, a = m.generator.trainable_variables[0].numpy(), m.ema_weights[0].numpy()
+  assert not np.array_equal(w, a)
+
+
+def test_lazy_r1_only_on_every_nth_critic_update():
+  cfg, m = _image_model(r1_weight=1.0, r1_every=2)
+  x = tf.random.stateless_uniform([4, 28, 28, 1], [3, 3])
+  step = tf.function(m.train_step)
+  r1 = [float(step(x)["r1_penalty"]) for _ in range(4)]
+  assert r1[0] > 0 and r1[1] == 0 and r1[2] > 0 and r1[3] == 0
+
+
+def test_averaged_weights_swap_in_and_back():
+  cfg, m = _image_model(ema_decay=0.5)
+  live = [v.numpy().copy() for v in m.generator.weights]
+  for a in m.ema_weights:
+    a.assign(tf.zeros_like(a))
+  with m.averaged_weights():
+    assert all(not np.any(v.numpy()) for v in m.generator.weights)
+  for v, w in zip(m.generator.weights, live):
+    np.testing.assert_array_equal(v.numpy(), w)
+
+
+def test_augmentation_needs_images():
+  from clustergan_tf.config import Config
+  from clustergan_tf.errors import UsageError
+  with pytest.raises(UsageError, match="--augment_shift"):
+    model.build(Config(augment_shift=2.0), (100,), False)

@@ -41,3 +41,20 @@ def test_resumes_a_checkpoint_without_train_seconds(tiny_config, tiny_data):
   out = io.StringIO()
   report = train_lib.train(dataclasses.replace(cfg, train_steps=4), data=tiny_data, out=out)
   assert "ckpt-3 at step 2 of 4" in out.getvalue() and report["step"] == 4
+
+
+def test_moving_average_is_checkpointed_and_used_for_inference(tiny_config, tiny_data):
+  """--ema_decay: the averages resume with the run; restore() serves G and E at their averages."""
+  import numpy as np
+  cfg = dataclasses.replace(tiny_config, ema_decay=0.9, eval_every=2, logdir="none", jit_compile=False)
+  report = train_lib.train(cfg, data=tiny_data, out=io.StringIO())
+  assert "label_free_score" in report and 0 <= report["label_free_score"] <= 1
+  assert "mode_purity" in report["diagnostics"]  # the synthetic data has training labels
+  live = train_lib.load_model(cfg, tiny_data, cfg.model_dir)  # the last weights
+  served = train_lib.load_model(cfg, tiny_data, cfg.model_dir)
+  served.use_averaged_weights()  # what restore() does for evaluate, export and decode
+  assert not np.array_equal(live.generator.weights[0].numpy(), served.generator.weights[0].numpy())
+  np.testing.assert_array_equal(live.ema_weights[0].numpy(), served.generator.weights[0].numpy())
+  with open(os.path.join(cfg.model_dir, "curve.jsonl")) as f:
+    steps = [json.loads(line)["step"] for line in f]
+  assert steps == [2, 4]

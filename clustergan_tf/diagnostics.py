@@ -1,0 +1,73 @@
+"""Diagnostics of a trained model beside test accuracy: mode purity (with labels) and label-free scores.
+
+Mode purity asks whether each of G's modes (one z_c, many z_n) draws one class: a k-NN
+classifier fitted on the labelled training split labels G's samples. The classifier only
+watches; it never reaches training. The label-free scores need no labels at all, so a user
+can choose among seeds (or K) without them.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from clustergan_tf import augment, prior
+
+ORACLE_ROWS = 20000  # training rows the k-NN labeller is fitted on
+STABILITY_SEED = (20190127, 7)  # the moves of the stability score: the same for every model
+
+
+class ModeLabeller:
+  """k-NN (k=3) on the first 50 principal components of the training split: labels G's samples."""
+
+  def __init__(self, x_train, y_train, seed=0):
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import KNeighborsClassifier
+    rows = np.random.default_rng(seed).permutation(len(x_train))[:ORACLE_ROWS]
+    flat = x_train[rows].reshape(len(rows), -1)
+    self.pca = PCA(n_components=min(50, flat.shape[1]), random_state=seed).fit(flat)
+    self.knn = KNeighborsClassifier(n_neighbors=3).fit(self.pca.transform(flat), y_train[rows])
+
+  def __call__(self, x):
+    """Class labels [N] of samples x [N, ...]."""
+    return self.knn.predict(self.pca.transform(np.asarray(x).reshape(len(x), -1)))
+
+
+def mode_purity(generator, labeller, latent_dim, num_clusters, sigma, per_mode=100, seed=0):
+  """{"mode_purity": mean over modes of the majority class share of its samples,
+  "mode_classes": how many classes are some mode's majority} for per_mode samples of each z_c."""
+  k = np.repeat(np.arange(num_clusters), per_mode)
+  zn, zc = prior.sample_cluster(k, latent_dim, num_clusters, sigma, tf.constant([seed, 11], tf.int64))
+  labels = labeller(generator([zn, zc], training=False).numpy()).reshape(num_clusters, per_mode)
+  majority = [np.bincount(row).argmax() for row in labels]
+  shares = [np.mean(row == m) for row, m in zip(labels, majority)]
+  return {"mode_purity": float(np.mean(shares)), "mode_classes": int(len(set(majority)))}
+
+
+def stability(encoder, x, max_shift=2.0, max_degrees=10.0, batch_size=1000):
+  """Share of rows of x whose argmax cluster survives a small random shift and rotation
+  (images; vectors: small Gaussian noise). Moves are fixed by STABILITY_SEED."""
+  agree = []
+  for i in range(0, len(x), batch_size):
+    t = tf.constant(x[i:i + batch_size])
+    seed = tf.constant([STABILITY_SEED[0], STABILITY_SEED[1] + i], tf.int64)
+    if len(t.shape) == 4:
+      moved = augment.random_move(t, max_shift, max_degrees, seed)
+    else:
+      moved = t + 0.05 * tf.random.stateless_normal(tf.shape(t), seed)
+    a = tf.argmax(encoder(t, training=False)["zc_logits"], 1)
+    b = tf.argmax(encoder(moved, training=False)["zc_logits"], 1)
+    agree.append((a == b).numpy())
+  return float(np.concatenate(agree).mean())
+
+
+def label_free(encoder, x, probs):
+  """Scores computed without labels from the encoder on data x [N, ...] and its softmax(z_c) probs [N, K].
+
+  confidence: mean max probability; balance: entropy of the cluster shares / log K (1 = even);
+  stability: see `stability`; score = stability * balance (the column `reproduce` ranks seeds by).
+  """
+  k = probs.shape[1]
+  shares = np.bincount(probs.argmax(1), minlength=k) / len(probs)
+  balance = float(-(shares * np.log(np.maximum(shares, 1e-12))).sum() / np.log(k))
+  stable = stability(encoder, x)
+  return {"confidence": float(probs.max(1).mean()), "balance": balance, "stability": stable,
+          "score": stable * balance}

@@ -1,0 +1,59 @@
+import numpy as np
+import tensorflow as tf
+
+from clustergan_tf import augment
+
+
+def _dot(r, c):
+  x = np.zeros([1, 28, 28, 1], np.float32)
+  x[0, r, c, 0] = 1.0
+  return tf.constant(x)
+
+
+def test_identity_map_keeps_the_image():
+  x = tf.random.stateless_uniform([2, 28, 28, 1], [1, 2])
+  maps = tf.constant([[[1.0, 0, 0], [0, 1.0, 0]]] * 2)
+  np.testing.assert_allclose(augment.warp(x, maps).numpy(), x.numpy(), atol=1e-6)
+
+
+def test_integer_shift_moves_a_pixel():
+  # output (r, c) reads source (r + 2, c - 3): the pixel at (10, 12) lands on (8, 15)
+  out = augment.warp(_dot(10, 12), tf.constant([[[1.0, 0, 2.0], [0, 1.0, -3.0]]])).numpy()
+  assert [tuple(p) for p in np.argwhere(out[0, ..., 0] > 0.5)] == [(8, 15)]
+  assert abs(out.sum() - 1.0) < 1e-6
+
+
+def test_quarter_turn_about_the_centre():
+  # source = R(90 deg) @ output: output (r, c) reads (-c, r) about the centre 13.5
+  out = augment.warp(_dot(4, 13), tf.constant([[[0.0, -1.0, 0], [1.0, 0.0, 0]]])).numpy()
+  (r, c), = np.argwhere(out[0, ..., 0] > 0.5)
+  assert (13.5 - c, r - 13.5) == (4 - 13.5, 13 - 13.5)
+
+
+def test_pixels_from_outside_are_zero_and_gradients_reach_the_input():
+  x = tf.ones([1, 28, 28, 1])
+  out = augment.warp(x, tf.constant([[[1.0, 0, 30.0], [0, 1.0, 0]]]))  # everything comes from below the image
+  assert float(tf.reduce_max(out)) == 0.0
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = tf.reduce_sum(augment.random_move(x, 2.0, 10.0, tf.constant([3, 4], tf.int64)))
+  g = tape.gradient(y, x)
+  assert g is not None and float(tf.reduce_sum(g)) > 100
+
+
+def test_moves_are_a_function_of_the_seed():
+  x = tf.random.stateless_uniform([4, 28, 28, 1], [5, 6])
+  a = augment.random_move(x, 2.0, 10.0, tf.constant([1, 1], tf.int64))
+  b = augment.random_move(x, 2.0, 10.0, tf.constant([1, 1], tf.int64))
+  c = augment.random_move(x, 2.0, 10.0, tf.constant([1, 2], tf.int64))
+  np.testing.assert_array_equal(a.numpy(), b.numpy())
+  assert not np.allclose(a.numpy(), c.numpy())
+  assert augment.random_move(x, 0, 0, tf.constant([1, 1], tf.int64)) is x
+
+
+def test_warp_compiles_with_xla():
+  # (XLA draws other random numbers than plain TF, so the maps are drawn once, outside)
+  maps = augment.random_affine(3, 2.0, 10.0, tf.constant([1, 2], tf.int64))
+  x = tf.random.stateless_uniform([3, 28, 28, 1], [7, 8])
+  f = tf.function(augment.warp, jit_compile=True)
+  np.testing.assert_allclose(f(x, maps).numpy(), augment.warp(x, maps).numpy(), atol=1e-5)

@@ -1,0 +1,50 @@
+import numpy as np
+import tensorflow as tf
+
+from clustergan_tf import diagnostics
+
+
+class _ConstantEncoder:
+  """E whose cluster is fixed by the sign of the first feature (unchanged by small noise far from 0)."""
+
+  def __call__(self, x, training=False):
+    first = tf.reshape(x, [tf.shape(x)[0], -1])[:, :1]
+    return {"zc_logits": tf.concat([first, -first], axis=1) * 100.0}
+
+
+def test_label_free_scores_by_hand():
+  x = np.concatenate([np.full([3, 4], 5.0), np.full([1, 4], -5.0)]).astype(np.float32)
+  probs = np.array([[0.9, 0.1], [0.7, 0.3], [0.8, 0.2], [0.4, 0.6]], np.float32)
+  scores = diagnostics.label_free(_ConstantEncoder(), x, probs)
+  # shares (3/4, 1/4): entropy 0.5623 nats / log 2 = 0.8113; confidence (0.9 + 0.7 + 0.8 + 0.6) / 4 = 0.75
+  np.testing.assert_allclose(scores["balance"], 0.811278, rtol=1e-5)
+  np.testing.assert_allclose(scores["confidence"], 0.75, rtol=1e-6)
+  assert scores["stability"] == 1.0  # noise of 0.05 cannot flip a feature of +-5
+  np.testing.assert_allclose(scores["score"], scores["stability"] * scores["balance"])
+
+
+def test_stability_sees_clusters_that_a_move_flips():
+  x = np.zeros([200, 28, 28, 1], np.float32)
+  x[:, 0, 0, 0] = 1.0  # only the corner pixel decides the cluster: any shift moves it away
+  encoder = lambda t, training=False: {"zc_logits": tf.concat([t[:, 0, 0, :] - 0.5, 0.5 - t[:, 0, 0, :]], 1)}  # noqa
+  assert diagnostics.stability(encoder, x) < 0.5
+
+
+def test_mode_purity_counts_majority_shares():
+  def generator(z, training=False):
+    zn, zc = z
+    k = tf.argmax(zc, 1)
+    # mode 0 draws class 0; mode 1 draws class 1 or 2 by the sign of z_n's first coordinate (half each)
+    return tf.cast(tf.where(k == 0, 0, tf.where(zn[:, 0] > 0, 1, 2)), tf.float32)[:, None]
+  labeller = lambda x: np.asarray(x)[:, 0].astype(int)  # noqa: E731
+  out = diagnostics.mode_purity(generator, labeller, latent_dim=2, num_clusters=2, sigma=1.0, per_mode=400)
+  assert out["mode_classes"] == 2
+  assert 0.7 < out["mode_purity"] < 0.8  # (1 + ~0.5) / 2
+
+
+def test_mode_labeller_learns_the_classes():
+  rng = np.random.default_rng(0)
+  y = rng.integers(0, 3, 600)
+  x = (np.eye(3)[y] * 3 + rng.normal(0, 0.3, (600, 3))).astype(np.float32)
+  labeller = diagnostics.ModeLabeller(x[:500], y[:500])
+  assert np.mean(labeller(x[500:]) == y[500:]) > 0.95
