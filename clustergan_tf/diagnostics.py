@@ -23,8 +23,8 @@ class ModeLabeller:
     from sklearn.neighbors import KNeighborsClassifier
     rows = np.random.default_rng(seed).permutation(len(x_train))[:ORACLE_ROWS]
     flat = x_train[rows].reshape(len(rows), -1)
-    self.pca = PCA(n_components=min(50, flat.shape[1]), random_state=seed).fit(flat)
-    self.knn = KNeighborsClassifier(n_neighbors=3).fit(self.pca.transform(flat), y_train[rows])
+    self.pca = PCA(n_components=min(50, *flat.shape), random_state=seed).fit(flat)
+    self.knn = KNeighborsClassifier(n_neighbors=min(3, len(rows))).fit(self.pca.transform(flat), y_train[rows])
 
   def __call__(self, x):
     """Class labels [N] of samples x [N, ...]."""
@@ -37,7 +37,8 @@ def mode_purity(generator, labeller, latent_dim, num_clusters, sigma, per_mode=1
   k = np.repeat(np.arange(num_clusters), per_mode)
   zn, zc = prior.sample_cluster(k, latent_dim, num_clusters, sigma, tf.constant([seed, 11], tf.int64))
   labels = labeller(generator([zn, zc], training=False).numpy()).reshape(num_clusters, per_mode)
-  majority = [np.bincount(row).argmax() for row in labels]
+  majority = [np.unique(row, return_counts=True) for row in labels]
+  majority = [values[counts.argmax()] for values, counts in majority]
   shares = [np.mean(row == m) for row, m in zip(labels, majority)]
   return {"mode_purity": float(np.mean(shares)), "mode_classes": int(len(set(majority)))}
 

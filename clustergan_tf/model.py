@@ -113,10 +113,12 @@ class ClusterGAN(keras.Model):
     return [self._replica_rows(t, per_replica) for t in (zn, zc, k)]
 
   def _move(self, x, per_replica, global_batch, index, stream):
-    """x [b, ...] moved at random (shift/rotation for images, small noise for vectors), keyed like the prior."""
+    """x [b, ...] moved at random, keyed like the prior: images by --augment_shift/--augment_rotate (2 px
+    and 10 degrees when both are 0, for the real-data consistency term), vectors by noise of std 0.05."""
     seed = tf.random.experimental.stateless_fold_in(self._seed(index), stream)
     if len(x.shape) == 4:
-      maps = augment.random_affine(global_batch, self.augment[0] or 2.0, self.augment[1] or 10.0, seed)
+      shift, degrees = self.augment if any(self.augment) else (2.0, 10.0)  # the real-data term's default move
+      maps = augment.random_affine(global_batch, shift, degrees, seed)
       return augment.warp(x, self._replica_rows(maps, per_replica))
     noise = self._replica_rows(tf.random.stateless_normal([global_batch, x.shape[-1]], seed), per_replica)
     return x + 0.05 * tf.cast(noise, x.dtype)

@@ -72,7 +72,9 @@ NORMS = ("none", "batch", "layer", "spectral")
 
 
 def _sn(layer, norm):
-  """Wraps a weight layer in spectral normalisation (one power iteration per training call) when norm == "spectral"."""
+  """Wraps a weight layer in spectral normalisation when norm == "spectral". Keras 3's wrapper runs one
+  power iteration per training call and writes W / sigma into the kernel in place: a projection
+  after each update (no gradient through sigma), also on the G step's critic calls."""
   return layers.SpectralNormalization(layer, name=f"sn_{layer.name}") if norm == "spectral" else layer
 
 

@@ -83,15 +83,32 @@ def prepare_model_dir(model_dir):
     raise UsageError(f"--model_dir={model_dir} is not writable ({e.strerror}); choose another directory") from None
 
 
-def make_checkpoint(model, train_seconds=None):
+def make_checkpoint(model, train_seconds=None, averages=True):
   """Everything a resumed run needs: the three networks and both optimizers (step counter included),
-  and the seconds trained so far (so a --time_budget_minutes run that is resumed keeps its budget)."""
+  the moving averages of G and E (--ema_decay; averages=False leaves them out), and the seconds
+  trained so far (so a --time_budget_minutes run that is resumed keeps its budget)."""
   extra = {} if train_seconds is None else {"train_seconds": train_seconds}
-  if model.ema_weights:
-    extra["ema"] = tf.train.Checkpoint(**{f"w{i}": v for i, v in enumerate(model.ema_weights)})
+  if model.ema_weights and averages:
+    extra["ema"] = _averages(model)
   return tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
                              encoder=model.encoder, g_optimizer=model.g_optimizer,
                              d_optimizer=model.d_optimizer, **extra)
+
+
+def _averages(model):
+  return tf.train.Checkpoint(**{f"w{i}": v for i, v in enumerate(model.ema_weights)})
+
+
+def restore_averages(model, path):
+  """Restores the moving averages of G and E from checkpoint `path`; a checkpoint written without
+  them (--ema_decay turned on when resuming) starts them at the restored weights."""
+  if not model.ema_weights:
+    return
+  if any(name.startswith("ema/") for name, _ in tf.train.list_variables(path)):
+    tf.train.Checkpoint(ema=_averages(model)).restore(path).expect_partial()  # the same path as when saved
+  else:
+    for a, v in zip(model.ema_weights, model._averaged):
+      a.assign(tf.convert_to_tensor(v))
 
 
 def _budget_spent(strategy, seconds, cfg, chief):
@@ -139,7 +156,8 @@ def load_model(cfg, data, model_dir):
   latest = tf.train.latest_checkpoint(os.path.join(model_dir, "ckpt"))
   if latest is None:
     raise UsageError(f"--model_dir={model_dir} has no checkpoint under ckpt/: train first")
-  make_checkpoint(model).restore(latest).expect_partial()
+  make_checkpoint(model, averages=False).restore(latest).expect_partial()
+  restore_averages(model, latest)
   return model
 
 
@@ -187,7 +205,8 @@ def train(cfg, data=None, out=sys.stdout):
   manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=3)
   start = 0
   if latest:
-    make_checkpoint(model).restore(latest).assert_existing_objects_matched()
+    make_checkpoint(model, averages=False).restore(latest).assert_existing_objects_matched()
+    restore_averages(model, latest)
     # Seconds trained so far: absent from checkpoints older than --time_budget_minutes (then 0).
     tf.train.Checkpoint(train_seconds=train_seconds).restore(latest).expect_partial()
     start = int(tf.convert_to_tensor(model.step))

@@ -129,13 +129,15 @@ def test_every_recipe_option_trains_a_finite_step():
   cfg, m = _image_model(loss="hinge", critic_norm="spectral", r1_weight=1.0, r1_every=1, ema_decay=0.9,
                         augment_shift=2.0, augment_rotate=10.0, real_data_weight=1.0)
   x = tf.random.stateless_uniform([4, 28, 28, 1], [2, 2])
+  before = m.ema_weights[0].numpy().copy()
   logs = tf.function(m.train_step)(x)
   assert set(logs) == set(model.LOG_KEYS)
   assert all(np.isfinite(float(v)) for v in logs.values())
   assert float(logs["r1_penalty"]) > 0 and float(logs["real_cluster_entropy"]) > 0
-  # the average moved towards the new weights but not onto them (decay warms up at (1+t)/(10+t) = 0.2)
-  w, a = m.generator.trainable_variables[0].numpy(), m.ema_weights[0].numpy()
-  assert not np.array_equal(w, a)
+  # after step t = 1 the decay is min(0.9, (1 + 1) / (10 + 1)) = 2/11
+  d = 2.0 / 11.0
+  np.testing.assert_allclose(m.ema_weights[0].numpy(), d * before + (1 - d) * m._averaged[0].numpy(), atol=1e-6)
+  assert not np.allclose(m._averaged[0].numpy(), before)  # the weight itself moved
 
 
 def test_lazy_r1_only_on_every_nth_critic_update():
@@ -162,3 +164,16 @@ def test_augmentation_needs_images():
   from clustergan_tf.errors import UsageError
   with pytest.raises(UsageError, match="--augment_shift"):
     model.build(Config(augment_shift=2.0), (100,), False)
+
+
+def test_one_augmentation_without_the_other(monkeypatch):
+  from clustergan_tf import augment
+  seen = []
+  real = augment.random_affine
+  monkeypatch.setattr(augment, "random_affine", lambda b, shift, deg, seed: seen.append((shift, deg)) or
+                      real(b, shift, deg, seed))
+  x = tf.zeros([4, 28, 28, 1])
+  for (shift, rotate), expected in [((0.0, 10.0), (0.0, 10.0)), ((3.0, 0.0), (3.0, 0.0)), ((0.0, 0.0), (2.0, 10.0))]:
+    _, m = _image_model(augment_shift=shift, augment_rotate=rotate)
+    m._move(x, 4, 4, 0, 2)
+    assert seen[-1] == expected  # (0, 0): the real-data consistency term's default move

@@ -55,6 +55,23 @@ def test_moving_average_is_checkpointed_and_used_for_inference(tiny_config, tiny
   served.use_averaged_weights()  # what restore() does for evaluate, export and decode
   assert not np.array_equal(live.generator.weights[0].numpy(), served.generator.weights[0].numpy())
   np.testing.assert_array_equal(live.ema_weights[0].numpy(), served.generator.weights[0].numpy())
+  import tensorflow as tf
+  fresh = train_lib.build_model(cfg, tiny_data, tf.distribute.get_strategy())  # averages = initial weights
+  assert not np.allclose(fresh.generator.weights[0].numpy(), served.generator.weights[0].numpy())
   with open(os.path.join(cfg.model_dir, "curve.jsonl")) as f:
     steps = [json.loads(line)["step"] for line in f]
   assert steps == [2, 4]
+
+
+def test_moving_average_can_be_turned_on_when_resuming(tiny_config, tiny_data):
+  """A checkpoint without averages resumes with --ema_decay: the averages start at the restored weights."""
+  import numpy as np
+  cfg = dataclasses.replace(tiny_config, train_steps=2, logdir="none", jit_compile=False)
+  train_lib.train(cfg, data=tiny_data, out=io.StringIO())
+  trained = train_lib.load_model(cfg, tiny_data, cfg.model_dir)
+  with_ema = dataclasses.replace(cfg, ema_decay=0.9)
+  resumed = train_lib.load_model(with_ema, tiny_data, cfg.model_dir)
+  np.testing.assert_array_equal(resumed.ema_weights[0].numpy(), trained.generator.weights[0].numpy())
+  out = io.StringIO()
+  report = train_lib.train(dataclasses.replace(with_ema, train_steps=4), data=tiny_data, out=out)
+  assert "resuming from" in out.getvalue() and report["step"] == 4
