@@ -13,10 +13,14 @@ import os
 
 from absl import flags
 
-flags.DEFINE_list("runs", None, "NAME=MODEL_DIR pairs (or bare MODEL_DIRs), comma-separated.")
-flags.DEFINE_string("output", None, "PNG to write (test ACC against training minutes); none: table only.")
-flags.DEFINE_string("metric", "argmax_acc", "Column of curve.jsonl to plot (argmax_acc, argmax_nmi, mode_purity, ...).")
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """This command's flags (defined only when it runs, so that importing its functions defines none)."""
+  flags.DEFINE_list("runs", None, "NAME=MODEL_DIR pairs (or bare MODEL_DIRs), comma-separated.")
+  flags.DEFINE_string("output", None, "PNG to write (test ACC against training minutes); none: table only.")
+  flags.DEFINE_string("metric", "argmax_acc", "Column of curve.jsonl to plot (argmax_acc, argmax_nmi, mode_purity, ...).")
 
 
 def read_curve(model_dir):
@@ -79,4 +83,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)
