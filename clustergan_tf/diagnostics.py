@@ -43,9 +43,9 @@ def mode_purity(generator, labeller, latent_dim, num_clusters, sigma, per_mode=1
   return {"mode_purity": float(np.mean(shares)), "mode_classes": int(len(set(majority)))}
 
 
-def stability(encoder, x, max_shift=2.0, max_degrees=10.0, batch_size=1000):
-  """Share of rows of x whose argmax cluster survives a small random shift and rotation
-  (images; vectors: small Gaussian noise). Moves are fixed by STABILITY_SEED."""
+def stability(encoder, x, clusters, max_shift=2.0, max_degrees=10.0, batch_size=1000):
+  """Share of rows of x whose argmax cluster (`clusters` [N], already known) survives a small random
+  shift and rotation (images; vectors: small Gaussian noise). Moves are fixed by STABILITY_SEED."""
   agree = []
   for i in range(0, len(x), batch_size):
     t = tf.constant(x[i:i + batch_size])
@@ -54,9 +54,8 @@ def stability(encoder, x, max_shift=2.0, max_degrees=10.0, batch_size=1000):
       moved = augment.random_move(t, max_shift, max_degrees, seed)
     else:
       moved = t + 0.05 * tf.random.stateless_normal(tf.shape(t), seed)
-    a = tf.argmax(encoder(t, training=False)["zc_logits"], 1)
-    b = tf.argmax(encoder(moved, training=False)["zc_logits"], 1)
-    agree.append((a == b).numpy())
+    moved_clusters = tf.argmax(encoder(moved, training=False)["zc_logits"], 1).numpy()
+    agree.append(moved_clusters == clusters[i:i + batch_size])
   return float(np.concatenate(agree).mean())
 
 
@@ -67,8 +66,9 @@ def label_free(encoder, x, probs):
   stability: see `stability`; score = stability * balance (the column `reproduce` ranks seeds by).
   """
   k = probs.shape[1]
-  shares = np.bincount(probs.argmax(1), minlength=k) / len(probs)
+  clusters = probs.argmax(1)
+  shares = np.bincount(clusters, minlength=k) / len(probs)
   balance = float(-(shares * np.log(np.maximum(shares, 1e-12))).sum() / np.log(k))
-  stable = stability(encoder, x)
+  stable = stability(encoder, x, clusters)
   return {"confidence": float(probs.max(1).mean()), "balance": balance, "stability": stable,
           "score": stable * balance}

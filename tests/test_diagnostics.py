@@ -27,7 +27,8 @@ def test_stability_sees_clusters_that_a_move_flips():
   x = np.zeros([200, 28, 28, 1], np.float32)
   x[:, 0, 0, 0] = 1.0  # only the corner pixel decides the cluster: any shift moves it away
   encoder = lambda t, training=False: {"zc_logits": tf.concat([t[:, 0, 0, :] - 0.5, 0.5 - t[:, 0, 0, :]], 1)}  # noqa
-  assert diagnostics.stability(encoder, x) < 0.5
+  clusters = np.argmax(encoder(tf.constant(x))["zc_logits"].numpy(), 1)
+  assert diagnostics.stability(encoder, x, clusters) < 0.5
 
 
 def test_mode_purity_counts_majority_shares():
