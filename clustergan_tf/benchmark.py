@@ -27,14 +27,18 @@ RECIPES = {
                       real_data_weight=1.0),  # + the real-data extension (mnist_real.flags)
 }
 
-flags.DEFINE_list("recipes", list(RECIPES), f"Recipes to time, from {', '.join(RECIPES)}.")
-flags.DEFINE_enum("network", "conv", ["conv", "mlp"], "conv: the paper's 28x28 MNIST nets; mlp: 256-256 on 64-d digits.")
-flags.DEFINE_integer("batch_size", 64, "Batch size per update.")
-flags.DEFINE_enum("precision", "float32", list(config_lib.PRECISIONS), "Compute precision.")
-flags.DEFINE_boolean("jit_compile", False, "XLA-compile the train step (no help for the conv nets on CPU).")
-flags.DEFINE_integer("steps", 10, "Timed generator steps per recipe (after 2 warm-up steps).")
-flags.DEFINE_integer("matmul_size", 4096, "Size n of the n x n matmul that measures the practical peak.")
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_list("recipes", list(RECIPES), f"Recipes to time, from {', '.join(RECIPES)}.")
+  flags.DEFINE_enum("network", "conv", ["conv", "mlp"],
+                    "conv: the paper's 28x28 MNIST nets; mlp: 256-256 on 64-d digits.")
+  flags.DEFINE_integer("batch_size", 64, "Batch size per update.")
+  flags.DEFINE_enum("precision", "float32", list(config_lib.PRECISIONS), "Compute precision.")
+  flags.DEFINE_boolean("jit_compile", False, "XLA-compile the train step (no help for the conv nets on CPU).")
+  flags.DEFINE_integer("steps", 10, "Timed generator steps per recipe (after 2 warm-up steps).")
+  flags.DEFINE_integer("matmul_size", 4096, "Size n of the n x n matmul that measures the practical peak.")
 
 
 def count_flops(concrete_function):
@@ -60,18 +64,12 @@ def matmul_flops_per_sec(n, dtype, repeats=10):
 
 def time_recipe(cfg, shape, steps, jit_compile):
   """(generator steps/s, FLOPs per generator step) of cfg's train_step on random data of shape."""
-  import keras
   import numpy as np
   import tensorflow as tf
 
   from clustergan_tf import model
-  keras.utils.set_random_seed(0)
-  keras.mixed_precision.set_global_policy(cfg.precision)
-  try:
-    m = model.build(cfg, shape, True)
-    m.compile(*model.make_optimizers(cfg))
-  finally:
-    keras.mixed_precision.set_global_policy("float32")
+  config_lib.validate(cfg)
+  m = model.build(cfg, shape, True)
   x = tf.constant(np.random.default_rng(0).random((cfg.batch_size * cfg.n_critic, *shape), np.float32))
   flops = count_flops(tf.function(m.train_step).get_concrete_function(tf.TensorSpec(x.shape, tf.float32)))
   step = tf.function(m.train_step, jit_compile=jit_compile)
@@ -113,4 +111,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)

@@ -1,9 +1,9 @@
-"""What every command-line module shares: quiet TensorFlow start-up and one-line errors for user mistakes."""
+"""What every command-line module shares: quiet TensorFlow start-up (`quiet`, imported first) and one-line
+errors for user mistakes."""
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported anywhere
+from clustergan_tf import quiet  # noqa: F401  (before TensorFlow is imported anywhere)
 
 
 def run(main):

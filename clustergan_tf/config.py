@@ -1,75 +1,148 @@
-"""Every setting of a run in one dataclass; the CLIs fill it from flags and save it as MODEL_DIR/config.json."""
+"""Every setting of a run, declared once: default, help text, allowed values, whether it fixes the architecture.
+
+The CLIs derive their flags from these declarations (`config_flags`), `validate` their checks,
+checkpoints their resume rule (`ARCHITECTURE`) and TensorBoard its HParams (`hparams`).
+Adding a setting touches its field here and the code that uses it, nothing else.
+A run's Config is saved as MODEL_DIR/config.json.
+"""
 
 import dataclasses
 import json
 import os
 
+from clustergan_tf import distribute, losses, networks, prior
+from clustergan_tf.data import DATASETS, SOURCES, SPLITS
+from clustergan_tf.errors import UsageError
 
 PRECISIONS = ("float32", "mixed_bfloat16")  # bfloat16 needs no loss scaling; float16 would
 
 
+def setting(default, help, *, choices=None, check=None, why="", architecture=False, hparam=False):
+  """A Config field. check(value) -> bool, with `why` completing '--flag=value ...' when it fails;
+  architecture: a checkpoint is tied to it (a rerun with another value cannot resume);
+  hparam: shown in TensorBoard's HParams dashboard."""
+  meta = dict(help=help, choices=choices, check=check, why=why, architecture=architecture, hparam=hparam)
+  return dataclasses.field(default=default, metadata=meta)
+
+
+def _at_least(low, hint=""):
+  return dict(check=lambda v: v >= low, why=f"must be >= {low}{hint}")
+
+
 @dataclasses.dataclass
 class Config:
-  # data
-  dataset: str = "synthetic"
-  data_source: str = "tfds"
-  data_dir: str | None = None
-  data_path: str | None = None
-  labels_path: str | None = None
-  # prior and losses (the paper's MNIST settings are in mnist.flags)
-  num_clusters: int = 10
-  latent_dim: int = 30
-  sigma: float = 0.10
-  prior: str = "onehot"  # ClusterGAN's; "gaussian", "uniform", "gmm": the paper's plain-GAN baselines
-  use_encoder: bool = True  # False: a plain GAN (no E, no cycle losses), clustered by backprop decoding
-  decode_steps: int = 1000  # Adam steps of backprop decoding when it clusters (use_encoder=False)
-  beta_n: float = 10.0
-  beta_c: float = 10.0
-  loss: str = "wgan-gp"  # or "gan" (non-saturating), "hinge"
-  gp_weight: float = 10.0
-  n_critic: int = 5
-  # fast-recipe options; each off by default (the paper's behaviour)
-  r1_weight: float = 0.0  # gamma of an R1 penalty gamma/2 ||grad D(x_real)||^2 (0: off)
-  r1_every: int = 16  # lazy R1: applied every N critic updates, scaled by N
-  ema_decay: float = 0.0  # > 0: moving average of G and E weights, used for evaluation and export
-  augment_shift: float = 0.0  # E recovers z_c from G(z) shifted by up to this many pixels (images only)
-  augment_rotate: float = 0.0  # ... and rotated by up to this many degrees
-  # beyond the paper (reported apart): E also learns from real data
-  real_data_weight: float = 0.0  # weight of the real-data terms below (0: the paper's E, trained on G(z) only)
-  real_balance_weight: float = 1.0  # -H(mean_x softmax(E_c(x))): clusters used evenly
-  real_confidence_weight: float = 0.1  # mean_x H(softmax(E_c(x))): confident assignments
-  real_consistency_weight: float = 1.0  # CE(softmax(E_c(x)), E_c(moved x)): stable under small moves
-  # networks
-  hidden_units: tuple = (256, 256)
-  mlp_batchnorm: bool = False
-  critic_norm: str = "none"  # the paper's; "batch" (with loss=gan) or "layer" normalise the critic
-  linear_generator: bool = False  # G(z) = W z_n + A z_c + b: the paper's linear-generator lemma
-  # optimisation
-  learning_rate: float = 1e-4
-  d_learning_rate: float | None = None  # None: same as learning_rate
-  adam_beta1: float = 0.5
-  adam_beta2: float = 0.9
-  batch_size: int = 64  # global, over all replicas
-  train_steps: int = 1000  # generator steps
-  time_budget_minutes: float = 0.0  # > 0: also stop when this much training time is spent (evaluations excluded)
-  seed: int = 0
-  # run
-  model_dir: str = "runs/default"
-  logdir: str | None = None  # TensorBoard logs; None: MODEL_DIR/logs, "none": no logs
-  strategy: str = "default"
-  cpu_replicas: int = 0
-  steps_per_loop: int = 50
-  precision: str = "float32"  # or "mixed_bfloat16" (bf16 compute, float32 weights; AMX/AVX512_BF16 CPUs, GPUs)
-  deterministic: bool = False  # tf.config.experimental.enable_op_determinism(): bit-identical reruns
-  jit_compile: bool = True  # XLA-compile the train step (1.6x on the digits MLPs here)
-  eval_every: int = 0  # 0: only at the end
-  checkpoint_every: int = 1000
-  eval_split: str = "test"
+  # -- data
+  dataset: str = setting("synthetic", "Data set to cluster.", choices=DATASETS, architecture=True, hparam=True)
+  data_source: str = setting("tfds", "mnist/fashion_mnist: tensorflow-datasets ('tfds', downloads once) or a "
+                             "directory of IDX files ('idx').", choices=SOURCES)
+  data_dir: str | None = setting(None, "IDX directory (--data_source=idx) or TFDS data_dir (--data_source=tfds).")
+  data_path: str | None = setting(None, "--dataset=vectors: a .npy or .csv file of shape [rows, features].")
+  labels_path: str | None = setting(None, "--dataset=vectors: optional integer labels (.npy/.csv), for evaluation "
+                                    "only.")
+  # -- prior and losses (the paper's MNIST settings are in mnist.flags)
+  num_clusters: int = setting(10, "K: number of clusters (one-hot size of z_c).", architecture=True, hparam=True,
+                              check=lambda v: v >= 2, why="must be >= 2 (clustering into one group is no clustering)")
+  latent_dim: int = setting(30, "Dimension of the continuous latent z_n.", architecture=True, hparam=True,
+                            **_at_least(1))
+  sigma: float = setting(0.10, "Standard deviation of z_n ~ N(0, sigma^2 I); the paper uses 0.1.", hparam=True,
+                         check=lambda v: v > 0, why="must be > 0 (the paper uses 0.1)")
+  prior: str = setting("onehot", "Prior of z: 'onehot' (ClusterGAN: z_n ~ N(0, sigma^2 I) + one-hot z_c); the "
+                       "paper's plain-GAN baselines 'gaussian' N(0, I), 'uniform' U(-1, 1), 'gmm' (K components of "
+                       "std sigma); baselines feed G z_c = 0.", choices=prior.PRIORS, architecture=True, hparam=True)
+  use_encoder: bool = setting(True, "Train the encoder E with the cycle losses (ClusterGAN). --nouse_encoder: a "
+                              "plain GAN, evaluated by backprop decoding (Algorithm 1) + k-means, the paper's 'GAN "
+                              "with bp' rows.", architecture=True, hparam=True)
+  decode_steps: int = setting(1000, "Adam steps of the backprop decoding that evaluates --nouse_encoder models.",
+                              **_at_least(1))
+  beta_n: float = setting(10.0, "Weight of the z_n cycle loss ||z_n - E_n(G(z))||^2 (mean over dims).", hparam=True,
+                          **_at_least(0))
+  beta_c: float = setting(10.0, "Weight of the z_c cycle cross-entropy.", hparam=True, **_at_least(0))
+  loss: str = setting("wgan-gp", "Adversarial loss: 'wgan-gp' (the paper's), non-saturating 'gan', or 'hinge'.",
+                      choices=losses.LOSS_TYPES, hparam=True)
+  gp_weight: float = setting(10.0, "Gradient-penalty weight (wgan-gp); the paper uses 10.", **_at_least(0))
+  n_critic: int = setting(5, "Critic updates per generator+encoder update.", architecture=True, hparam=True,
+                          **_at_least(1))
+  # -- fast-recipe options; each off by default (the paper's behaviour)
+  r1_weight: float = setting(0.0, "gamma of an R1 penalty gamma/2 ||grad_x D(x_real)||^2 (0: off, the paper's).",
+                             hparam=True, **_at_least(0, " (0: no R1 penalty)"))
+  r1_every: int = setting(16, "Lazy R1: apply it every N critic updates, scaled by N (StyleGAN2: 16).",
+                          **_at_least(1, " (1: R1 at every critic update)"))
+  ema_decay: float = setting(0.0, "Exponential moving average of G and E weights, used for evaluation and export "
+                             "(0: off; e.g. 0.999).", hparam=True, check=lambda v: 0 <= v < 1,
+                             why="must lie in [0, 1) (0: no moving average; 0.999 is typical)")
+  augment_shift: float = setting(0.0, "E recovers z_c from G(z) shifted at random by up to this many pixels "
+                                 "(images; 0: off, the paper's).", hparam=True, **_at_least(0, " (pixels)"))
+  augment_rotate: float = setting(0.0, "... and rotated at random by up to this many degrees (images; 0: off).",
+                                  hparam=True, check=lambda v: 0 <= v <= 180, why="must lie in [0, 180] (degrees)")
+  # -- beyond the paper (reported apart): E also learns from real data
+  real_data_weight: float = setting(
+      0.0, "Beyond the paper: E also learns from real images (cluster balance, confidence, consistency under small "
+      "moves), with this weight. 0: the paper's encoder, trained on G(z) only.", hparam=True,
+      **_at_least(0, " (0: the paper's encoder)"))
+  real_balance_weight: float = setting(1.0, "Real-data term: weight of -H(mean softmax(E_c(x))) (use all clusters "
+                                       "evenly).", **_at_least(0))
+  real_confidence_weight: float = setting(0.1, "Real-data term: weight of mean H(softmax(E_c(x))) (confident "
+                                          "assignments).", **_at_least(0))
+  real_consistency_weight: float = setting(1.0, "Real-data term: weight of CE(softmax(E_c(x)), softmax(E_c(moved "
+                                           "x))) (stable under small shifts/rotations).", **_at_least(0))
+  # -- networks
+  hidden_units: tuple[int, ...] = setting((256, 256), "MLP layer widths for vector data, e.g. 256,256.",
+                                          architecture=True, hparam=True,
+                                          check=lambda v: len(v) >= 1 and all(u >= 1 for u in v),
+                                          why="must be a comma-separated list of positive layer widths, e.g. 256,256")
+  mlp_batchnorm: bool = setting(False, "BatchNorm in the MLP generator (vector data).", architecture=True,
+                                hparam=True)
+  critic_norm: str = setting("none", "Normalisation in the critic D: none (the paper's), batch (DCGAN-style, not "
+                             "with wgan-gp), layer, or spectral (spectral norm on every weight layer, the usual "
+                             "partner of --loss=hinge).", choices=networks.NORMS, architecture=True, hparam=True)
+  linear_generator: bool = setting(False, "G(z) = W z_n + A z_c + b, no hidden layer (the paper's linear-generator "
+                                   "lemma).", architecture=True)
+  # -- optimisation
+  learning_rate: float = setting(1e-4, "Adam learning rate of G+E (and of D unless --d_learning_rate).",
+                                 hparam=True, check=lambda v: v > 0, why="must be > 0")
+  d_learning_rate: float | None = setting(None, "Adam learning rate of the critic; default: --learning_rate.",
+                                          check=lambda v: v is None or v > 0, why="must be > 0")
+  adam_beta1: float = setting(0.5, "Adam beta1 for both optimizers.", check=lambda v: 0 <= v < 1,
+                              why="must lie in [0, 1)")
+  adam_beta2: float = setting(0.9, "Adam beta2 for both optimizers.", check=lambda v: 0 <= v < 1,
+                              why="must lie in [0, 1)")
+  batch_size: int = setting(64, "Global batch size (over all replicas).", architecture=True, hparam=True,
+                            **_at_least(1))
+  train_steps: int = setting(1000, "Generator steps to train in total (a resumed run continues to it).",
+                             hparam=True, **_at_least(0))
+  time_budget_minutes: float = setting(
+      0.0, "Stop when this many minutes of training are spent (evaluations excluded; kept across resumes), or at "
+      "--train_steps, whichever comes first. 0: no budget.", **_at_least(0, " (0: no budget, train --train_steps)"))
+  seed: int = setting(0, "Seed of weights, noise and data order.", hparam=True)
+  # -- run
+  model_dir: str = setting("runs/default", "Directory for checkpoints, logs, config.json, metrics.json, "
+                           "assignments.npz.")
+  logdir: str | None = setting(None, "TensorBoard log directory (default: MODEL_DIR/logs; 'none': no TensorBoard "
+                               "output).")
+  strategy: str = setting("default", "tf.distribute strategy: default (one device), mirrored (local GPUs or "
+                          "--cpu_replicas), multi_worker (TF_CONFIG).", choices=distribute.STRATEGIES)
+  cpu_replicas: int = setting(0, "With --strategy=mirrored on a CPU-only machine: split the CPU into N replicas.")
+  steps_per_loop: int = setting(50, "Generator steps per tf.function call (logging granularity).", **_at_least(1))
+  precision: str = setting("float32", "Compute precision: float32 or mixed_bfloat16 (bf16 compute, float32 "
+                           "weights: CPUs with AMX/AVX512_BF16, GPUs).", choices=PRECISIONS, hparam=True)
+  deterministic: bool = setting(False, "Op determinism (tf.config.experimental.enable_op_determinism): same seed -> "
+                                "bit-identical weights.")
+  jit_compile: bool = setting(True, "XLA-compile the train step (--nojit_compile to debug).")
+  eval_every: int = setting(0, "Evaluate every N generator steps (0: only at the end).",
+                            **_at_least(0, " (0: evaluate only at the end)"))
+  checkpoint_every: int = setting(1000, "Checkpoint every N generator steps (and at the end).", **_at_least(1))
+  eval_split: str = setting("test", "Split to evaluate and write metrics for.", choices=SPLITS)
 
   @property
   def is_clustergan(self):
     """The one-hot prior with a trained encoder: clusters come from E (not a plain-GAN baseline)."""
-    return self.prior == "onehot" and self.use_encoder
+    return prior.feeds_cluster(self.prior) and self.use_encoder
+
+  @property
+  def has_cluster_readout(self):
+    """Whether the latents name a cluster (an argmax read-out beside k-means): the one-hot prior (E's z_c, or
+    the winning restart of backprop decoding), or a gmm prior whose encoder recovers the component."""
+    return prior.feeds_cluster(self.prior) or (self.prior == "gmm" and self.use_encoder)
 
   @property
   def critic_learning_rate(self):
@@ -92,57 +165,43 @@ class Config:
 
   @classmethod
   def from_model_dir(cls, model_dir):
-    from clustergan_tf.errors import UsageError
     path = os.path.join(model_dir, "config.json")
     if not os.path.exists(path):
       raise UsageError(f"--model_dir={model_dir} holds no config.json: train a model there first")
     return cls.load(path)
 
 
+FIELDS = dataclasses.fields(Config)
+ARCHITECTURE = tuple(f.name for f in FIELDS if f.metadata["architecture"])  # a checkpoint is tied to these
+
+
+def hparams(cfg):
+  """{name: value} of the settings shown in TensorBoard's HParams dashboard (lists as comma-joined strings)."""
+  values = {f.name: getattr(cfg, f.name) for f in FIELDS if f.metadata["hparam"]}
+  return {k: ",".join(map(str, v)) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+# Checks between settings: (ok(cfg), the flag to name, why).
+_COMBINATIONS = (
+    (lambda c: not (c.critic_norm == "batch" and c.loss == "wgan-gp"), "critic_norm",
+     "mixes examples in the critic, which breaks the per-sample gradient penalty: use layer with --loss=wgan-gp"),
+    (lambda c: c.is_clustergan or not (c.augment_shift or c.augment_rotate or c.real_data_weight), "augment_shift",
+     "and --augment_rotate/--real_data_weight train the encoder: they need --prior=onehot --use_encoder"),
+)
+
+
 def validate(cfg):
   """Raises UsageError naming the flag for any setting that cannot work."""
-  from clustergan_tf.errors import UsageError
-  from clustergan_tf.losses import LOSS_TYPES
-  from clustergan_tf.networks import NORMS
-  from clustergan_tf.prior import PRIORS
-  checks = [
-      (cfg.num_clusters >= 2, "num_clusters", "must be >= 2 (clustering into one group is no clustering)"),
-      (cfg.latent_dim >= 1, "latent_dim", "must be >= 1"),
-      (cfg.sigma > 0, "sigma", "must be > 0 (the paper uses 0.1)"),
-      (cfg.prior in PRIORS, "prior", f"must be one of {', '.join(PRIORS)}"),
-      (cfg.decode_steps >= 1, "decode_steps", "must be >= 1"),
-      (cfg.beta_n >= 0, "beta_n", "must be >= 0"),
-      (cfg.beta_c >= 0, "beta_c", "must be >= 0"),
-      (cfg.n_critic >= 1, "n_critic", "must be >= 1"),
-      (cfg.gp_weight >= 0, "gp_weight", "must be >= 0"),
-      (cfg.r1_weight >= 0, "r1_weight", "must be >= 0 (0: no R1 penalty)"),
-      (cfg.r1_every >= 1, "r1_every", "must be >= 1 (1: R1 at every critic update)"),
-      (0 <= cfg.ema_decay < 1, "ema_decay", "must lie in [0, 1) (0: no moving average; 0.999 is typical)"),
-      (cfg.augment_shift >= 0, "augment_shift", "must be >= 0 (pixels)"),
-      (0 <= cfg.augment_rotate <= 180, "augment_rotate", "must lie in [0, 180] (degrees)"),
-      (cfg.real_data_weight >= 0, "real_data_weight", "must be >= 0 (0: the paper's encoder)"),
-      (min(cfg.real_balance_weight, cfg.real_confidence_weight, cfg.real_consistency_weight) >= 0,
-       "real_balance_weight", "the real-data sub-weights must be >= 0"),
-      (cfg.loss in LOSS_TYPES, "loss", f"must be one of {', '.join(LOSS_TYPES)}"),
-      (cfg.critic_norm in NORMS, "critic_norm", f"must be one of {', '.join(NORMS)}"),
-      (not (cfg.critic_norm == "batch" and cfg.loss == "wgan-gp"), "critic_norm",
-       "mixes examples in the critic, which breaks the per-sample gradient penalty: use layer with --loss=wgan-gp"),
-      (not ((cfg.augment_shift or cfg.augment_rotate or cfg.real_data_weight) and not cfg.is_clustergan),
-       "augment_shift", "and --augment_rotate/--real_data_weight train the encoder: they need --prior=onehot "
-       "--use_encoder"),
-      (cfg.learning_rate > 0, "learning_rate", "must be > 0"),
-      (cfg.d_learning_rate is None or cfg.d_learning_rate > 0, "d_learning_rate", "must be > 0"),
-      (0 <= cfg.adam_beta1 < 1 and 0 <= cfg.adam_beta2 < 1, "adam_beta1", "Adam betas must lie in [0, 1)"),
-      (cfg.batch_size >= 1, "batch_size", "must be >= 1"),
-      (cfg.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}"),
-      (cfg.train_steps >= 0, "train_steps", "must be >= 0"),
-      (cfg.time_budget_minutes >= 0, "time_budget_minutes", "must be >= 0 (0: no budget, train --train_steps)"),
-      (cfg.steps_per_loop >= 1, "steps_per_loop", "must be >= 1"),
-      (cfg.eval_every >= 0, "eval_every", "must be >= 0 (0: evaluate only at the end)"),
-      (cfg.checkpoint_every >= 1, "checkpoint_every", "must be >= 1"),
-      (len(cfg.hidden_units) >= 1 and all(u >= 1 for u in cfg.hidden_units), "hidden_units",
-       "must be a comma-separated list of positive layer widths, e.g. 256,256"),
-  ]
-  for ok, flag, why in checks:
-    if not ok:
+  for f in FIELDS:
+    value, meta = getattr(cfg, f.name), f.metadata
+    if meta["choices"] is not None and value not in meta["choices"]:
+      raise UsageError(f"--{f.name}={value!s} must be one of {', '.join(meta['choices'])}")
+    if meta["check"] is not None and not meta["check"](value):
+      raise UsageError(f"--{f.name}={_show(value)} {meta['why']}")
+  for ok, flag, why in _COMBINATIONS:
+    if not ok(cfg):
       raise UsageError(f"--{flag}={getattr(cfg, flag)!s} {why}")
+
+
+def _show(value):
+  return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)

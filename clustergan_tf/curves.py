@@ -20,7 +20,8 @@ def define_flags():
   """This command's flags (defined only when it runs, so that importing its functions defines none)."""
   flags.DEFINE_list("runs", None, "NAME=MODEL_DIR pairs (or bare MODEL_DIRs), comma-separated.")
   flags.DEFINE_string("output", None, "PNG to write (test ACC against training minutes); none: table only.")
-  flags.DEFINE_string("metric", "argmax_acc", "Column of curve.jsonl to plot (argmax_acc, argmax_nmi, mode_purity, ...).")
+  flags.DEFINE_string("metric", "argmax_acc",
+                      "Column of curve.jsonl to plot (argmax_acc, argmax_nmi, mode_purity, ...).")
 
 
 def read_curve(model_dir):
@@ -46,7 +47,8 @@ def table(runs, metric):
   for name, points in runs:
     for p in points:
       purity = f"{p['mode_purity']:.3f}" if "mode_purity" in p else ""
-      lines.append(f"| {name} | {p['step']} | {p['train_minutes']:.1f} | {p.get(metric, float('nan')):.4f} | {purity} |")
+      value = p.get(metric, float("nan"))
+      lines.append(f"| {name} | {p['step']} | {p['train_minutes']:.1f} | {value:.4f} | {purity} |")
   return lines
 
 

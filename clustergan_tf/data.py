@@ -70,18 +70,66 @@ def _image_splits(x_train, y_train, x_test, y_test):
           "test": (x_test, y_test)}
 
 
-def _load_tfds(name, data_dir):
-  import tensorflow_datasets as tfds  # heavy import, only when used
-  def arrays(split):  # batch_size=-1 aborts the process under tfds.testing.mock_data: batch explicitly
-    ds = tfds.load(name, split=split, as_supervised=True, data_dir=data_dir).batch(10000)
-    xs, ys = zip(*tfds.as_numpy(ds))
-    return np.concatenate(xs), np.concatenate(ys)
+_TFDS_HOST = "https://storage.googleapis.com"  # TFDS's prepared copies (gs://tfds-data); also MNIST's files
+
+
+def _download_reachable(urls, timeout=3.0):
+  """Whether a TCP connection to the host of any of `urls` (or to the proxy the environment names for it)
+  opens within `timeout` seconds, name look-up included: threads, as getaddrinfo has no timeout."""
+  import queue
+  import socket
+  import threading
+  import time
+  import urllib.parse
+  import urllib.request
+  proxies = urllib.request.getproxies()
+  targets = {urllib.parse.urlsplit(proxies.get(urllib.parse.urlsplit(u).scheme) or u) for u in urls}
+  answers = queue.Queue()
+
+  def connect(target):
+    try:
+      socket.create_connection((target.hostname, target.port or (443 if target.scheme == "https" else 80)),
+                               timeout=timeout).close()
+      answers.put(True)
+    except (OSError, ValueError):
+      answers.put(False)
+
+  for target in targets:
+    threading.Thread(target=connect, args=(target,), daemon=True).start()
+  deadline = time.monotonic() + timeout
   try:
+    return any(answers.get(timeout=max(0.0, deadline - time.monotonic())) for _ in targets)
+  except queue.Empty:
+    return False
+
+
+def _load_tfds(name, data_dir):
+  """The data set as prepared by tensorflow-datasets, downloading it first if needed and possible.
+
+  A missing data set with no route to the download hosts fails at once: TFDS itself would retry for
+  minutes before failing.
+  """
+  import tensorflow_datasets as tfds  # heavy import, only when used
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+    # What builder.is_prepared() checks, without its warning when the answer is no.
+    if not os.path.exists(os.path.join(builder.data_path, "dataset_info.json")):
+      if not _download_reachable([_TFDS_HOST, getattr(builder, "URL", None) or _TFDS_HOST]):
+        raise UsageError(f"{name} is not prepared in {builder.data_dir_root} and its download server is "
+                         f"unreachable; offline, use --data_source=idx --data_dir=DIR with the four IDX files")
+      builder.download_and_prepare()
+
+    def arrays(split):  # batch_size=-1 aborts the process under tfds.testing.mock_data: batch explicitly
+      ds = builder.as_dataset(split=split, as_supervised=True).batch(10000)
+      xs, ys = zip(*tfds.as_numpy(ds))
+      return np.concatenate(xs), np.concatenate(ys)
     train, test = arrays("train"), arrays("test")
-  except Exception as e:  # network, missing preparation, ...
-    raise UsageError(
-        f"could not load {name} through tensorflow-datasets ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-        f"without internet use --data_source=idx --data_dir=DIR with the four IDX files") from None
+  except UsageError:
+    raise
+  except Exception as e:  # network, corrupt preparation, ...
+    first_line = (str(e).splitlines() or [""])[0][:200]
+    raise UsageError(f"could not load {name} through tensorflow-datasets ({type(e).__name__}: {first_line}); "
+                     f"without internet use --data_source=idx --data_dir=DIR with the four IDX files") from None
   return Data(name, _image_splits(train[0], train[1], test[0], test[1]), 10, True)
 
 
@@ -183,7 +231,8 @@ def load_vectors(data_path, labels_path=None):
   if labels_path:
     y = _read_matrix(labels_path, "--labels_path")
     if y.ndim != 1 or len(y) != len(x):
-      raise UsageError(f"--labels_path={labels_path} has shape {y.shape}; expected {len(x)} labels, one per row of --data_path")
+      raise UsageError(f"--labels_path={labels_path} has shape {y.shape}; expected {len(x)} labels, one per row "
+                       "of --data_path")
     if not np.all(np.equal(np.mod(y, 1), 0)):
       raise UsageError(f"--labels_path={labels_path} must hold integer class ids")
     y = y.astype(np.int64)

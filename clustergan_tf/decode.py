@@ -17,25 +17,31 @@ import time
 import numpy as np
 from absl import flags
 
+from clustergan_tf import files, prior
 from clustergan_tf import data as data_lib
 from clustergan_tf.errors import UsageError
 
-flags.DEFINE_string("model_dir", None, "Directory of a trained model (holds config.json and ckpt/).")
-flags.DEFINE_enum("split", "test", data_lib.SPLITS, "Split whose first --num_samples samples are decoded.")
-flags.DEFINE_integer("num_samples", 1000, "Decode the first N samples of the split (all of it if it is smaller).")
-flags.DEFINE_integer("restarts", None, "Restarts per sample, restart k fixing z_c = e_k; default: K (every cluster).")
-flags.DEFINE_integer("steps", 5000, "Adam steps per restart (the paper: 5000).")
-flags.DEFINE_float("learning_rate", 0.01, "Adam learning rate on z_n (the paper: 0.01).")
-flags.DEFINE_float("lambda_reg", 10.0,
-                   "Weight of the ||z_n||^2 penalty next to the L1 reconstruction loss (the paper: 10).")
-flags.DEFINE_float("clip", None, "Clip z_n to [-clip, clip] after every step; inf disables clipping. Default: the "
-                   "prior's (onehot: the paper's 0.6; uniform: 1; gaussian, gmm: none).")
-flags.DEFINE_integer("batch_size", 1000, "Samples decoded together (each with all its restarts): the paper used 1000.")
-flags.DEFINE_string("output", None, "Where to write the .npz of results; default: MODEL_DIR/decode.npz.")
-flags.DEFINE_integer("seed", 0, "Seed of the starting points z_n ~ N(0, sigma^2 I).")
-flags.DEFINE_boolean("benchmark", False, "Only time the batched decoder against the per-restart loop on 256 samples "
-                     "with min(--steps, 200) steps, and print both times and their ratio.")
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string("model_dir", None, "Directory of a trained model (holds config.json and ckpt/).")
+  flags.DEFINE_enum("split", "test", data_lib.SPLITS, "Split whose first --num_samples samples are decoded.")
+  flags.DEFINE_integer("num_samples", 1000, "Decode the first N samples of the split (all of it if it is smaller).")
+  flags.DEFINE_integer("restarts", None, "Restarts per sample, restart k fixing z_c = e_k; default: K (every cluster).")
+  flags.DEFINE_integer("steps", 5000, "Adam steps per restart (the paper: 5000).")
+  flags.DEFINE_float("learning_rate", 0.01, "Adam learning rate on z_n (the paper: 0.01).")
+  flags.DEFINE_float("lambda_reg", 10.0,
+                     "Weight of the ||z_n||^2 penalty next to the L1 reconstruction loss (the paper: 10).")
+  flags.DEFINE_float("clip", None, "Clip z_n to [-clip, clip] after every step; inf disables clipping. Default: the "
+                     "prior's (onehot: the paper's 0.6; uniform: 1; gaussian, gmm: none).")
+  flags.DEFINE_integer("batch_size", 1000,
+                       "Samples decoded together (each with all its restarts): the paper used 1000.")
+  flags.DEFINE_string("output", None, "Where to write the .npz of results; default: MODEL_DIR/decode.npz.")
+  flags.DEFINE_integer("seed", 0, "Seed of the starting points z_n ~ N(0, sigma^2 I).")
+  flags.DEFINE_boolean("benchmark", False, "Only time the batched decoder against the per-restart loop on 256 samples "
+                       "with min(--steps, 200) steps, and print both times and their ratio.")
+
 
 BENCHMARK_SAMPLES, BENCHMARK_MAX_STEPS, NAIVE_PAIRS = 256, 200, 20
 
@@ -91,7 +97,7 @@ def scores(out, labels, encoder_argmax, num_clusters, prior_kind="onehot"):
   agreement with E's argmax (when there is one)."""
   from clustergan_tf import evaluate_lib, metrics
   clusters = {"kmeans": evaluate_lib.fit_kmeans(out["z"], num_clusters).labels_.astype(np.int64)}
-  if prior_kind == "onehot":
+  if prior.feeds_cluster(prior_kind):
     clusters = {"restart": out["restart"], **clusters}
   lines = []
   for name, assigned in clusters.items():
@@ -102,7 +108,7 @@ def scores(out, labels, encoder_argmax, num_clusters, prior_kind="onehot"):
       lines.append(f"  {name:7s} cluster sizes {np.bincount(assigned, minlength=num_clusters).tolist()} (no labels)")
   if encoder_argmax is None:
     return lines, {"kmeans": clusters["kmeans"]}
-  if prior_kind == "onehot":
+  if prior.feeds_cluster(prior_kind):
     lines.append(f"  winning restart = encoder argmax for {np.mean(out['restart'] == encoder_argmax):.4f} of samples")
   return lines, {"kmeans": clusters["kmeans"], "argmax": encoder_argmax}
 
@@ -117,15 +123,13 @@ def check_output(path):
 def write(path, arrays):
   """Writes the .npz atomically (temp file + rename), or raises UsageError naming --output."""
   try:
-    with open(path + ".tmp", "wb") as f:
-      np.savez(f, **arrays)
-    os.replace(path + ".tmp", path)
+    files.atomic_write(path, lambda f: np.savez(f, **arrays))
   except OSError as e:
     raise UsageError(f"--output={path} cannot be written ({e.strerror}); choose another path") from None
 
 
 def main(argv):
-  from clustergan_tf import decode_lib, evaluate_lib, train_lib
+  from clustergan_tf import checkpoint, decode_lib, evaluate_lib
   if not FLAGS.model_dir:
     raise UsageError("--model_dir is required: the directory a training run wrote")
   if FLAGS.num_samples < 1:
@@ -133,7 +137,8 @@ def main(argv):
   output = FLAGS.output or os.path.join(FLAGS.model_dir, "decode.npz")
   if not FLAGS.benchmark:
     check_output(output)
-  cfg, data, model = train_lib.restore(FLAGS.model_dir)
+  t = checkpoint.load(FLAGS.model_dir)
+  cfg, data, model = t.cfg, t.data, t.model
   args = decode_args(cfg)
   generator = decode_lib.generator_from_keras(model.generator)
   x, y = data.split(FLAGS.split)
@@ -160,4 +165,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import prior
+from clustergan_tf import prior, seeds
 from clustergan_tf.errors import UsageError
 
 
@@ -58,9 +58,9 @@ def initial_zn(num_inputs, num_clusters, latent_dim, sigma, seed, prior_kind="on
   restart's start does not depend on batch_size (nor, for onehot and gmm, on how many
   restarts run).
   """
-  s = tf.constant([seed, 0], tf.int64)
+  s = seeds.key(seed, seeds.DECODE_START)
   restarts = num_clusters if restarts is None else restarts
-  if prior_kind == "onehot":
+  if prior.feeds_cluster(prior_kind):
     return (sigma * tf.random.stateless_normal([num_inputs, num_clusters, latent_dim], s)).numpy()[:, :restarts]
   if prior_kind == "gmm":
     eps = tf.random.stateless_normal([num_inputs, num_clusters, latent_dim], s)
@@ -124,14 +124,14 @@ def pick(zn, loss, num_clusters, prior_kind="onehot"):
   restart = loss.argmin(axis=1)
   best_zn = zn[np.arange(len(zn)), restart]
   z = best_zn
-  if prior_kind == "onehot":
+  if prior.feeds_cluster(prior_kind):
     z = np.concatenate([best_zn, np.eye(num_clusters, dtype=np.float32)[restart]], axis=1)
   return {"z": z, "zn": best_zn, "restart": restart.astype(np.int64), "loss": loss[np.arange(len(loss)), restart]}
 
 
 def restart_zc(prior_kind, restarts, num_clusters):
   """z_c of each restart [R, K]: e_k for the onehot prior, zeros for the others."""
-  if prior_kind == "onehot":
+  if prior.feeds_cluster(prior_kind):
     return np.eye(num_clusters, dtype=np.float32)[:restarts]
   return np.zeros((restarts, num_clusters), np.float32)
 
@@ -148,7 +148,7 @@ def validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps, lea
   if prior_kind not in prior.PRIORS:
     raise UsageError(f"prior {prior_kind!r} is not one of {', '.join(prior.PRIORS)}")
   restarts = num_clusters if restarts is None else restarts
-  if prior_kind in ("onehot", "gmm") and not 1 <= restarts <= num_clusters:
+  if (prior.feeds_cluster(prior_kind) or prior_kind == "gmm") and not 1 <= restarts <= num_clusters:
     raise UsageError(f"--restarts={restarts} must be in 1..{num_clusters} (one restart per cluster)")
   if restarts < 1:
     raise UsageError(f"--restarts={restarts} must be at least 1")
@@ -226,7 +226,7 @@ def decode_loop(generator, x, num_clusters, latent_dim, sigma, restarts=None, st
       zc = tf.constant(np.tile(zcs[k:k + 1], (rows, 1)))
       per_restart.append(solve(xb, zc, tf.constant(pad_rows(start[lo:hi, k], rows))))
     zn.append(np.stack([z.numpy()[:hi - lo] for z, _ in per_restart], axis=1))
-    loss.append(np.stack([l.numpy()[:hi - lo] for _, l in per_restart], axis=1))
+    loss.append(np.stack([value.numpy()[:hi - lo] for _, value in per_restart], axis=1))
   return pick(np.concatenate(zn), np.concatenate(loss), num_clusters, prior)
 
 

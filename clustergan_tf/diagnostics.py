@@ -9,10 +9,9 @@ can choose among seeds (or K) without them.
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import augment, prior
+from clustergan_tf import augment, prior, seeds
 
 ORACLE_ROWS = 20000  # training rows the k-NN labeller is fitted on
-STABILITY_SEED = (20190127, 7)  # the moves of the stability score: the same for every model
 
 
 class ModeLabeller:
@@ -35,7 +34,7 @@ def mode_purity(generator, labeller, latent_dim, num_clusters, sigma, per_mode=1
   """{"mode_purity": mean over modes of the majority class share of its samples,
   "mode_classes": how many classes are some mode's majority} for per_mode samples of each z_c."""
   k = np.repeat(np.arange(num_clusters), per_mode)
-  zn, zc = prior.sample_cluster(k, latent_dim, num_clusters, sigma, tf.constant([seed, 11], tf.int64))
+  zn, zc = prior.sample_cluster(k, latent_dim, num_clusters, sigma, seeds.key(seed, seeds.MODE_PURITY))
   labels = labeller(generator([zn, zc], training=False).numpy()).reshape(num_clusters, per_mode)
   majority = [np.unique(row, return_counts=True) for row in labels]
   majority = [values[counts.argmax()] for values, counts in majority]
@@ -45,11 +44,11 @@ def mode_purity(generator, labeller, latent_dim, num_clusters, sigma, per_mode=1
 
 def stability(encoder, x, clusters, max_shift=2.0, max_degrees=10.0, batch_size=1000):
   """Share of rows of x whose argmax cluster (`clusters` [N], already known) survives a small random
-  shift and rotation (images; vectors: small Gaussian noise). Moves are fixed by STABILITY_SEED."""
+  shift and rotation (images; vectors: small Gaussian noise). Moves are fixed by seeds.STABILITY."""
   agree = []
   for i in range(0, len(x), batch_size):
     t = tf.constant(x[i:i + batch_size])
-    seed = tf.constant([STABILITY_SEED[0], STABILITY_SEED[1] + i], tf.int64)
+    seed = seeds.key(seeds.STABILITY[0], seeds.STABILITY[1] + i)
     if len(t.shape) == 4:
       moved = augment.random_move(t, max_shift, max_degrees, seed)
     else:

@@ -1,29 +1,32 @@
 """Evaluates the latest checkpoint: `python -m clustergan_tf.evaluate --model_dir=DIR [--split=test]`.
 
-Writes MODEL_DIR/metrics.json and MODEL_DIR/assignments.npz, as training does.
+Writes MODEL_DIR/metrics.json and MODEL_DIR/assignments.npz, as training does (the same schema).
 """
 
 from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
 
 from absl import flags
 
-from clustergan_tf import data as data_lib
-
-flags.DEFINE_string("model_dir", None, "Directory of a trained model (holds config.json and ckpt/).")
-flags.DEFINE_enum("split", "test", data_lib.SPLITS, "Split to cluster and score.")
 FLAGS = flags.FLAGS
 
 
+def define_flags():
+  from clustergan_tf import data as data_lib
+  flags.DEFINE_string("model_dir", None, "Directory of a trained model (holds config.json and ckpt/).")
+  flags.DEFINE_enum("split", "test", data_lib.SPLITS, "Split to cluster and score.")
+
+
 def main(argv):
-  from clustergan_tf import evaluate_lib, train_lib
+  from clustergan_tf import checkpoint, evaluate_lib
   from clustergan_tf.errors import UsageError
   if not FLAGS.model_dir:
     raise UsageError("--model_dir is required: the directory a training run wrote")
-  cfg, data, model = train_lib.restore(FLAGS.model_dir)
-  report, assignments, _ = evaluate_lib.evaluate(model, data, FLAGS.split, cfg, int(model.step))
-  evaluate_lib.write(FLAGS.model_dir, report, assignments)
+  t = checkpoint.load(FLAGS.model_dir)
+  evaluation = evaluate_lib.evaluate(t.model, t.data, FLAGS.split, t.cfg, int(t.model.step))
+  report = evaluate_lib.write(FLAGS.model_dir, evaluation, t.train_minutes, t.weights_sha256)
   print(evaluate_lib.format_report(report))
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)

@@ -4,11 +4,12 @@ The latents are the encoder's; a plain GAN (trained with use_encoder=False) has 
 so its latents are Algorithm 1's z* (backprop decoding) and its argmax is the winning
 restart (onehot prior only): the paper's "GAN with bp" baselines.
 
-Writes MODEL_DIR/metrics.json and MODEL_DIR/assignments.npz (arrays `labels`,
-`argmax`, `kmeans`; labels are -1 when the data set has none), so anyone can
-recompute the figures.
+`write` is the one writer of MODEL_DIR/metrics.json (one schema, whoever evaluates) and
+MODEL_DIR/assignments.npz (arrays `labels`, `argmax`, `kmeans`; labels are -1 when the data
+set has none), so anyone can recompute the figures.
 """
 
+import dataclasses
 import json
 import os
 
@@ -16,9 +17,10 @@ import numpy as np
 import tensorflow as tf
 from sklearn.cluster import KMeans
 
-from clustergan_tf import metrics
+from clustergan_tf import diagnostics, files, metrics
 
 METHODS = ("argmax", "kmeans")
+COLUMNS = ("acc", "purity", "nmi", "ari")  # the metrics of a results table, in order
 
 
 def encode(encoder, x, batch_size=1000):
@@ -43,16 +45,15 @@ def latents(model, x, cfg):
     out = decode_lib.decode(model.generator, x, cfg.num_clusters, cfg.latent_dim, cfg.sigma, steps=cfg.decode_steps,
                             seed=cfg.seed, prior=cfg.prior)
     zn, probs = out["zn"], np.eye(cfg.num_clusters, dtype=np.float32)[out["restart"]]
-  keeps_cluster = cfg.prior == "onehot" or (cfg.prior == "gmm" and cfg.use_encoder)
-  return zn, probs if keeps_cluster else None
+  return zn, probs if cfg.has_cluster_readout else None
 
 
 def kmeans_features(zn, probs, beta_n):
-  """The authors' k-means input: [z_n, softmax(z_c)], or softmax(z_c) alone when beta_n = 0
-  (z_n alone when there is no z_c)."""
+  """The authors' k-means input [N, F]: [z_n, softmax(z_c)], or softmax(z_c) alone when beta_n = 0
+  (z_n alone when there is no z_c). numpy or tensors in, a tensor out (also used by the serving signature)."""
   if probs is None:
-    return zn
-  return np.concatenate([zn, probs], axis=1) if beta_n > 0 else probs
+    return tf.convert_to_tensor(zn)
+  return tf.concat([zn, probs], axis=1) if beta_n > 0 else tf.convert_to_tensor(probs)
 
 
 def fit_kmeans(features, num_clusters, seed=0):
@@ -62,29 +63,33 @@ def fit_kmeans(features, num_clusters, seed=0):
 
 def assign(zn, probs, num_clusters, beta_n):
   """Cluster ids from latents: {"argmax": [N], "kmeans": [N]} ("kmeans" alone when probs is None)."""
-  kmeans = fit_kmeans(kmeans_features(zn, probs, beta_n), num_clusters).labels_.astype(np.int64)
+  kmeans = fit_kmeans(kmeans_features(zn, probs, beta_n).numpy(), num_clusters).labels_.astype(np.int64)
   return {"kmeans": kmeans} if probs is None else {"argmax": probs.argmax(axis=1).astype(np.int64), "kmeans": kmeans}
 
 
-def evaluate(model, data, split, cfg, step, labeller=None):
-  """Scores one split. Returns (metrics dict as written to metrics.json, assignments dict, (zn, probs)).
+@dataclasses.dataclass
+class Evaluation:
+  """One split clustered and scored."""
+  report: dict  # what metrics.json holds (without the training fields that `write` adds)
+  assignments: dict  # what assignments.npz holds: labels [N] (-1: none), argmax [N], kmeans [N]
+  zn: np.ndarray  # [N, latent_dim]
+  probs: np.ndarray | None  # softmax(z_c) [N, K]; None where the latents carry no cluster
 
-  probs is None where the latents carry no z_c (see `latents`): then only k-means is scored.
-  ClusterGAN models also get the label-free scores (`diagnostics.label_free`); with a
-  `diagnostics.ModeLabeller`, the generator's mode purity.
-  """
+
+def evaluate(model, data, split, cfg, step, labeller=None):
+  """Clusters and scores one split. ClusterGAN models also get the label-free scores
+  (`diagnostics.label_free`); with a `diagnostics.ModeLabeller`, the generator's mode purity.
+  Where the latents carry no z_c (see `latents`) only k-means is scored."""
   x, y = data.split(split)
   zn, probs = latents(model, x, cfg)
   beta_n = cfg.beta_n if cfg.use_encoder else 1.0  # z* always holds a recovered z_n
   clusters = assign(zn, probs, cfg.num_clusters, beta_n)
-  results = {}
-  if y is not None:
-    results = {m: metrics.all_metrics(y, clusters[m]) for m in clusters}
+  results = {} if y is None else {m: metrics.all_metrics(y, clusters[m]) for m in clusters}
   sizes = {m: np.bincount(clusters[m], minlength=cfg.num_clusters).tolist() for m in clusters}
-  report = {"dataset": data.name, "latents": "encoder" if cfg.use_encoder else "backprop decoding", "split": split, "step": int(step), "num_clusters": cfg.num_clusters,
-            "num_examples": int(len(x)), "results": results, "cluster_sizes": sizes}
+  report = {"dataset": data.name, "latents": "encoder" if cfg.use_encoder else "backprop decoding", "split": split,
+            "step": int(step), "num_clusters": cfg.num_clusters, "num_examples": int(len(x)), "results": results,
+            "cluster_sizes": sizes}
   if cfg.is_clustergan:
-    from clustergan_tf import diagnostics
     scores = diagnostics.label_free(model.encoder, x, probs)
     report["label_free_score"] = scores.pop("score")
     report["label_free"] = scores
@@ -92,19 +97,28 @@ def evaluate(model, data, split, cfg, step, labeller=None):
       report["diagnostics"] = diagnostics.mode_purity(model.generator, labeller, cfg.latent_dim, cfg.num_clusters,
                                                       cfg.sigma, seed=cfg.seed)
   labels = y if y is not None else np.full(len(x), -1, np.int64)
-  return report, {"labels": labels, **clusters}, (zn, probs)
+  return Evaluation(report, {"labels": labels, **clusters}, zn, probs)
 
 
-def write(model_dir, report, assignments):
-  """Writes metrics.json and assignments.npz atomically (temp file + rename)."""
-  path = os.path.join(model_dir, "metrics.json")
-  with open(path + ".tmp", "w") as f:
-    json.dump(report, f, indent=2)
-  os.replace(path + ".tmp", path)
-  path = os.path.join(model_dir, "assignments.npz")
-  with open(path + ".tmp", "wb") as f:
-    np.savez(f, **assignments)
-  os.replace(path + ".tmp", path)
+def write(model_dir, evaluation, train_minutes, weights_sha256):
+  """Writes MODEL_DIR/metrics.json (the evaluation's report + `train_minutes` and `weights_sha256`, the
+  same schema whoever evaluates) and MODEL_DIR/assignments.npz, each atomically. Returns the report."""
+  report = dict(evaluation.report, train_minutes=train_minutes, weights_sha256=weights_sha256)
+  files.atomic_bytes(os.path.join(model_dir, "metrics.json"), json.dumps(report, indent=2).encode())
+  files.atomic_write(os.path.join(model_dir, "assignments.npz"), lambda f: np.savez(f, **evaluation.assignments))
+  return report
+
+
+def raw_kmeans(data, split, num_clusters):
+  """Metrics of k-means on the raw data of a split (flattened): the baseline to beat."""
+  x, y = data.split(split)
+  return metrics.all_metrics(y, fit_kmeans(x.reshape(len(x), -1), num_clusters).labels_)
+
+
+def table_row(name, values, *extra):
+  """A markdown row: name, the COLUMNS of `values` (floats to 4 places; strings as they are), then extra cells."""
+  cells = [f"{values[c]:.4f}" if isinstance(values[c], float) else str(values[c]) for c in COLUMNS]
+  return "| " + " | ".join([name, *cells, *map(str, extra)]) + " |"
 
 
 def format_report(report):
@@ -122,10 +136,10 @@ def format_report(report):
   return "\n".join(lines)
 
 
-def append_curve(model_dir, report):
-  """One JSON line per evaluation in MODEL_DIR/curve.jsonl: step, training minutes, argmax metrics,
+def append_curve(model_dir, report, train_minutes):
+  """One JSON line per evaluation in MODEL_DIR/curve.jsonl: step, training minutes, metrics per read-out,
   label-free score and mode purity, for learning curves (accuracy against minutes)."""
-  line = {"step": report["step"], "train_minutes": report.get("train_minutes")}
+  line = {"step": report["step"], "train_minutes": train_minutes}
   for method, values in report["results"].items():
     line.update({f"{method}_{k}": v for k, v in values.items()})
   if "label_free_score" in report:

@@ -21,23 +21,24 @@ import os
 import numpy as np
 from absl import flags
 
-from clustergan_tf import train as train_cli  # defines the training flags
+from clustergan_tf import config_flags
 
-flags.DEFINE_enum("experiment", None, ["baselines", "lemma", "interpolation"], "Which of the paper's experiments to run.")
-flags.DEFINE_string("output", None, "--experiment=interpolation: the PNG to write (default MODEL_DIR/images/"
-                    "interpolation_pairs.png).")
-flags.DEFINE_integer("interpolation_steps", 10, "--experiment=interpolation: images per row, t = 0..1.")
 FLAGS = flags.FLAGS
+EXPERIMENTS = ("baselines", "lemma", "interpolation")
 
 # Plain-GAN baselines of the paper's synthetic experiment: z ~ prior in R^10 (the paper's N(0, I_10)), no encoder.
 BASELINES = {"gaussian": "GAN, Gaussian prior N(0, I_10), + bp + k-means",
              "uniform": "GAN, uniform prior U(-1, 1)^10, + bp + k-means",
              "gmm": "GAN, 10-component GMM prior, + bp + k-means"}
-COLUMNS = ("acc", "purity", "nmi", "ari")
 
 
-def _row(name, m, minutes=""):
-  return f"| {name} | " + " | ".join(f"{m[c]:.4f}" for c in COLUMNS) + f" | {minutes} |"
+def define_flags():
+  config_flags.define_config_flags()
+  flags.adopt_module_key_flags(config_flags)  # listed by --help, not only --helpfull
+  flags.DEFINE_enum("experiment", None, list(EXPERIMENTS), "Which of the paper's experiments to run.")
+  flags.DEFINE_string("output", None, "--experiment=interpolation: the PNG to write (default MODEL_DIR/images/"
+                      "interpolation_pairs.png).")
+  flags.DEFINE_integer("interpolation_steps", 10, "--experiment=interpolation: images per row, t = 0..1.")
 
 
 def _header(first):
@@ -52,23 +53,22 @@ def _train(base, name, **changes):
 
 def baselines(base):
   """ClusterGAN vs plain GANs + backprop decoding + k-means vs k-means on the data (markdown lines)."""
-  from clustergan_tf import data as data_lib
-  from clustergan_tf import decode_lib, metrics, reproduce, train_lib
+  from clustergan_tf import checkpoint, decode_lib, metrics
+  from clustergan_tf.evaluate_lib import raw_kmeans, table_row
   lines = _header(f"method ({base.dataset}, {base.eval_split} split)")
   cfg, report = _train(base, "clustergan", prior="onehot", use_encoder=True)
   minutes = f"{report['train_minutes']:.1f}"
-  lines.append(_row("ClusterGAN, encoder argmax", report["results"]["argmax"], minutes))
-  lines.append(_row("ClusterGAN, encoder + k-means", report["results"]["kmeans"], minutes))
-  _, data, model = train_lib.restore(cfg.model_dir)
-  x, y = data.split(cfg.eval_split)
-  out = decode_lib.decode(model.generator, x, cfg.num_clusters, cfg.latent_dim, cfg.sigma, steps=cfg.decode_steps,
+  lines.append(table_row("ClusterGAN, encoder argmax", report["results"]["argmax"], minutes))
+  lines.append(table_row("ClusterGAN, encoder + k-means", report["results"]["kmeans"], minutes))
+  t = checkpoint.load(cfg.model_dir)
+  x, y = t.data.split(cfg.eval_split)
+  out = decode_lib.decode(t.model.generator, x, cfg.num_clusters, cfg.latent_dim, cfg.sigma, steps=cfg.decode_steps,
                           seed=cfg.seed)
-  lines.append(_row("ClusterGAN, bp winning restart", metrics.all_metrics(y, out["restart"]), minutes))
+  lines.append(table_row("ClusterGAN, bp winning restart", metrics.all_metrics(y, out["restart"]), minutes))
   for kind, name in BASELINES.items():
     _, report = _train(base, f"gan_{kind}", prior=kind, use_encoder=False, latent_dim=10)
-    lines.append(_row(name, report["results"]["kmeans"], f"{report['train_minutes']:.1f}"))
-  data = data_lib.load(base.dataset, base.data_source, base.data_dir, base.data_path, base.labels_path)
-  lines.append(_row("k-means on the data", reproduce.raw_kmeans(data, base.eval_split, base.num_clusters)))
+    lines.append(table_row(name, report["results"]["kmeans"], f"{report['train_minutes']:.1f}"))
+  lines.append(table_row("k-means on the data", raw_kmeans(t.data, base.eval_split, base.num_clusters), ""))
   return lines
 
 
@@ -82,9 +82,7 @@ def mixture_fit(samples, means, radius):
 
 def lemma(base):
   """Linear G = W z_n + A z_c + b from the one-hot prior vs from a Gaussian prior (markdown lines)."""
-  import tensorflow as tf
-
-  from clustergan_tf import prior, train_lib
+  from clustergan_tf import checkpoint, prior, seeds
   variants = {"one-hot prior (ClusterGAN), linear G": dict(prior="onehot"),
               "Gaussian prior N(0, I), linear G": dict(prior="gaussian", use_encoder=False)}
   lines = ["| linear generator | mean distance to nearest mixture mean | share within the data's radius | "
@@ -95,14 +93,15 @@ def lemma(base):
   for name, changes in variants.items():
     # z_n as wide as the data, so that a linear G could match each component's covariance exactly
     cfg, report = _train(base, name.split(" ")[0].replace("-", ""), linear_generator=True, latent_dim=dim, **changes)
-    _, data, model = train_lib.restore(cfg.model_dir)
-    x, y = data.split("train")
+    t = checkpoint.load(cfg.model_dir)
+    x, y = t.data.split("train")
     x = x.reshape(len(x), -1)  # distances between whole samples (images too)
     means = np.stack([x[y == k].mean(axis=0) for k in range(cfg.num_clusters)])
     radius = float(np.quantile(np.linalg.norm(x - means[y], axis=1), 0.99))  # 99% of real points lie within
-    zn, zc, _ = prior.sample(5000, cfg.latent_dim, cfg.num_clusters, cfg.sigma, tf.constant([cfg.seed, 9], tf.int64),
+    key = seeds.key(cfg.seed, seeds.LEMMA_SAMPLES)
+    zn, zc, _ = prior.sample(5000, cfg.latent_dim, cfg.num_clusters, cfg.sigma, key,
                              cfg.prior)
-    fake = model.generator([zn, zc], training=False).numpy().reshape(5000, -1)
+    fake = t.model.generator([zn, zc], training=False).numpy().reshape(5000, -1)
     dist, share, hit = mixture_fit(fake, means, radius)
     method = "argmax" if "argmax" in report["results"] else "kmeans"
     lines.append(f"| {name} | {dist:.3f} | {share:.3f} | {hit}/{cfg.num_clusters} | "
@@ -114,10 +113,11 @@ def lemma(base):
 
 def interpolation(model_dir, output, steps):
   """Writes a PNG: row a is G(z_n, (1 - t) e_a + t e_(a+1 mod K)), t = 0..1. Returns its path."""
-  from clustergan_tf import train_lib, visualize
+  from clustergan_tf import checkpoint, prior, visualize
   from clustergan_tf.errors import UsageError
-  cfg, data, model = train_lib.restore(model_dir)
-  if cfg.prior != "onehot" or visualize.image_shape(data.data_shape) is None:
+  t = checkpoint.load(model_dir)
+  cfg, data, model = t.cfg, t.data, t.model
+  if not prior.feeds_cluster(cfg.prior) or visualize.image_shape(data.data_shape) is None:
     raise UsageError(f"--model_dir={model_dir}: interpolation needs a one-hot-prior model of drawable data "
                      f"(images or square vectors); this one has --prior={cfg.prior}, data shape {data.data_shape}")
   if steps < 2:
@@ -138,7 +138,7 @@ def main(argv):
   if FLAGS.experiment == "interpolation":
     print(f"wrote {interpolation(FLAGS.model_dir, FLAGS.output, FLAGS.interpolation_steps)}")
     return
-  base = train_cli.config_from_flags()
+  base = config_flags.config_from_flags()
   if base.dataset == "vectors" and not base.labels_path:
     raise UsageError(f"--experiment={FLAGS.experiment} scores against labels: --dataset=vectors needs --labels_path")
   lines = baselines(base) if FLAGS.experiment == "baselines" else lemma(base)
@@ -147,4 +147,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)

@@ -8,16 +8,19 @@ from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
 
 from absl import flags
 
-flags.DEFINE_string("model_dir", None, "Trained model directory (config.json, ckpt/).")
-flags.DEFINE_string("export_dir", "export", "Base directory: encoder/<v>/, generator/<v>/, tflite/, models.config.")
-flags.DEFINE_integer("version", None, "Version directory to write; default: the next free integer.")
-flags.DEFINE_boolean("tflite", True, "Also write TFLite files (encoder float32/float16/dynamic/int8, generator).")
-flags.DEFINE_boolean("parity", False, "After exporting, compare every exported form with the Keras encoder "
-                     "on the evaluation split and print max |probs diff| and cluster agreement.")
-flags.DEFINE_boolean("benchmark", False, "After exporting, print encoder images/s at batch 1 and 256 for the "
-                     "SavedModel and each TFLite file.")
-flags.DEFINE_string("check", None, "Validate this export directory (tags, signatures, dtypes, shapes) and exit.")
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string("model_dir", None, "Trained model directory (config.json, ckpt/).")
+  flags.DEFINE_string("export_dir", "export", "Base directory: encoder/<v>/, generator/<v>/, tflite/, models.config.")
+  flags.DEFINE_integer("version", None, "Version directory to write; default: the next free integer.")
+  flags.DEFINE_boolean("tflite", True, "Also write TFLite files (encoder float32/float16/dynamic/int8, generator).")
+  flags.DEFINE_boolean("parity", False, "After exporting, compare every exported form with the Keras encoder "
+                       "on the evaluation split and print max |probs diff| and cluster agreement.")
+  flags.DEFINE_boolean("benchmark", False, "After exporting, print encoder images/s at batch 1 and 256 for the "
+                       "SavedModel and each TFLite file.")
+  flags.DEFINE_string("check", None, "Validate this export directory (tags, signatures, dtypes, shapes) and exit.")
 
 
 def main(argv):
@@ -32,14 +35,15 @@ def main(argv):
     raise UsageError("--model_dir is required (or --check=EXPORT_DIR to validate an export)")
   if FLAGS.version is not None and FLAGS.version < 1:
     raise UsageError(f"--version={FLAGS.version} must be a positive integer")
-  from clustergan_tf import evaluate_lib, export_lib, train_lib
-  cfg, data, model = train_lib.restore(FLAGS.model_dir)
+  from clustergan_tf import checkpoint, evaluate_lib, export_lib
+  t = checkpoint.load(FLAGS.model_dir)
+  cfg, data, model = t.cfg, t.data, t.model
   if not cfg.is_clustergan:
     raise UsageError(f"--model_dir={FLAGS.model_dir} was trained with --prior={cfg.prior} "
                      f"--{'' if cfg.use_encoder else 'no'}use_encoder: export serves the encoder of a one-hot-prior "
                      "ClusterGAN; cluster this model's data with python -m clustergan_tf.decode")
   zn, probs = evaluate_lib.encode(model.encoder, data.split("train")[0])
-  km = evaluate_lib.fit_kmeans(evaluate_lib.kmeans_features(zn, probs, cfg.beta_n), cfg.num_clusters)
+  km = evaluate_lib.fit_kmeans(evaluate_lib.kmeans_features(zn, probs, cfg.beta_n).numpy(), cfg.num_clusters)
   paths = export_lib.export(model, cfg, data, FLAGS.export_dir, FLAGS.version, km.cluster_centers_, FLAGS.tflite)
   for name, path in paths.items():
     print(f"{name}: {path}")
@@ -51,7 +55,8 @@ def main(argv):
   candidates.update({f"tflite_{k}": serving.tflite_encoder(paths[f"encoder_{k}"])
                      for k in export_lib.TFLITE_ENCODERS if f"encoder_{k}" in paths})
   if FLAGS.parity:
-    keras_fn = lambda b: {k: v.numpy() for k, v in export_lib._encode(model.encoder, b).items()}
+    def keras_fn(b):
+      return {k: v.numpy() for k, v in export_lib._encode(model.encoder, b).items()}
     print(f"\nparity with the Keras encoder on {data.name} {cfg.eval_split} (n={len(x)}):")
     print("| form | max abs diff of cluster_probs | cluster agreement |\n|---|---|---|")
     for name, (diff, agree) in serving.parity(keras_fn, candidates, x).items():
@@ -64,4 +69,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)

@@ -11,20 +11,16 @@ running TF Serving never loads half a model.
 """
 
 import os
-import shutil
 import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from clustergan_tf import evaluate_lib, files, networks, seeds
 from clustergan_tf.errors import UsageError
 
 TFLITE_ENCODERS = ("float32", "float16", "dynamic", "int8")
-
-
-def input_name(data_shape):
-  return "images" if len(data_shape) == 3 else "features"
 
 
 def _encode(encoder, x):
@@ -43,7 +39,7 @@ def _check_range(x, name):
 
 def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_n=1.0, checks=True):
   """tf.functions for the encoder's signatures: {"serving_default": fn, ["kmeans": fn]}."""
-  name = input_name(data_shape)
+  name = networks.input_name(data_shape)
   spec = tf.TensorSpec([None, *data_shape], tf.float32, name=name)
 
   def guarded(x):
@@ -70,7 +66,7 @@ def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_
     @tf.function(input_signature=[spec])
     def kmeans(x):
       out = _encode(encoder, guarded(x))
-      feats = tf.concat([out["zn"], out["cluster_probs"]], 1) if beta_n > 0 else out["cluster_probs"]
+      feats = evaluate_lib.kmeans_features(out["zn"], out["cluster_probs"], beta_n)
       d2 = tf.reduce_sum(tf.square(feats[:, None, :] - centroids[None]), axis=-1)
       return {"cluster": tf.argmin(d2, axis=1, output_type=tf.int64)}
 
@@ -91,7 +87,7 @@ def generator_functions(generator, latent_dim, num_clusters, sigma):
   def sample(cluster, seed):
     tf.debugging.assert_less(cluster, num_clusters, message=f"cluster must be < {num_clusters}")
     tf.debugging.assert_non_negative(cluster, message="cluster must be >= 0")
-    s = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
+    s = tf.stack([tf.cast(seed, tf.int64), tf.constant(seeds.SERVE_SAMPLE, tf.int64)])
     zn = sigma * tf.random.stateless_normal([tf.shape(cluster)[0], latent_dim], s)
     return {"images": generator([zn, tf.one_hot(cluster, num_clusters)], training=False)}
 
@@ -113,20 +109,11 @@ def next_version(base):
 
 
 def write_versioned(base, version, writer):
-  """Calls writer(tmp_dir), then renames tmp_dir to base/<version> (atomic on one file system)."""
-  os.makedirs(base, exist_ok=True)
-  final = os.path.join(base, str(version))
-  if os.path.exists(final):
-    raise UsageError(f"{final} exists already; pass another --version or omit it for the next free one")
-  tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
+  """Calls writer(tmp_dir), then renames tmp_dir to base/<version>: TF Serving never sees half a version."""
   try:
-    shutil.rmtree(tmp)
-    writer(tmp)
-    os.rename(tmp, final)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
-  return final
+    return files.atomic_directory(base, str(version), writer)
+  except FileExistsError as e:
+    raise UsageError(f"{e} exists already; pass another --version or omit it for the next free one") from None
 
 
 def convert_encoder_tflite(saved_model_dir, kind, representative=None):
@@ -178,18 +165,13 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
       rep = x_train[np.random.default_rng(0).permutation(len(x_train))[:representative_size]]
       for kind in TFLITE_ENCODERS:
         path = os.path.join(tdir, f"encoder_{kind}.tflite")
-        _atomic_bytes(path, convert_encoder_tflite(plain, kind, rep))
+        files.atomic_bytes(path, convert_encoder_tflite(plain, kind, rep))
         paths[f"encoder_{kind}"] = path
       gen_plain = os.path.join(tmp, "generator")
       write_saved_model(model.generator, {"serving_default": gen_fns["serving_default"]}, gen_plain)
       conv = tf.lite.TFLiteConverter.from_saved_model(gen_plain, signature_keys=["serving_default"])
       path = os.path.join(tdir, "generator_float32.tflite")
-      _atomic_bytes(path, conv.convert())
+      files.atomic_bytes(path, conv.convert())
       paths["generator_float32"] = path
   return paths
 
-
-def _atomic_bytes(path, blob):
-  with open(path + ".tmp", "wb") as f:
-    f.write(blob)
-  os.replace(path + ".tmp", path)

@@ -13,7 +13,8 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from clustergan_tf import augment, losses, prior
+from clustergan_tf import augment, losses, networks, prior, seeds
+from clustergan_tf.errors import UsageError
 
 LOG_KEYS = ("d_loss", "wasserstein", "gradient_penalty", "r1_penalty", "g_adv_loss", "zn_loss", "zc_loss", "g_loss",
             "real_loss", "real_cluster_entropy")
@@ -32,9 +33,9 @@ class ClusterGAN(keras.Model):
     self.generator, self.discriminator, self.encoder = generator, discriminator, encoder
     self.latent_dim, self.num_clusters, self.sigma = latent_dim, num_clusters, sigma
     self.prior, self.use_encoder = prior, use_encoder
-    # No encoder: a plain GAN. Gaussian and uniform priors have no cluster for E to recover.
+    # No encoder: a plain GAN without cycle losses. `build` zeroes beta_c where z_c carries no cluster.
     self.beta_n = beta_n if use_encoder else 0.0
-    self.beta_c = beta_c if use_encoder and prior in ("onehot", "gmm") else 0.0
+    self.beta_c = beta_c if use_encoder else 0.0
     self.n_critic, self.loss_type, self.gp_weight = n_critic, loss, gp_weight
     self.r1_weight, self.r1_every = r1_weight, r1_every
     self.augment = (augment_shift, augment_rotate)
@@ -48,7 +49,7 @@ class ClusterGAN(keras.Model):
                         for i, v in enumerate(self._averaged)] if ema_decay else []
     # BatchNorm statistics differ between a batch of real and one of fake rows: such a critic sees them
     # apart; any other critic sees one concatenated batch (one forward pass instead of two or three).
-    self.fuse_critic = not any(isinstance(l, keras.layers.BatchNormalization) for l in discriminator.layers)
+    self.fuse_critic = not any(isinstance(layer, keras.layers.BatchNormalization) for layer in discriminator.layers)
 
   @property
   def _averaged(self):
@@ -62,7 +63,7 @@ class ClusterGAN(keras.Model):
     """g_optimizer updates G and E together (as in the paper); d_optimizer updates D."""
     super().compile(optimizer=None, **kwargs)
     self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
-    # Build the slots now, in the strategy's scope (see TF_NOTES: else fit fails in a cond).
+    # Build the slots now, in the strategy's scope: slots first created inside `fit`'s tf.cond fail to build.
     g_optimizer.build(self.g_variables)
     d_optimizer.build(self.discriminator.trainable_variables)
 
@@ -115,7 +116,7 @@ class ClusterGAN(keras.Model):
   def _move(self, x, per_replica, global_batch, index, stream):
     """x [b, ...] moved at random, keyed like the prior: images by --augment_shift/--augment_rotate (2 px
     and 10 degrees when both are 0, for the real-data consistency term), vectors by noise of std 0.05."""
-    seed = tf.random.experimental.stateless_fold_in(self._seed(index), stream)
+    seed = seeds.fold(self._seed(index), stream)
     if len(x.shape) == 4:
       shift, degrees = self.augment if any(self.augment) else (2.0, 10.0)  # the real-data term's default move
       maps = augment.random_affine(global_batch, shift, degrees, seed)
@@ -152,7 +153,7 @@ class ClusterGAN(keras.Model):
 
   def _critic_update(self, x_real, b, global_batch, j, average):
     zn, zc, _ = self._prior(b, global_batch, j)
-    eps_seed = tf.random.experimental.stateless_fold_in(self._seed(j), 1)
+    eps_seed = seeds.fold(self._seed(j), seeds.STEP_INTERPOLATION)
     eps = self._replica_rows(tf.random.stateless_uniform([global_batch], eps_seed), b)
     with tf.GradientTape() as tape:
       x_fake = self.generator([zn, zc], training=True)
@@ -171,7 +172,7 @@ class ClusterGAN(keras.Model):
     if not any(self.augment):
       enc = self.encoder(x_fake, training=True)
       return losses.zn_cycle_loss(zn, enc["zn"]), losses.zc_cycle_loss(k, enc["zc_logits"])
-    moved = self._move(x_fake, b, global_batch, self.n_critic, 2)
+    moved = self._move(x_fake, b, global_batch, self.n_critic, seeds.STEP_CYCLE_MOVE)
     enc = self.encoder(tf.concat([x_fake, moved], 0), training=True)
     return losses.zn_cycle_loss(zn, enc["zn"][:b]), losses.zc_cycle_loss(k, enc["zc_logits"][b:])
 
@@ -181,7 +182,7 @@ class ClusterGAN(keras.Model):
     p = softmax(E_c), the batch mean of p over the global batch (all replicas).
     Returns (w * L scaled for summing over replicas, L of this replica, H(mean_x p(x)))."""
     weight, balance, confidence, consistency = self.real_weights
-    moved = self._move(x_real, b, global_batch, self.n_critic, 3)
+    moved = self._move(x_real, b, global_batch, self.n_critic, seeds.STEP_REAL_MOVE)
     logits = self.encoder(tf.concat([x_real, moved], 0), training=True)["zc_logits"]
     p = tf.nn.softmax(logits[:b])
     per_ex = confidence * losses.entropy(p) + consistency * losses.cross_entropy(tf.stop_gradient(p), logits[b:])
@@ -249,23 +250,35 @@ def _flat(t):
   return tf.reshape(t, [-1])
 
 
-def build(cfg, data_shape, bounded):
-  """Builds G, D, E and the ClusterGAN model from a Config (call inside strategy.scope())."""
-  from clustergan_tf import networks
-  from clustergan_tf.errors import UsageError
+def build(cfg, data_shape, bounded, strategy=None):
+  """The compiled ClusterGAN of a Config: G, D, E and both optimizers, made in the strategy's scope
+  (default: the current one). Initial weights are a function of cfg.seed; layers take cfg.precision."""
   if (cfg.augment_shift or cfg.augment_rotate) and len(data_shape) != 3:
     raise UsageError(f"--augment_shift={cfg.augment_shift:g} --augment_rotate={cfg.augment_rotate:g} move images; "
                      f"{cfg.dataset} holds vectors of shape {tuple(data_shape)}: set both to 0")
+  keras.utils.set_random_seed(cfg.seed)
+  keras.mixed_precision.set_global_policy(cfg.precision)  # layers keep the policy they were built with
+  try:
+    with (strategy or tf.distribute.get_strategy()).scope():
+      model = _assemble(cfg, data_shape, bounded)
+      model.compile(*make_optimizers(cfg))
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+  return model
+
+
+def _assemble(cfg, data_shape, bounded):
+  """G, D, E and the ClusterGAN model around them (uncompiled)."""
   out = "sigmoid" if bounded else "linear"
   g = networks.build_generator(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units, out,
                                cfg.mlp_batchnorm, cfg.linear_generator)
   d = networks.build_discriminator(data_shape, cfg.hidden_units, cfg.critic_norm)
   e = networks.build_encoder(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units)
   return ClusterGAN(g, d, e, latent_dim=cfg.latent_dim, num_clusters=cfg.num_clusters, sigma=cfg.sigma,
-                    beta_n=cfg.beta_n, beta_c=cfg.beta_c, n_critic=cfg.n_critic, loss=cfg.loss,
-                    gp_weight=cfg.gp_weight, seed=cfg.seed, prior=cfg.prior, use_encoder=cfg.use_encoder,
-                    r1_weight=cfg.r1_weight, r1_every=cfg.r1_every, ema_decay=cfg.ema_decay,
-                    augment_shift=cfg.augment_shift, augment_rotate=cfg.augment_rotate,
+                    beta_n=cfg.beta_n, beta_c=cfg.beta_c if cfg.has_cluster_readout else 0.0,
+                    n_critic=cfg.n_critic, loss=cfg.loss, gp_weight=cfg.gp_weight, seed=cfg.seed, prior=cfg.prior,
+                    use_encoder=cfg.use_encoder, r1_weight=cfg.r1_weight, r1_every=cfg.r1_every,
+                    ema_decay=cfg.ema_decay, augment_shift=cfg.augment_shift, augment_rotate=cfg.augment_rotate,
                     real_weights=(cfg.real_data_weight, cfg.real_balance_weight, cfg.real_confidence_weight,
                                   cfg.real_consistency_weight))
 

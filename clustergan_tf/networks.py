@@ -25,10 +25,14 @@ def _bn(name):
   return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name=name)
 
 
+def input_name(data_shape):
+  """The name of the data input, also the serving signatures': `images` [B, H, W, C] or `features` [B, D]."""
+  return "images" if len(data_shape) == 3 else "features"
+
+
 def data_input(data_shape):
-  """The named model input for data: `images` [B, H, W, C] or `features` [B, D]."""
-  name = "images" if len(data_shape) == 3 else "features"
-  return keras.Input(shape=tuple(data_shape), name=name)
+  """The named model input for data (see `input_name`)."""
+  return keras.Input(shape=tuple(data_shape), name=input_name(data_shape))
 
 
 def build_generator(data_shape, latent_dim, num_clusters, hidden_units=(256, 256),

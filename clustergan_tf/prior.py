@@ -11,13 +11,20 @@ XLA-compiled steps draw other (equally distributed) numbers than plain TF ones.
 
 import tensorflow as tf
 
+from clustergan_tf import seeds
+
 PRIORS = ("onehot", "gaussian", "uniform", "gmm")
-GMM_MEANS_SEED = (20190127, 0)  # the gmm prior's means are fixed: the same for every run
+
+
+def feeds_cluster(kind):
+  """Whether G's z_c input carries the cluster under prior `kind`: the one-hot prior (ClusterGAN);
+  the plain-GAN baselines feed z_c = 0. The one place this rule is written."""
+  return kind == "onehot"
 
 
 def gmm_means(num_clusters, latent_dim):
   """The gmm prior's component means [K, latent_dim], drawn once from N(0, I) with a fixed seed."""
-  return tf.random.stateless_normal([num_clusters, latent_dim], GMM_MEANS_SEED)
+  return tf.random.stateless_normal([num_clusters, latent_dim], seeds.GMM_MEANS)
 
 
 def sample(batch_size, latent_dim, num_clusters, sigma, seed, kind="onehot"):
@@ -36,7 +43,7 @@ def sample(batch_size, latent_dim, num_clusters, sigma, seed, kind="onehot"):
   seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
   k = tf.random.stateless_uniform(
       [batch_size], seeds[0], minval=0, maxval=num_clusters, dtype=tf.int32)
-  if kind == "onehot":
+  if feeds_cluster(kind):
     zn, zc = sample_cluster(k, latent_dim, num_clusters, sigma, seeds[1])
     return zn, zc, k
   shape = [batch_size, latent_dim]

@@ -14,68 +14,44 @@ import os
 import numpy as np
 from absl import flags
 
-from clustergan_tf import train as train_cli  # defines the training flags
+from clustergan_tf import config_flags
 
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to train, comma-separated.")
-flags.DEFINE_enum("method", "argmax", ["argmax", "kmeans"], "Clustering read-out to tabulate (both are in metrics.json).")
-flags.DEFINE_boolean("kmeans_baseline", True, "Add a row for k-means (10 inits) on the raw data of the same split.")
 FLAGS = flags.FLAGS
-
-COLUMNS = ("acc", "purity", "nmi", "ari")
-
-
-def _row(name, m, minutes="", steps="", label_free=""):
-  return f"| {name} | " + " | ".join(f"{m[c]:.4f}" if isinstance(m[c], float) else m[c] for c in COLUMNS) + \
-      f" | {minutes} | {steps} | {label_free} |"
+HEADER = ("| run | Hungarian ACC | purity | NMI | ARI | train minutes | steps | label_free |\n"
+          "|---|---|---|---|---|---|---|---|")
 
 
-def raw_kmeans(data, split, num_clusters):
-  """Hungarian ACC etc. of k-means on the raw data (flattened), the baseline to beat."""
-  from clustergan_tf import evaluate_lib, metrics
-  x, y = data.split(split)
-  clusters = evaluate_lib.fit_kmeans(x.reshape(len(x), -1), num_clusters).labels_
-  return metrics.all_metrics(y, clusters)
+def define_flags():
+  from clustergan_tf import evaluate_lib
+  config_flags.define_config_flags()
+  flags.adopt_module_key_flags(config_flags)  # listed by --help, not only --helpfull
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to train, comma-separated.")
+  flags.DEFINE_enum("method", "argmax", list(evaluate_lib.METHODS),
+                    "Clustering read-out to tabulate (both are in metrics.json).")
+  flags.DEFINE_boolean("kmeans_baseline", True, "Add a row for k-means (10 inits) on the raw data of the same split.")
 
 
-def main(argv):
-  from clustergan_tf import data as data_lib
-  from clustergan_tf import train_lib
+def parse_seeds(values):
   from clustergan_tf.errors import UsageError
   try:
-    seeds = [int(s) for s in FLAGS.seeds]
+    return [int(s) for s in values]
   except ValueError:
-    raise UsageError(f"--seeds={','.join(FLAGS.seeds)} must be comma-separated integers") from None
-  base = train_cli.config_from_flags()
-  if base.dataset == "vectors" and not base.labels_path:
-    raise UsageError("reproduce scores against labels: --dataset=vectors needs --labels_path")
-  # Models without a z_c read-out (plain-GAN priors) are scored by k-means only.
-  method = FLAGS.method if base.prior == "onehot" else "kmeans"
-  rows, reports = [], []
-  for seed in seeds:
-    cfg = dataclasses.replace(base, seed=seed, model_dir=os.path.join(base.model_dir, f"seed{seed}"))
-    report = train_lib.train(cfg)
-    m = report["results"][method]
-    reports.append(report)
-    score = report.get("label_free_score")
-    rows.append(_row(f"seed {seed}", m, f"{report['train_minutes']:.1f}", str(report["step"]),
-                     "" if score is None else f"{score:.4f}"))
-  mean = {c: np.mean([r["results"][method][c] for r in reports]) for c in COLUMNS}
-  std = {c: np.std([r["results"][method][c] for r in reports]) for c in COLUMNS}
-  minutes = np.mean([r["train_minutes"] for r in reports])
-  steps = np.mean([r["step"] for r in reports])
-  print(f"\n{base.dataset}, split {base.eval_split}, clusters by {method}, {len(seeds)} seeds:\n")
-  print("| run | Hungarian ACC | purity | NMI | ARI | train minutes | steps | label_free |")
-  print("|---|---|---|---|---|---|---|---|")
-  print("\n".join(rows))
-  print(_row("**mean ± std**", {c: f"**{mean[c]:.4f}** ± {std[c]:.4f}" for c in COLUMNS}, f"{minutes:.1f}",
-             f"{steps:.0f}"))
-  if FLAGS.kmeans_baseline:
-    data = data_lib.load(base.dataset, base.data_source, base.data_dir, base.data_path, base.labels_path)
-    print(_row("k-means on the data", raw_kmeans(data, base.eval_split, base.num_clusters)))
-  scores = [r.get("label_free_score") for r in reports]
-  if all(s is not None for s in scores):
-    print(label_free_summary(seeds, scores, [r["results"][method]["acc"] for r in reports]))
-    print(f"\npicked seed {seeds[int(np.argmax(scores))]} (label-free)")
+    raise UsageError(f"--seeds={','.join(values)} must be comma-separated integers") from None
+
+
+def seed_rows(seeds, reports, method):
+  """One table row per seed and the mean ± std row (means over all seeds, never best-of-N)."""
+  from clustergan_tf.evaluate_lib import COLUMNS, table_row
+  rows = []
+  for seed, r in zip(seeds, reports):
+    score = r.get("label_free_score")
+    rows.append(table_row(f"seed {seed}", r["results"][method], f"{r['train_minutes']:.1f}", r["step"],
+                          "" if score is None else f"{score:.4f}"))
+  values = {c: [r["results"][method][c] for r in reports] for c in COLUMNS}
+  mean = {c: f"**{np.mean(v):.4f}** ± {np.std(v):.4f}" for c, v in values.items()}
+  rows.append(table_row("**mean ± std**", mean, f"{np.mean([r['train_minutes'] for r in reports]):.1f}",
+                        f"{np.mean([r['step'] for r in reports]):.0f}", ""))
+  return rows
 
 
 def label_free_summary(seeds, scores, accs):
@@ -89,5 +65,29 @@ def label_free_summary(seeds, scores, accs):
           f"gap {accs[best] - accs[picked]:.4f}")
 
 
+def main(argv):
+  from clustergan_tf import data as data_lib
+  from clustergan_tf import evaluate_lib, train_lib
+  from clustergan_tf.errors import UsageError
+  seeds = parse_seeds(FLAGS.seeds)
+  base = config_flags.config_from_flags()
+  if base.dataset == "vectors" and not base.labels_path:
+    raise UsageError("reproduce scores against labels: --dataset=vectors needs --labels_path")
+  method = FLAGS.method if base.has_cluster_readout else "kmeans"  # plain-GAN priors: k-means only
+  reports = [train_lib.train(dataclasses.replace(base, seed=s, model_dir=os.path.join(base.model_dir, f"seed{s}")))
+             for s in seeds]
+  print(f"\n{base.dataset}, split {base.eval_split}, clusters by {method}, {len(seeds)} seeds:\n\n{HEADER}")
+  print("\n".join(seed_rows(seeds, reports, method)))
+  if FLAGS.kmeans_baseline:
+    data = data_lib.load(base.dataset, base.data_source, base.data_dir, base.data_path, base.labels_path)
+    print(evaluate_lib.table_row("k-means on the data", evaluate_lib.raw_kmeans(data, base.eval_split,
+                                                                                 base.num_clusters), "", "", ""))
+  scores = [r.get("label_free_score") for r in reports]
+  if all(s is not None for s in scores):
+    print(label_free_summary(seeds, scores, [r["results"][method]["acc"] for r in reports]))
+    print(f"\npicked seed {seeds[int(np.argmax(scores))]} (label-free)")
+
+
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)

@@ -50,9 +50,7 @@ def check_export(export_dir):
       if not got_in <= inputs or not got_in or got_out != outputs:
         raise UsageError(f"{path}:{sig} has inputs {sorted(got_in)} and outputs {sorted(got_out)}; "
                          f"expected inputs from {sorted(inputs)} and outputs {sorted(outputs)}")
-      desc = lambda m: ", ".join(
-          f"{k} {tf.dtypes.as_dtype(v.dtype).name}{[d.size for d in v.tensor_shape.dim]}" for k, v in sorted(m.items()))
-      lines.append(f"{name}/{os.path.basename(path)} {sig}: ({desc(sd.inputs)}) -> ({desc(sd.outputs)})")
+      lines.append(f"{name}/{os.path.basename(path)} {sig}: ({_describe(sd.inputs)}) -> ({_describe(sd.outputs)})")
   for f in sorted(glob.glob(os.path.join(export_dir, "tflite", "*.tflite"))):
     interp = tflite_interpreter(f)
     ops = {d["op_name"] for d in interp._get_ops_details()}
@@ -60,6 +58,12 @@ def check_export(export_dir):
       raise UsageError(f"{f} uses Flex (SELECT_TF_OPS) ops; builtin ops only are expected")
     lines.append(f"tflite/{os.path.basename(f)}: {len(ops)} builtin op kinds, {os.path.getsize(f)} bytes")
   return lines
+
+
+def _describe(tensors):
+  """'name dtype[dims], ...' of a signature's tensor infos."""
+  return ", ".join(f"{k} {tf.dtypes.as_dtype(v.dtype).name}{[d.size for d in v.tensor_shape.dim]}"
+                   for k, v in sorted(tensors.items()))
 
 
 def saved_model_encoder(path):

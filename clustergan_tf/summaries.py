@@ -11,7 +11,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import prior, visualize
+from clustergan_tf import config as config_lib
+from clustergan_tf import prior, seeds, visualize
 
 
 def write_train(writer, step, logs, steps_per_sec, images_per_sec, learning_rates):
@@ -31,7 +32,8 @@ def cycle_errors(model, x, cfg, num_samples=1000, seed=0):
   out = model.encoder(x, training=False)
   x_hat = model.generator([out["zn"], tf.nn.softmax(out["zc_logits"])], training=False)
   recon = tf.reduce_mean(tf.norm(tf.reshape(x - x_hat, [len(x), -1]), axis=1))
-  zn, zc, k = prior.sample(num_samples, cfg.latent_dim, cfg.num_clusters, cfg.sigma, tf.constant([seed, 3], tf.int64))
+  key = seeds.key(seed, seeds.CYCLE_ERRORS)
+  zn, zc, k = prior.sample(num_samples, cfg.latent_dim, cfg.num_clusters, cfg.sigma, key)
   back = model.encoder(model.generator([zn, zc], training=False), training=False)
   latent = tf.reduce_mean(tf.norm(zn - back["zn"], axis=1))
   zc_acc = tf.reduce_mean(tf.cast(tf.argmax(back["zc_logits"], 1, output_type=tf.int32) == k, tf.float32))
@@ -81,13 +83,8 @@ def write_eval(writer, step, report, model, data, cfg, x, pics):
 def write_hparams(writer, cfg):
   """The run's settings for TensorBoard's HParams dashboard (final metrics are the eval scalars)."""
   from tensorboard.plugins.hparams import api as hp
-  keys = ("dataset", "num_clusters", "latent_dim", "sigma", "prior", "use_encoder", "beta_n", "beta_c", "loss",
-          "n_critic", "learning_rate", "batch_size", "train_steps", "seed", "precision", "mlp_batchnorm",
-          "critic_norm", "r1_weight", "ema_decay", "augment_shift", "augment_rotate", "real_data_weight")
-  values = {k: getattr(cfg, k) for k in keys}
-  values["hidden_units"] = ",".join(map(str, cfg.hidden_units))
   with writer.as_default():
-    hp.hparams(values, trial_id=os.path.basename(os.path.normpath(cfg.model_dir)))
+    hp.hparams(config_lib.hparams(cfg), trial_id=os.path.basename(os.path.normpath(cfg.model_dir)))
 
 
 def write_projector(logdir, zn, probs, labels, clusters, x, data_shape, max_points=2000):

@@ -1,12 +1,15 @@
-"""The training loop: one tf.function loop over `strategy.run(model.train_step)` for every strategy.
+"""The training loop: blocks of generator steps, each followed by named actions.
 
-Keras 3 `fit` cannot reduce a GAN step's logs under MultiWorkerMirroredStrategy
-(keras#20585), so a single explicit loop serves default, mirrored and multi-worker
-alike; `ClusterGAN.train_step` itself also runs under `fit`.
+  NanGuard -> Clock -> TensorBoard -> Checkpointing -> Progress -> Evaluator   after every block
+  TimeBudget                                                                     before every block
+
+One tf.function loop over `strategy.run(model.train_step)` serves every strategy: Keras 3
+`fit` cannot reduce a GAN step's logs under MultiWorkerMirroredStrategy (keras#20585);
+`ClusterGAN.train_step` itself also runs under `fit`.
 """
 
+import contextlib
 import dataclasses
-import hashlib
 import math
 import os
 import shutil
@@ -14,13 +17,11 @@ import sys
 import tempfile
 import time
 
-import keras
-import numpy as np
 import tensorflow as tf
 
+from clustergan_tf import checkpoint, diagnostics, distribute, evaluate_lib, quiet, summaries
 from clustergan_tf import config as config_lib
 from clustergan_tf import data as data_lib
-from clustergan_tf import diagnostics, distribute, evaluate_lib, summaries
 from clustergan_tf import model as model_lib
 from clustergan_tf.errors import UsageError
 
@@ -30,47 +31,72 @@ class TrainingDiverged(RuntimeError):
 
 
 class TrainingInterrupted(RuntimeError):
-  """SIGINT/SIGTERM: a checkpoint of the last finished step was written; rerunning resumes."""
+  """SIGINT/SIGTERM during training; a checkpoint of the last finite weights was written."""
 
 
-def _weights(model):
-  """Every weight of G, D and E as numpy arrays, in a fixed order."""
-  return [v.numpy() for net in (model.generator, model.discriminator, model.encoder) for v in net.weights]
+class Clock:
+  """Training seconds: earlier runs of this model_dir plus this one, evaluations excluded, kept in a
+  variable that checkpoints carry (a resumed --time_budget_minutes run keeps its budget)."""
+
+  def __init__(self):
+    self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
+
+  def start(self):
+    """Starts this run's count (after the checkpoint restored the earlier runs' seconds)."""
+    self.t0, self.excluded, self.before = time.time(), 0.0, float(self.seconds.numpy())
+
+  def this_run(self):
+    """Seconds trained by this run."""
+    return time.time() - self.t0 - self.excluded
+
+  def __call__(self, step=None, logs=None):
+    """Records the seconds trained so far into the variable (an action: after every block)."""
+    self.seconds.assign(self.before + self.this_run())
+
+  @contextlib.contextmanager
+  def paused(self):
+    """Time spent within the block is not training time (evaluations)."""
+    t = time.time()
+    try:
+      yield
+    finally:
+      self.excluded += time.time() - t
+
+  @property
+  def minutes(self):
+    return round(float(self.seconds.numpy()) / 60, 3)
 
 
-def weights_fingerprint(model):
-  """sha256 (16 hex digits) of every weight of G, D and E: equal fingerprints = identical weights."""
-  digest = hashlib.sha256()
-  for w in _weights(model):
-    digest.update(np.ascontiguousarray(w).tobytes())
-  return digest.hexdigest()[:16]
+@dataclasses.dataclass
+class Run:
+  """What the loop and its actions share."""
+  cfg: config_lib.Config
+  data: data_lib.Data
+  strategy: tf.distribute.Strategy
+  chief: bool
+  model: model_lib.ClusterGAN
+  clock: Clock
+  ckpt_dir: str  # MODEL_DIR/ckpt on the chief, a scratch directory on other workers
+  resumed_from: str | None  # the checkpoint this run started from
+  start: int  # generator step this run started at
+  out: object  # where progress lines go
 
 
-def weights_finite(model):
-  """True when every weight of G, D and E is finite (a block whose losses were not yet checked is safe to save)."""
-  return all(bool(np.isfinite(w).all()) for w in _weights(model))
-
-
-def _fmt_time(seconds):
-  seconds = int(seconds)
-  h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
-  return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
-
-
-def _steps_to_next_stop(step, cfg):
-  """Steps until the next loop end, checkpoint, evaluation or the last step, whichever comes first."""
-  stops = [cfg.train_steps, (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every,
-           (step // cfg.steps_per_loop + 1) * cfg.steps_per_loop]
-  if cfg.eval_every:
-    stops.append((step // cfg.eval_every + 1) * cfg.eval_every)
-  return min(stops) - step
-
-
-def _progress_line(step, total, rate, images_per_step, logs, seconds_left=float("inf")):
-  """'step 1200/5000  24% | 35.2 steps/s 11264 img/s | ETA 1m48s | d_loss ...'."""
-  eta = max(0.0, min((total - step) / max(rate, 1e-9), seconds_left))
-  return (f"step {step}/{total} {100 * step / total:3.0f}% | {rate:.1f} steps/s {rate * images_per_step:.0f} img/s"
-          f" | ETA {_fmt_time(eta)} | " + " ".join(f"{k} {v:.4g}" for k, v in logs.items()))
+def _check(cfg, data, strategy):
+  """UsageError for settings that cannot work with this data or strategy; returns the data."""
+  config_lib.validate(cfg)
+  replicas = strategy.num_replicas_in_sync
+  if cfg.batch_size % replicas:
+    raise UsageError(f"--batch_size={cfg.batch_size} is not divisible by the {replicas} replicas; "
+                     f"use a multiple of {replicas}")
+  if data is None:
+    data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
+  rows = len(data.split("train")[0])
+  if rows < cfg.batch_size * cfg.n_critic:
+    raise UsageError(f"--batch_size={cfg.batch_size} x --n_critic={cfg.n_critic} needs at least that many "
+                     f"training rows; {data.name} has {rows}")
+  data.split(cfg.eval_split, flag="--eval_split")  # fail before training, not after
+  return data
 
 
 def prepare_model_dir(model_dir):
@@ -83,132 +109,23 @@ def prepare_model_dir(model_dir):
     raise UsageError(f"--model_dir={model_dir} is not writable ({e.strerror}); choose another directory") from None
 
 
-def make_checkpoint(model, train_seconds=None, averages=True):
-  """Everything a resumed run needs: the three networks and both optimizers (step counter included),
-  the moving averages of G and E (--ema_decay; averages=False leaves them out), and the seconds
-  trained so far (so a --time_budget_minutes run that is resumed keeps its budget)."""
-  extra = {} if train_seconds is None else {"train_seconds": train_seconds}
-  if model.ema_weights and averages:
-    extra["ema"] = _averages(model)
-  return tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
-                             encoder=model.encoder, g_optimizer=model.g_optimizer,
-                             d_optimizer=model.d_optimizer, **extra)
-
-
-def _averages(model):
-  return tf.train.Checkpoint(**{f"w{i}": v for i, v in enumerate(model.ema_weights)})
-
-
-def restore_averages(model, path):
-  """Restores the moving averages of G and E from checkpoint `path`; a checkpoint written without
-  them (--ema_decay turned on when resuming) starts them at the restored weights."""
-  if not model.ema_weights:
-    return
-  if any(name.startswith("ema/") for name, _ in tf.train.list_variables(path)):
-    tf.train.Checkpoint(ema=_averages(model)).restore(path).expect_partial()  # the same path as when saved
-  else:
-    for a, v in zip(model.ema_weights, model._averaged):
-      a.assign(tf.convert_to_tensor(v))
-
-
-def _budget_spent(strategy, seconds, cfg, chief):
-  """Whether --time_budget_minutes is used up, by the chief's clock (the only one that excludes its
-  evaluations), told to every worker by a collective sum."""
-  if not cfg.time_budget_minutes:
-    return False
-  over = tf.constant(1.0 if chief and seconds >= 60 * cfg.time_budget_minutes else 0.0)
-  return bool(strategy.reduce("SUM", strategy.run(lambda: tf.identity(over)), axis=None) > 0)
-
-
-# Settings a checkpoint is tied to: changing them on a rerun cannot resume that checkpoint.
-_ARCHITECTURE = ("dataset", "num_clusters", "latent_dim", "hidden_units", "mlp_batchnorm", "critic_norm", "linear_generator", "batch_size",
-                 "n_critic", "prior", "use_encoder")
-
-
-def check_resumable(cfg, model_dir):
-  """UsageError naming the flag if cfg differs from the run saved in model_dir in a setting its checkpoint needs."""
-  path = os.path.join(model_dir, "config.json")
-  if not os.path.exists(path):
-    return
-  saved = config_lib.Config.load(path)
-  for name in _ARCHITECTURE:
-    if getattr(saved, name) != getattr(cfg, name):
-      raise UsageError(f"--{name}={getattr(cfg, name)} differs from {getattr(saved, name)} of the checkpoints in "
-                       f"--model_dir={model_dir}; use the same value to resume, or another --model_dir")
-
-
-def build_model(cfg, data, strategy):
-  """Networks and optimizers in the strategy's scope; initial weights are a function of cfg.seed."""
-  keras.utils.set_random_seed(cfg.seed)
-  keras.mixed_precision.set_global_policy(cfg.precision)  # layers keep the policy they were built with
-  try:
-    with strategy.scope():
-      model = model_lib.build(cfg, data.data_shape, data.bounded)
-      model.compile(*model_lib.make_optimizers(cfg))
-  finally:
-    keras.mixed_precision.set_global_policy("float32")
-  return model
-
-
-def load_model(cfg, data, model_dir):
-  """The ClusterGAN of model_dir with its latest checkpoint restored (default strategy)."""
-  model = build_model(cfg, data, tf.distribute.get_strategy())
-  latest = tf.train.latest_checkpoint(os.path.join(model_dir, "ckpt"))
-  if latest is None:
-    raise UsageError(f"--model_dir={model_dir} has no checkpoint under ckpt/: train first")
-  make_checkpoint(model, averages=False).restore(latest).expect_partial()
-  restore_averages(model, latest)
-  return model
-
-
-def restore(model_dir):
-  """(cfg, data, model) of a trained model_dir, for evaluate, export and decode."""
-  cfg = config_lib.Config.from_model_dir(model_dir)
-  data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
-  # Inference and export run in float32 (mixed-precision weights are float32 already; TFLite
-  # builtins have no bfloat16 kernels), with G and E at their moving averages (--ema_decay).
-  model = load_model(dataclasses.replace(cfg, precision="float32"), data, model_dir)
-  model.use_averaged_weights()
-  return cfg, data, model
-
-
-def train(cfg, data=None, out=sys.stdout):
-  """Trains (or resumes) a ClusterGAN as configured; evaluates and writes metrics.json. Returns the report."""
-  config_lib.validate(cfg)
+def prepare(cfg, data=None, out=sys.stdout):
+  """Checks the settings, builds the model and resumes it from MODEL_DIR's latest checkpoint if any."""
   strategy = distribute.make_strategy(cfg.strategy, cfg.cpu_replicas)
   if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
-  replicas = strategy.num_replicas_in_sync
-  if cfg.batch_size % replicas:
-    raise UsageError(f"--batch_size={cfg.batch_size} is not divisible by the {replicas} replicas; "
-                     f"use a multiple of {replicas}")
-  chief = distribute.is_chief(strategy)
-  if data is None:
-    data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
-  x_train = data.split("train")[0]
-  if len(x_train) < cfg.batch_size * cfg.n_critic:
-    raise UsageError(f"--batch_size={cfg.batch_size} x --n_critic={cfg.n_critic} needs at least that many "
-                     f"training rows; {data.name} has {len(x_train)}")
-  data.split(cfg.eval_split, flag="--eval_split")  # fail before training, not after
+  data = _check(cfg, data, strategy)
   prepare_model_dir(cfg.model_dir)
-  shared_ckpt_dir = os.path.join(cfg.model_dir, "ckpt")
-  latest = tf.train.latest_checkpoint(shared_ckpt_dir)
+  latest = checkpoint.latest(cfg.model_dir)
   if latest:
-    check_resumable(cfg, cfg.model_dir)
-  # Every worker resumes from the shared directory; non-chief workers must take part in
-  # saving, but into a scratch directory.
-  ckpt_dir = shared_ckpt_dir if chief else tempfile.mkdtemp(prefix="clustergan_worker_")
-
-  model = build_model(cfg, data, strategy)
-  train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
-  ckpt = make_checkpoint(model, train_seconds)
-  manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=3)
-  start = 0
+    checkpoint.check_resumable(cfg, cfg.model_dir)
+  chief = distribute.is_chief(strategy)
+  # Every worker resumes from the shared directory; the others take part in saving, into scratch.
+  ckpt_dir = checkpoint.directory(cfg.model_dir) if chief else tempfile.mkdtemp(prefix="clustergan_worker_")
+  model = model_lib.build(cfg, data.data_shape, data.bounded, strategy)
+  clock, start = Clock(), 0
   if latest:
-    make_checkpoint(model, averages=False).restore(latest).assert_existing_objects_matched()
-    restore_averages(model, latest)
-    # Seconds trained so far: absent from checkpoints older than --time_budget_minutes (then 0).
-    tf.train.Checkpoint(train_seconds=train_seconds).restore(latest).expect_partial()
+    checkpoint.restore(model, latest, clock.seconds)
     start = int(tf.convert_to_tensor(model.step))
     # The checkpoint holds the optimizers' learning rates; the flags of this run win.
     model.g_optimizer.learning_rate = cfg.learning_rate
@@ -216,110 +133,238 @@ def train(cfg, data=None, out=sys.stdout):
     print(f"resuming from {latest} at step {start} of {cfg.train_steps}", file=out, flush=True)
   if chief:
     cfg.save(os.path.join(cfg.model_dir, "config.json"))
+  return Run(cfg, data, strategy, chief, model, clock, ckpt_dir, latest, start, out)
 
-  # Batch b is a function of (seed, b): a resumed run starts where the interrupted one stopped.
-  ds = data_lib.train_dataset(x_train, cfg.batch_size * cfg.n_critic, seed=cfg.seed, start_batch=start)
+
+def make_block(run):
+  """fn(num_steps) -> {log key: float}: trains num_steps generator steps (one tf.function call) and
+  returns their mean logs. Batch b is a function of (seed, b): a resumed run continues the order."""
+  cfg, strategy, model = run.cfg, run.strategy, run.model
+  ds = data_lib.train_dataset(run.data.split("train")[0], cfg.batch_size * cfg.n_critic, seed=cfg.seed,
+                              start_batch=run.start)
   iterator = iter(strategy.experimental_distribute_dataset(ds))
-
   step_fn = tf.function(model.train_step, jit_compile=cfg.jit_compile and distribute.supports_xla(strategy))
 
   @tf.function
-  def train_loop(iterator, num_steps):
+  def loop(iterator, num_steps):
     sums = {k: tf.constant(0.0) for k in model_lib.LOG_KEYS}
     for _ in tf.range(num_steps):
       logs = strategy.run(step_fn, args=(next(iterator),))
       sums = {k: sums[k] + strategy.reduce("MEAN", logs[k], axis=None) for k in model_lib.LOG_KEYS}
     return {k: v / tf.cast(num_steps, tf.float32) for k, v in sums.items()}
 
-  logdir = None if not chief or cfg.logdir == "none" else (cfg.logdir or os.path.join(cfg.model_dir, "logs"))
-  writers = {}
-  if logdir:
-    writers = {name: tf.summary.create_file_writer(os.path.join(logdir, name)) for name in ("train", "eval")}
-    summaries.write_hparams(writers["eval"], cfg)
-  x_eval = data.split(cfg.eval_split)[0]
-  labeller = None
-  y_train = data.split("train")[1]
-  if chief and cfg.is_clustergan and y_train is not None:
-    labeller = diagnostics.ModeLabeller(x_train, y_train, seed=cfg.seed)
+  # The first call optimises the loop's graph: grappler's remapper logs a harmless error there (conv nets).
+  return quiet.first_call(lambda num_steps: {k: float(v) for k, v in loop(iterator, tf.constant(num_steps)).items()})
 
-  def evaluate(step, final=False):
-    """Metrics (+ TensorBoard scalars and images) of the evaluation split, with G and E at their moving
-    averages when --ema_decay is set; appends a line to MODEL_DIR/curve.jsonl; also returns the pictures."""
-    record_time()  # before the evaluation, which is not training time
-    with model.averaged_weights():
-      report, assignments, latents = evaluate_lib.evaluate(model, data, cfg.eval_split, cfg, step, labeller)
-      pics = summaries.pictures(model, data, cfg, x_eval) if writers or final else {}
-      if writers:
-        summaries.write_eval(writers["eval"], step, report, model, data, cfg, x_eval, pics)
-    report["train_minutes"] = round(float(train_seconds.numpy()) / 60, 3)  # all runs of this model_dir, no evaluations
-    evaluate_lib.append_curve(cfg.model_dir, report)
-    return report, assignments, latents, pics
 
-  step, t0, last_print = start, time.time(), 0.0
-  eval_seconds = 0.0  # evaluations during training do not count as training time
-  seconds_before = float(train_seconds.numpy())  # trained by earlier (interrupted) runs of this model_dir
+def steps_to_next_stop(step, cfg):
+  """Steps until the next loop end, checkpoint, evaluation or the last step, whichever comes first."""
+  stops = [cfg.train_steps, (step // cfg.checkpoint_every + 1) * cfg.checkpoint_every,
+           (step // cfg.steps_per_loop + 1) * cfg.steps_per_loop]
+  if cfg.eval_every:
+    stops.append((step // cfg.eval_every + 1) * cfg.eval_every)
+  return min(stops) - step
 
-  def record_time():
-    """Training seconds so far (earlier runs + this one, evaluations excluded) into the checkpointed variable."""
-    train_seconds.assign(seconds_before + time.time() - t0 - eval_seconds)
-  checked = start  # last step whose losses passed the NaN/Inf check
-  images_per_step = cfg.batch_size * cfg.n_critic  # real examples consumed per generator step
-  learning_rates = {"g": cfg.learning_rate, "d": cfg.critic_learning_rate}  # constant: no schedule
-  try:
-    while step < cfg.train_steps:
-      if _budget_spent(strategy, float(train_seconds.numpy()), cfg, chief):
-        print(f"time budget of {cfg.time_budget_minutes:g} minutes spent at step {step} of {cfg.train_steps}",
-              file=out, flush=True)
-        break
-      n = _steps_to_next_stop(step, cfg)
-      logs = {k: float(v) for k, v in train_loop(iterator, tf.constant(n)).items()}
-      step += n
-      bad = [k for k, v in logs.items() if not math.isfinite(v)]
-      if bad:
-        raise TrainingDiverged(
-            f"{bad[0]} became {logs[bad[0]]} by step {step}; last good checkpoint: "
-            f"{manager.latest_checkpoint or latest or 'none'}; lower --learning_rate or check the data")
-      checked = step
-      elapsed = time.time() - t0
-      record_time()
-      rate = (step - start) / max(elapsed - eval_seconds, 1e-9)
-      if writers:
-        summaries.write_train(writers["train"], step, logs, rate, rate * images_per_step, learning_rates)
-      if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
-        manager.save(checkpoint_number=step)
-      if elapsed - last_print >= 10 or step == cfg.train_steps or step == start + n:
-        last_print = elapsed
-        left = 60 * cfg.time_budget_minutes - float(train_seconds.numpy()) if cfg.time_budget_minutes else float("inf")
-        print(_progress_line(step, cfg.train_steps, rate, images_per_step, logs, left), file=out, flush=True)
-      if chief and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train_steps:
-        t_eval = time.time()
-        print(evaluate_lib.format_report(evaluate(step)[0]), file=out, flush=True)
-        eval_seconds += time.time() - t_eval
-  except KeyboardInterrupt:  # SIGINT, or SIGTERM routed to it by the CLI
+
+# -- actions ------------------------------------------------------------------------------------
+class TimeBudget:
+  """Stops training when --time_budget_minutes is spent, by the chief's clock (the only one that
+  excludes its evaluations), told to every worker by a collective sum."""
+
+  def __init__(self, run):
+    self.run = run
+
+  def spent(self, step):
+    cfg, strategy = self.run.cfg, self.run.strategy
+    if not cfg.time_budget_minutes:
+      return False
+    over = self.run.chief and float(self.run.clock.seconds.numpy()) >= 60 * cfg.time_budget_minutes
+    flag = tf.constant(1.0 if over else 0.0)
+    if not strategy.reduce("SUM", strategy.run(lambda: tf.identity(flag)), axis=None) > 0:
+      return False
+    print(f"time budget of {cfg.time_budget_minutes:g} minutes spent at step {step} of {cfg.train_steps}",
+          file=self.run.out, flush=True)
+    return True
+
+
+class NanGuard:
+  """Raises TrainingDiverged when a logged loss is NaN or Inf; remembers the last step that passed."""
+
+  def __init__(self, run, checkpointing):
+    self.checked, self.checkpointing = run.start, checkpointing
+
+  def __call__(self, step, logs):
+    bad = [k for k, v in logs.items() if not math.isfinite(v)]
+    if bad:
+      raise TrainingDiverged(f"{bad[0]} became {logs[bad[0]]} by step {step}; last good checkpoint: "
+                             f"{self.checkpointing.last()}; lower --learning_rate or check the data")
+    self.checked = step
+
+
+class Checkpointing:
+  """Saves every --checkpoint_every steps, at the end, and on an interrupt (when the weights are finite)."""
+
+  def __init__(self, run):
+    self.run = run
+    ckpt = checkpoint.make_checkpoint(run.model, run.clock.seconds)
+    self.manager = tf.train.CheckpointManager(ckpt, run.ckpt_dir, max_to_keep=3)
+
+  def last(self):
+    return self.manager.latest_checkpoint or self.run.resumed_from or "none"
+
+  def __call__(self, step, logs):
+    if step % self.run.cfg.checkpoint_every == 0 or step == self.run.cfg.train_steps:
+      self.manager.save(checkpoint_number=step)
+
+  def final(self, step):
+    """Saves step unless it is saved already."""
+    latest = self.manager.latest_checkpoint
+    if latest is None or int(latest.rsplit("-", 1)[1]) != step:
+      self.manager.save(checkpoint_number=step)
+
+  def interrupted(self, checked):
+    """Raises TrainingInterrupted, after saving unless the block after step `checked` left non-finite weights."""
+    model, total = self.run.model, self.run.cfg.train_steps
     step = int(tf.convert_to_tensor(model.step))
-    if step != checked and not weights_finite(model):  # the unchecked block diverged: keep the old checkpoint
-      raise TrainingInterrupted(f"interrupted at step {step} of {cfg.train_steps}; last checkpoint: "
-                                f"{manager.latest_checkpoint or latest or 'none'}; rerun to resume") from None
-    record_time()
-    manager.save(checkpoint_number=step)
-    raise TrainingInterrupted(f"interrupted at step {step} of {cfg.train_steps}; checkpoint saved in {ckpt_dir}; "
-                              f"rerun the same command to resume") from None
+    if step != checked and not checkpoint.weights_finite(model):
+      raise TrainingInterrupted(f"interrupted at step {step} of {total}; last checkpoint: {self.last()}; "
+                                "rerun to resume")
+    self.run.clock()
+    self.manager.save(checkpoint_number=step)
+    raise TrainingInterrupted(f"interrupted at step {step} of {total}; checkpoint saved in {self.run.ckpt_dir}; "
+                              "rerun the same command to resume")
 
-  if manager.latest_checkpoint is None or int(manager.latest_checkpoint.rsplit("-", 1)[1]) != step:
-    manager.save(checkpoint_number=step)
-  fingerprint = weights_fingerprint(model)
-  print(f"final weights sha256:{fingerprint} at step {step}", file=out, flush=True)
-  if not chief:
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return None
-  report, assignments, (zn, probs), pics = evaluate(step, final=True)
-  report["weights_sha256"] = fingerprint
-  evaluate_lib.write(cfg.model_dir, report, assignments)
-  summaries.save_pngs(cfg.model_dir, pics)
-  if logdir:
-    clusters = assignments.get("argmax", assignments["kmeans"])
-    summaries.write_projector(logdir, zn, probs, assignments["labels"], clusters, x_eval, data.data_shape)
-    for w in writers.values():
+
+class TensorBoard:
+  """Scalars after every block, evaluations, HParams and the Projector, under --logdir (chief only)."""
+
+  def __init__(self, run):
+    self.run, cfg = run, run.cfg
+    self.logdir = None if not run.chief or cfg.logdir == "none" else (cfg.logdir or os.path.join(cfg.model_dir, "logs"))
+    self.writers = {}
+    if self.logdir:
+      self.writers = {k: tf.summary.create_file_writer(os.path.join(self.logdir, k)) for k in ("train", "eval")}
+      summaries.write_hparams(self.writers["eval"], cfg)
+
+  def __call__(self, step, logs):
+    if self.writers:
+      cfg, rate = self.run.cfg, rate_of(self.run, step)
+      summaries.write_train(self.writers["train"], step, logs, rate, rate * cfg.batch_size * cfg.n_critic,
+                            {"g": cfg.learning_rate, "d": cfg.critic_learning_rate})
+
+  def evaluation(self, step, report, x, pics):
+    if self.writers:
+      summaries.write_eval(self.writers["eval"], step, report, self.run.model, self.run.data, self.run.cfg, x, pics)
+
+  def final(self, evaluation, x):
+    """The Projector of the final evaluation's latents; flushes every writer."""
+    if not self.logdir:
+      return
+    assigned = evaluation.assignments
+    summaries.write_projector(self.logdir, evaluation.zn, evaluation.probs, assigned["labels"],
+                              assigned.get("argmax", assigned["kmeans"]), x, self.run.data.data_shape)
+    for w in self.writers.values():
       w.flush()
-  print(evaluate_lib.format_report(report), file=out, flush=True)
+
+
+def rate_of(run, step):
+  """Generator steps per second of training time in this run."""
+  return (step - run.start) / max(run.clock.this_run(), 1e-9)
+
+
+class Progress:
+  """A progress line with speed and ETA after the first block, every 10 s and at the last step."""
+
+  def __init__(self, run):
+    self.run, self.last_print = run, None
+
+  def __call__(self, step, logs):
+    cfg, clock = self.run.cfg, self.run.clock
+    now = time.time()
+    if self.last_print is not None and now - self.last_print < 10 and step != cfg.train_steps:
+      return
+    self.last_print = now
+    left = 60 * cfg.time_budget_minutes - float(clock.seconds.numpy()) if cfg.time_budget_minutes else float("inf")
+    print(progress_line(step, cfg.train_steps, rate_of(self.run, step), cfg.batch_size * cfg.n_critic, logs, left),
+          file=self.run.out, flush=True)
+
+
+def _fmt_time(seconds):
+  seconds = int(seconds)
+  h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+  return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def progress_line(step, total, rate, images_per_step, logs, seconds_left=float("inf")):
+  """'step 1200/5000  24% | 35.2 steps/s 11264 img/s | ETA 1m48s | d_loss ...'."""
+  eta = max(0.0, min((total - step) / max(rate, 1e-9), seconds_left))
+  return (f"step {step}/{total} {100 * step / total:3.0f}% | {rate:.1f} steps/s {rate * images_per_step:.0f} img/s"
+          f" | ETA {_fmt_time(eta)} | " + " ".join(f"{k} {v:.4g}" for k, v in logs.items()))
+
+
+class Evaluator:
+  """Evaluates every --eval_every steps (chief only, G and E at their moving averages, time excluded from
+  training), writes TensorBoard and MODEL_DIR/curve.jsonl; also the final evaluation."""
+
+  def __init__(self, run, tensorboard):
+    self.run, self.tensorboard = run, tensorboard
+    cfg, data = run.cfg, run.data
+    self.x_eval = data.split(cfg.eval_split)[0]
+    x_train, y_train = data.split("train")
+    use_labeller = run.chief and cfg.is_clustergan and y_train is not None
+    self.labeller = diagnostics.ModeLabeller(x_train, y_train, seed=cfg.seed) if use_labeller else None
+
+  def __call__(self, step, logs):
+    cfg = self.run.cfg
+    if self.run.chief and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train_steps:
+      print(evaluate_lib.format_report(self.evaluate(step)[0].report), file=self.run.out, flush=True)
+
+  def evaluate(self, step, final=False):
+    """(evaluate_lib.Evaluation, {name: picture}); pictures only when TensorBoard or the final PNGs need them."""
+    run = self.run
+    with run.clock.paused(), run.model.averaged_weights():
+      evaluation = evaluate_lib.evaluate(run.model, run.data, run.cfg.eval_split, run.cfg, step, self.labeller)
+      pics = summaries.pictures(run.model, run.data, run.cfg, self.x_eval) if self.tensorboard.writers or final else {}
+      self.tensorboard.evaluation(step, evaluation.report, self.x_eval, pics)
+    evaluate_lib.append_curve(run.cfg.model_dir, evaluation.report, run.clock.minutes)
+    return evaluation, pics
+
+
+# -- the loop -----------------------------------------------------------------------------------
+def train(cfg, data=None, out=sys.stdout):
+  """Trains (or resumes) a ClusterGAN as configured; evaluates and writes metrics.json. Returns the report
+  (None on non-chief workers)."""
+  run = prepare(cfg, data, out)
+  checkpointing, tensorboard = Checkpointing(run), TensorBoard(run)
+  guard, budget, evaluator = NanGuard(run, checkpointing), TimeBudget(run), Evaluator(run, tensorboard)
+  actions = (guard, run.clock, tensorboard, checkpointing, Progress(run), evaluator)
+  block = make_block(run)
+  step = run.start
+  run.clock.start()
+  try:
+    while step < cfg.train_steps and not budget.spent(step):
+      n = steps_to_next_stop(step, cfg)
+      logs = block(n)
+      step += n
+      for action in actions:
+        action(step, logs)
+  except KeyboardInterrupt:  # SIGINT, or SIGTERM routed to it by the CLI
+    checkpointing.interrupted(guard.checked)
+  return finish(run, step, checkpointing, evaluator)
+
+
+def finish(run, step, checkpointing, evaluator):
+  """Saves the last step, prints the weights' fingerprint, and on the chief evaluates and writes
+  metrics.json, assignments.npz, the PNGs and the Projector."""
+  checkpointing.final(step)
+  fingerprint = checkpoint.weights_fingerprint(run.model)
+  print(f"final weights sha256:{fingerprint} at step {step}", file=run.out, flush=True)
+  if not run.chief:
+    shutil.rmtree(run.ckpt_dir, ignore_errors=True)
+    return None
+  evaluation, pics = evaluator.evaluate(step, final=True)
+  report = evaluate_lib.write(run.cfg.model_dir, evaluation, run.clock.minutes, fingerprint)
+  summaries.save_pngs(run.cfg.model_dir, pics)
+  evaluator.tensorboard.final(evaluation, evaluator.x_eval)
+  print(evaluate_lib.format_report(report), file=run.out, flush=True)
   return report

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import prior
+from clustergan_tf import prior, seeds
 
 
 def image_shape(data_shape):
@@ -45,7 +45,7 @@ def sample_grid(generator, data_shape, latent_dim, num_clusters, sigma, cols=10,
   """Row k: G(z_n^j, e_k) for j < cols, the same z_n^j in every row (a cluster per row)."""
   if image_shape(data_shape) is None:
     return None
-  zn = sigma * tf.random.stateless_normal([cols, latent_dim], [seed, 1])
+  zn = sigma * tf.random.stateless_normal([cols, latent_dim], seeds.key(seed, seeds.SAMPLE_GRID))
   zn = tf.tile(zn, [num_clusters, 1])
   zc = tf.one_hot(tf.repeat(tf.range(num_clusters), cols), num_clusters)
   x = generator([zn, zc], training=False).numpy()
@@ -56,7 +56,7 @@ def prior_samples(generator, data_shape, latent_dim, num_clusters, sigma, kind, 
   """A rows x cols grid of G(z), z drawn from the prior `kind` (plain-GAN baselines have no cluster rows)."""
   if image_shape(data_shape) is None:
     return None
-  zn, zc, _ = prior.sample(rows * cols, latent_dim, num_clusters, sigma, tf.constant([seed, 4], tf.int64), kind)
+  zn, zc, _ = prior.sample(rows * cols, latent_dim, num_clusters, sigma, seeds.key(seed, seeds.PRIOR_SAMPLES), kind)
   x = generator([zn, zc], training=False).numpy()
   return tile(as_images(x, data_shape), rows, cols)
 
@@ -82,7 +82,8 @@ def interpolation(generator, data_shape, latent_dim, num_clusters, sigma, k_from
     return None
   zc = prior.interpolate(k_from, k_to, steps, num_clusters)
   zc = tf.tile(zc, [rows, 1])
-  zn = tf.repeat(sigma * tf.random.stateless_normal([rows, latent_dim], [seed, 2]), steps, axis=0)
+  zn = sigma * tf.random.stateless_normal([rows, latent_dim], seeds.key(seed, seeds.INTERPOLATION))
+  zn = tf.repeat(zn, steps, axis=0)
   x = generator([zn, zc], training=False).numpy()
   return tile(as_images(x, data_shape), rows, steps)
 

@@ -1,11 +1,8 @@
 """Test set-up: two logical CPU devices (so mirrored 2-replica code runs here) and quiet TF."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from clustergan_tf import quiet  # noqa: F401  (before TensorFlow: its known start-up noise stays off stderr)
 
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from clustergan_tf import distribute  # noqa: E402
 

@@ -7,7 +7,8 @@ from clustergan_tf.errors import UsageError
 
 
 def test_read_curve_sorts_and_keeps_the_last_of_a_repeated_step(tmp_path):
-  lines = [{"step": 200, "train_minutes": 2.0, "argmax_acc": 0.5}, {"step": 100, "train_minutes": 1.0, "argmax_acc": 0.3},
+  lines = [{"step": 200, "train_minutes": 2.0, "argmax_acc": 0.5},
+           {"step": 100, "train_minutes": 1.0, "argmax_acc": 0.3},
            {"step": 200, "train_minutes": 2.1, "argmax_acc": 0.6}]
   (tmp_path / "curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in lines))
   points = curves.read_curve(str(tmp_path))

@@ -31,7 +31,7 @@ def test_idx_loader(tmp_path, compress):
   d = data.load("mnist", "idx", str(_idx_dir(tmp_path, compress=compress)))
   x, y = d.split("train")
   assert x.shape == (22, 28, 28, 1) and x.dtype == np.float32  # 55/60 of 24 rows
-  assert 0.0 <= x.min() and x.max() <= 1.0
+  assert x.min() == 0.0 and x.max() == 1.0  # random bytes hold 0 and 255: pixels / 255, not / 256 or per image
   assert d.split("validation")[0].shape[0] == 2 and d.split("test")[0].shape[0] == 6
   np.testing.assert_array_equal(y, np.arange(22) % 10)
 
@@ -78,13 +78,93 @@ def test_idx_needs_data_dir():
     data.load("mnist", "idx", None)
 
 
-def test_tfds_path_under_mock_data():
+def test_tfds_path_under_mock_data(monkeypatch):
+  """Not prepared, the download server answers: TFDS downloads (a no-op under mock_data), then loads."""
   import tensorflow_datasets as tfds
+  monkeypatch.setattr(data, "_download_reachable", lambda urls: True)
   with tfds.testing.mock_data(num_examples=30):
     d = data.load("mnist", "tfds")
   assert d.split("train")[0].shape[1:] == (28, 28, 1)
   assert sum(len(d.split(s)[0]) for s in ("train", "validation")) == 30
   assert d.split("train")[1].dtype == np.int64
+
+
+def test_tfds_prepared_loads_without_network(tmp_path, monkeypatch):
+  """A data set already prepared in --data_dir loads without asking the network."""
+  import tensorflow_datasets as tfds
+  builder = tfds.builder("mnist", data_dir=str(tmp_path))
+  builder.data_path.mkdir(parents=True)
+  builder.info.write_to_directory(builder.data_path)  # the metadata a prepared data set has
+  probes = []
+  monkeypatch.setattr(data, "_download_reachable", lambda urls: probes.append(urls))
+  with tfds.testing.mock_data(num_examples=12, data_dir=str(tmp_path)):
+    d = data.load("mnist", "tfds", str(tmp_path))
+  assert probes == [] and d.split("test")[0].shape == (12, 28, 28, 1)
+
+
+def test_tfds_offline_fails_fast_with_the_fix(tmp_path, monkeypatch):
+  """Not prepared and no route to the download server: one-line UsageError at once, no download attempt."""
+  import tensorflow_datasets as tfds
+
+  def download(*args, **kwargs):
+    raise AssertionError("download attempted")
+  monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download)
+  monkeypatch.setattr(data, "_download_reachable", lambda urls: False)
+  with pytest.raises(UsageError) as e:
+    data.load("mnist", "tfds", str(tmp_path / "empty"))
+  message = str(e.value)
+  assert "--data_source=idx" in message and "--data_dir=" in message and "\n" not in message
+  assert str(tmp_path / "empty") in message
+
+
+@pytest.fixture
+def no_proxy(monkeypatch):
+  for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def listening_port():
+  import socket
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    yield s.getsockname()[1]
+
+
+def test_download_probe_local(no_proxy, listening_port):
+  """The probe connects to the URL's host and port (local sockets only: no network in tests)."""
+  import socket
+  with socket.socket() as s:  # a port that was free: nothing listens there
+    s.bind(("127.0.0.1", 0))
+    closed = s.getsockname()[1]
+  assert data._download_reachable([f"http://127.0.0.1:{listening_port}/x"])
+  assert not data._download_reachable([f"http://127.0.0.1:{closed}/x"])
+  assert data._download_reachable([f"http://127.0.0.1:{closed}/", f"http://127.0.0.1:{listening_port}/"])
+
+
+def test_download_probe_goes_through_the_proxy(no_proxy, listening_port, monkeypatch):
+  monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{listening_port}")
+  assert data._download_reachable(["https://storage.example.invalid/mnist/"])
+
+
+def test_download_probe_gives_up_after_the_timeout(no_proxy, monkeypatch):
+  """A name look-up or connect that hangs counts as unreachable after `timeout` seconds."""
+  import socket
+  import threading
+  import time
+  release = threading.Event()
+
+  def hang(*args, **kwargs):
+    release.wait(30)
+    raise OSError("gave up")
+  monkeypatch.setattr(socket, "create_connection", hang)
+  start = time.monotonic()
+  try:
+    assert not data._download_reachable(["https://storage.googleapis.com"], timeout=0.3)
+    assert time.monotonic() - start < 2
+  finally:
+    release.set()
 
 
 def test_unknown_dataset():
@@ -99,7 +179,8 @@ def test_synthetic_matches_the_paper():
   within = np.concatenate([x[y == k] - x[y == k].mean(axis=0) for k in range(10)])
   assert abs(within.std() - 0.12) < 0.005
   means = np.stack([x[y == k].mean(axis=0) for k in range(10)])
-  assert -0.33 < means.min() and means.max() < 0.33
+  assert -0.33 < means.min() < -0.28 and 0.28 < means.max() < 0.33  # means ~ U(-0.3, 0.3)^100
+  assert abs(means.std() - 0.6 / np.sqrt(12)) < 0.01
   np.testing.assert_array_equal(x, data.make_synthetic(num_train=5000, num_test=10).split("train")[0])
 
 
@@ -143,7 +224,10 @@ def test_train_dataset_yields_data_only():
   x = np.arange(40, dtype=np.float32).reshape(20, 2)
   ds = data.train_dataset(x, 6, seed=1)
   batch = next(iter(ds))
-  assert isinstance(batch, tf.Tensor) and batch.shape == (6, 2)
+  assert isinstance(batch, tf.Tensor) and batch.shape == (6, 2) and batch.dtype == tf.float32
+  rows = {tuple(r) for r in batch.numpy()}
+  assert len(rows) == 6 and rows <= {tuple(r) for r in x}  # 6 distinct rows of x, no labels
+  assert not np.array_equal(batch.numpy(), next(iter(data.train_dataset(x, 6, seed=2))).numpy())
   again = next(iter(data.train_dataset(x, 6, seed=1)))
   np.testing.assert_array_equal(batch.numpy(), again.numpy())
 

@@ -2,9 +2,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from clustergan_tf import distribute, train_lib
+from clustergan_tf import checkpoint, distribute, train_lib
 from clustergan_tf.errors import UsageError
 
 
@@ -13,7 +12,18 @@ def _weights(cfg, data):
   of a layer that feeds a BatchNorm (BN removes it, so its exact gradient is 0 and its rounding noise,
   scaled up by Adam, moves it by ~lr per step), and the critic's BN moving statistics (which follow
   that bias; D only ever runs in training mode, on batch statistics)."""
-  model = train_lib.load_model(cfg, data, cfg.model_dir)
+  return _named(checkpoint.load_model(cfg, data, cfg.model_dir))
+
+
+def _initial_weights(cfg, data):
+  """`_weights` of a model before training: initial weights are a function of cfg.seed."""
+  import keras
+  from clustergan_tf import model as model_lib
+  keras.utils.set_random_seed(cfg.seed)
+  return _named(model_lib.build(cfg, data.data_shape, data.bounded))
+
+
+def _named(model):
   nets = (model.generator, model.discriminator, model.encoder)
   return {f"{net.name}/{v.path}": v.numpy() for net in nets for v in net.weights
           if not _feeds_batchnorm(net, v) and not (net is model.discriminator and not v.trainable)}
@@ -33,6 +43,9 @@ RECIPES = {
     "fast_real": dict(loss="gan", critic_norm="batch", ema_decay=0.9, real_data_weight=1.0),
     "hinge_r1": dict(loss="hinge", critic_norm="layer", r1_weight=1.0, r1_every=2),
 }
+# Weights compared: 10 kernels + 10 biases (G 3 + D 3 + E 4 dense layers); the BatchNorm critic drops fc2's
+# bias (it feeds norm2) and adds norm2's gamma and beta; the LayerNorm critic adds gamma and beta.
+WEIGHT_COUNTS = {"paper": 20, "fast_real": 21, "hinge_r1": 22}
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -54,15 +67,21 @@ def test_two_replicas_train_like_one(tiny_config, tiny_data, tmp_path, recipe):
   train_lib.train(one, data=tiny_data)
   train_lib.train(two, data=tiny_data)
   w1, w2 = _weights(one, tiny_data), _weights(two, tiny_data)
-  assert w1.keys() == w2.keys() and len(w1) > 10
+  assert w1.keys() == w2.keys() and len(w1) == WEIGHT_COUNTS[recipe]
+  # no kernel is left out: G fc1, fc2, out; D fc1, fc2, out; E fc1, fc2, zn_dense, zc_dense
+  assert len([k for k in w1 if k.endswith("kernel")]) == 10
   worst = max(float(np.max(np.abs(w1[k] - w2[k]))) for k in w1)
   if tiny_config.ema_decay:
-    a1, a2 = (train_lib.load_model(c, tiny_data, c.model_dir).ema_weights for c in (one, two))
+    a1, a2 = (checkpoint.load_model(c, tiny_data, c.model_dir).ema_weights for c in (one, two))
     worst = max(worst, max(float(np.max(np.abs(x.numpy() - y.numpy()))) for x, y in zip(a1, a2)))
   print("max |w1 - w2| =", worst)
   assert worst < 1e-5, worst
-  moved = max(float(np.max(np.abs(w1[k]))) for k in w1 if "kernel" in k)
-  assert moved > 0
+  # the bound means something: every kernel moved from its initial value by 100x more than it
+  w0 = _initial_weights(one, tiny_data)
+  moved = [float(np.max(np.abs(w1[k] - w0[k]))) for k in w1 if k.endswith("kernel")]
+  print("max |w1 - w0| per kernel:", moved)
+  assert min(moved) > 1e-3, moved
+  assert max(moved) < 0.03, moved  # <= ~1.6 lr per Adam step: w0 are the weights training started from
 
 
 def test_batch_not_divisible_by_replicas(tiny_config, tiny_data):

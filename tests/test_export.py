@@ -1,10 +1,11 @@
 import os
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from clustergan_tf import export_lib, serving, train_lib
+from clustergan_tf import checkpoint, export_lib, serving, train_lib
 from clustergan_tf.data import Data
 from clustergan_tf.errors import UsageError
 
@@ -21,7 +22,7 @@ def exported(tmp_path_factory):
   cfg = Config(dataset="mnist", num_clusters=3, latent_dim=4, batch_size=8, n_critic=1, train_steps=2,
                steps_per_loop=1, model_dir=str(root / "model"))
   train_lib.train(cfg, data=data)
-  model = train_lib.load_model(cfg, data, cfg.model_dir)
+  model = checkpoint.load_model(cfg, data, cfg.model_dir)
   centroids = rng.random((3, 7)).astype(np.float32)
   paths = export_lib.export(model, cfg, data, str(root / "export"), kmeans_centroids=centroids,
                             representative_size=16)
@@ -49,9 +50,20 @@ def test_existing_version_is_refused(exported):
 
 
 def test_check_accepts_the_export(exported):
-  lines = serving.check_export(str(exported[0]))
-  assert any("encoder/2 serving_default: (images float32[-1, 28, 28, 1])" in l for l in lines)
-  assert any("kmeans" in l for l in lines) and any("sample: (cluster int32[-1], seed int32[])" in l for l in lines)
+  export_dir = exported[0]
+  lines = serving.check_export(str(export_dir))
+  image = "images float32[-1, 28, 28, 1]"
+  assert lines[:4] == [  # the latest version (2) of each model, one line per signature
+      f"encoder/2 serving_default: ({image}) -> "
+      "(cluster int64[-1], cluster_probs float32[-1, 3], confidence float32[-1], zn float32[-1, 4])",
+      f"encoder/2 kmeans: ({image}) -> (cluster int64[-1])",
+      f"generator/2 serving_default: (zc float32[-1, 3], zn float32[-1, 4]) -> ({image})",
+      f"generator/2 sample: (cluster int32[-1], seed int32[]) -> ({image})"]
+  tflite = sorted(os.listdir(export_dir / "tflite"))
+  assert len(lines) == 4 + len(tflite) == 9
+  for line, name in zip(lines[4:], tflite):  # then one line per TFLite file, with its size on disk
+    size = os.path.getsize(export_dir / "tflite" / name)
+    assert re.fullmatch(rf"tflite/{re.escape(name)}: [1-9]\d* builtin op kinds, {size} bytes", line), line
 
 
 def test_check_rejects_a_missing_version(tmp_path):
@@ -63,7 +75,10 @@ def test_check_rejects_a_missing_version(tmp_path):
 def test_parity_of_every_form(exported):
   _, paths, model, data = exported
   x = data.split("test")[0]
-  keras_fn = lambda b: {k: v.numpy() for k, v in export_lib._encode(model.encoder, b).items()}
+
+  def keras_fn(b):
+    return {k: v.numpy() for k, v in export_lib._encode(model.encoder, b).items()}
+
   cands = {"saved_model": serving.saved_model_encoder(paths["encoder"]),
            "session": serving.session_encoder(paths["encoder"]),
            "tflite_float32": serving.tflite_encoder(paths["encoder_float32"]),
@@ -105,6 +120,7 @@ def test_generator_signatures(exported):
   assert img.shape == (1, 28, 28, 1)
 
 
+@pytest.mark.slow
 def test_plain_gan_has_no_encoder_to_export(tmp_path):
   """A --nouse_encoder model: export refuses in one line and points to backprop decoding."""
   import subprocess

@@ -18,9 +18,16 @@ def test_train_step_on_tiny_data(tiny_config, tiny_data):
   logs = tf.function(m.train_step)(tf.constant(x))
   assert set(logs) == set(model.LOG_KEYS)
   assert all(np.isfinite(float(v)) for v in logs.values())
+  logs = {k: float(v) for k, v in logs.items()}
+  # WGAN-GP: d_loss = mean(D(fake) - D(real) + gp_weight * gp); g_loss = adv + beta_n * zn + beta_c * zc
+  np.testing.assert_allclose(logs["d_loss"], -logs["wasserstein"] + tiny_config.gp_weight * logs["gradient_penalty"],
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(logs["g_loss"], logs["g_adv_loss"] + tiny_config.beta_n * logs["zn_loss"]
+                             + tiny_config.beta_c * logs["zc_loss"], rtol=1e-5, atol=1e-6)
+  assert logs["gradient_penalty"] > 0 and logs["r1_penalty"] == 0 and logs["real_loss"] == 0
   assert int(m.step) == 1 and int(m.d_optimizer.iterations) == tiny_config.n_critic
   after = m.generator.trainable_variables
-  assert any(not np.array_equal(b, a.numpy()) for b, a in zip(before, after))
+  assert all(not np.array_equal(b, a.numpy()) for b, a in zip(before, after))  # every weight of G moved
 
 
 def test_train_step_runs_under_fit(tiny_config, tiny_data):
@@ -49,6 +56,10 @@ def test_paper_image_networks_shapes():
   e = networks.build_encoder((28, 28, 1), 30, 10)
   x = g([tf.zeros([2, 30]), tf.one_hot([0, 1], 10)])
   assert x.shape == (2, 28, 28, 1) and float(tf.reduce_min(x)) >= 0 and float(tf.reduce_max(x)) <= 1
+  twin = networks.build_generator((28, 28, 1), 30, 10, output_activation="linear")  # same weights, no sigmoid
+  twin.set_weights(g.get_weights())
+  np.testing.assert_allclose(x.numpy(), tf.sigmoid(twin([tf.zeros([2, 30]), tf.one_hot([0, 1], 10)])).numpy(),
+                             atol=1e-6)
   assert d(x).shape == (2, 1)
   out = e(x)
   assert out["zn"].shape == (2, 30) and out["zc_logits"].shape == (2, 10)
@@ -63,12 +74,12 @@ def test_initialiser_is_normal_002():
 
 def test_weights_finite_flags_a_nan_weight(tiny_config, tiny_data):
   """The SIGTERM path saves an unchecked block only when every weight is finite."""
-  from clustergan_tf import train_lib
+  from clustergan_tf import checkpoint
   m = _compiled(tiny_config, tiny_data)
-  assert train_lib.weights_finite(m)
+  assert checkpoint.weights_finite(m)
   v = m.encoder.weights[0]
   v.assign(tf.tensor_scatter_nd_update(v, [[0] * len(v.shape)], [np.nan]))
-  assert not train_lib.weights_finite(m)
+  assert not checkpoint.weights_finite(m)
 
 
 def test_plain_gan_trains_generator_only(tiny_config, tiny_data):
@@ -81,7 +92,7 @@ def test_plain_gan_trains_generator_only(tiny_config, tiny_data):
   logs = tf.function(m.train_step)(tf.constant(x))
   assert float(logs["zn_loss"]) == 0 and float(logs["zc_loss"]) == 0
   assert all(np.array_equal(b, a.numpy()) for b, a in zip(before, m.encoder.trainable_variables))
-  assert len(m.g_variables) == len(m.generator.trainable_variables)
+  assert [id(v) for v in m.g_variables] == [id(v) for v in m.generator.trainable_variables]
 
 
 def test_linear_generator_is_affine():
@@ -133,7 +144,14 @@ def test_every_recipe_option_trains_a_finite_step():
   logs = tf.function(m.train_step)(x)
   assert set(logs) == set(model.LOG_KEYS)
   assert all(np.isfinite(float(v)) for v in logs.values())
-  assert float(logs["r1_penalty"]) > 0 and float(logs["real_cluster_entropy"]) > 0
+  assert float(logs["r1_penalty"]) > 0
+  # E starts near uniform over K = 3: H(batch mean of p) ~ log 3 (its maximum), and the real-data loss
+  # confidence * H(p) + consistency * CE(p, p(moved)) - balance * H(mean p) ~ (0.1 + 1 - 1) log 3
+  assert abs(float(logs["real_cluster_entropy"]) - np.log(3)) < 1e-3
+  assert float(logs["real_cluster_entropy"]) <= np.log(3) + 1e-6
+  assert abs(float(logs["real_loss"]) - 0.1 * np.log(3)) < 1e-3
+  # hinge, while every |D(x)| < 1 (true at initialisation): d_loss = mean(1 - D(real) + 1 + D(fake)) = 2 - wasserstein
+  np.testing.assert_allclose(float(logs["d_loss"]), 2.0 - float(logs["wasserstein"]), atol=1e-5)
   # after step t = 1 the decay is min(0.9, (1 + 1) / (10 + 1)) = 2/11
   d = 2.0 / 11.0
   np.testing.assert_allclose(m.ema_weights[0].numpy(), d * before + (1 - d) * m._averaged[0].numpy(), atol=1e-6)

@@ -48,8 +48,17 @@ def test_baseline_priors():
   assert abs(float(tf.math.reduce_std(zn)) - 1.0) < 0.01 and not np.any(zc.numpy())
   zn, zc, _ = prior.sample(100000, 3, 4, 0.1, seed, kind="uniform")
   assert float(tf.reduce_min(zn)) >= -1 and float(tf.reduce_max(zn)) <= 1
+  assert float(tf.reduce_min(zn)) < -0.999 and float(tf.reduce_max(zn)) > 0.999  # the whole interval
+  np.testing.assert_allclose(np.histogram(zn.numpy(), bins=4, range=(-1, 1))[0] / zn.numpy().size, 0.25, atol=0.005)
   assert abs(float(tf.math.reduce_std(zn)) - 1 / np.sqrt(3)) < 0.01 and not np.any(zc.numpy())
   zn, zc, k = prior.sample(100000, 3, 4, 0.1, seed, kind="gmm")
-  offsets = zn.numpy() - prior.gmm_means(4, 3).numpy()[k.numpy()]
+  means = prior.gmm_means(4, 3).numpy()
+  offsets = zn.numpy() - means[k.numpy()]
   assert abs(offsets.std() - 0.1) < 0.002 and not np.any(zc.numpy())
-  np.testing.assert_array_equal(prior.gmm_means(4, 3).numpy(), prior.gmm_means(4, 3).numpy())
+  for j in range(4):  # component j is centred on mean j
+    np.testing.assert_allclose(zn.numpy()[k.numpy() == j].mean(axis=0), means[j], atol=0.005)
+  gaps = np.linalg.norm(means[:, None] - means[None], axis=-1)[np.triu_indices(4, 1)]
+  assert gaps.min() > 10 * 0.1  # K separate modes, not one blob
+  tf.random.set_seed(123)  # the means do not follow the global seed or earlier draws: fixed for every run
+  tf.random.normal([5])
+  np.testing.assert_array_equal(prior.gmm_means(4, 3).numpy(), means)

@@ -13,6 +13,8 @@ import time
 import pytest
 import tensorflow as tf
 
+pytestmark = pytest.mark.slow  # every test runs a command-line module in a subprocess
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--dataset=synthetic", "--num_clusters=4", "--latent_dim=3", "--hidden_units=16,16", "--batch_size=8",
         "--n_critic=2", "--steps_per_loop=5", "--checkpoint_every=5", "--learning_rate=1e-3"]
@@ -120,11 +122,14 @@ def test_two_workers_train_and_resume_identically(tmp_path):
   outs = _two_workers(tmp_path / "mw", 10)
   assert fingerprint(outs[0]) == fingerprint(outs[1])
   assert fingerprint(outs[0])[1] == "10"
-  assert (tmp_path / "mw" / "metrics.json").exists() and "argmax" in outs[0] and "argmax" not in outs[1]
-  assert os.listdir(tmp_path / "mw" / "ckpt")
+  assert "argmax" in outs[0] and "argmax" not in outs[1]  # the chief alone evaluates
+  assert json.loads((tmp_path / "mw" / "metrics.json").read_text())["step"] == 10
+  assert str(tf.train.latest_checkpoint(str(tmp_path / "mw" / "ckpt"))).endswith("ckpt-10")
   outs = _two_workers(tmp_path / "mw", 15)  # both workers resume from the chief's checkpoint
   assert all("at step 10 of 15" in out for out in outs)
   assert fingerprint(outs[0]) == fingerprint(outs[1]) and fingerprint(outs[0])[1] == "15"
+  assert json.loads((tmp_path / "mw" / "metrics.json").read_text())["step"] == 15
+  assert str(tf.train.latest_checkpoint(str(tmp_path / "mw" / "ckpt"))).endswith("ckpt-15")
 
 
 def test_sigterm_checkpoints_and_exits(tmp_path):

@@ -1,8 +1,6 @@
 """TensorBoard output of a short run: event files, images, HParams, Projector, PNGs, and a live tensorboard."""
 
-import dataclasses
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -15,22 +13,37 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from clustergan_tf import data as data_lib
-from clustergan_tf import train_lib
+from clustergan_tf import checkpoint, summaries, train_lib
+
+
+def _squares():
+  """120 16-d vectors in [0, 1] (drawable as 4x4 images) of 3 classes; the first 60 are the test split."""
+  rng = np.random.default_rng(0)
+  y = np.arange(120) % 3
+  x = np.clip(np.eye(3)[y].repeat(6, axis=1)[:, :16] * 0.8 + rng.random((120, 16)) * 0.2, 0, 1).astype(np.float32)
+  return data_lib.Data("squares", {"train": (x, y), "test": (x[:60], y[:60])}, 3, True)
+
+
+# 4x4 images drawn 7x larger (28x28) with a pad of 1: 29 px per tile; 10 columns. The sample grid and the
+# interpolation have 3 rows; real vs reconstruction 4 (2 x 10 test rows, each over its reconstruction).
+IMAGE_SHAPES = {"samples_by_cluster": (3 * 29, 10 * 29, 1), "real_vs_reconstruction": (4 * 29, 10 * 29, 1),
+                "interpolation_0_to_1": (3 * 29, 10 * 29, 1)}
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-  """4 steps on 16-d vectors in [0, 1] (drawable as 4x4 images), evaluated at steps 2 and 4."""
+  """4 steps on `_squares`, evaluated at steps 2 and 4."""
   from clustergan_tf.config import Config
-  rng = np.random.default_rng(0)
-  y = np.arange(120) % 3
-  x = np.clip(np.eye(3)[y].repeat(6, axis=1)[:, :16] * 0.8 + rng.random((120, 16)) * 0.2, 0, 1).astype(np.float32)
-  data = data_lib.Data("squares", {"train": (x, y), "test": (x[:60], y[:60])}, 3, True)
+  data = _squares()
   root = tmp_path_factory.mktemp("tb")
   cfg = Config(dataset="vectors", num_clusters=3, latent_dim=2, hidden_units=(16,), batch_size=8, n_critic=1,
                train_steps=4, steps_per_loop=1, eval_every=2, checkpoint_every=2, model_dir=str(root / "run"))
   train_lib.train(cfg, data=data)
   return root / "run"
+
+
+def _value(event):
+  return float(tf.make_ndarray(event.tensor_proto))
 
 
 def _accumulator(path):
@@ -49,24 +62,43 @@ def test_train_scalars(run_dir):
     values = [float(tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
     assert len(values) == 4 and all(np.isfinite(values))
   assert float(tf.make_ndarray(acc.Tensors("learning_rate/g")[0].tensor_proto)) == pytest.approx(1e-4)
+  series = {tag: [_value(e) for e in acc.Tensors(tag)] for tag in tags}
+  assert [e.step for e in acc.Tensors("loss/d_loss")] == [1, 2, 3, 4]
+  assert series["learning_rate/d"] == pytest.approx([1e-4] * 4)
+  # one step per interval: d_loss = -wasserstein + 10 gp (WGAN-GP); images/s = steps/s x batch 8 x n_critic 1
+  np.testing.assert_allclose(series["loss/d_loss"],
+                             -np.array(series["loss/wasserstein"]) + 10 * np.array(series["loss/gradient_penalty"]),
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(series["speed/images_per_sec"], 8 * np.array(series["speed/steps_per_sec"]), rtol=1e-6)
 
 
 def test_eval_scalars_images_and_hparams(run_dir):
   acc = _accumulator(run_dir / "logs" / "eval")
   tags = set(acc.Tags()["tensors"])
+  curve = [json.loads(line) for line in (run_dir / "curve.jsonl").read_text().splitlines()]
+  assert [c["step"] for c in curve] == [2, 4]
   for method in ("argmax", "kmeans"):
     for metric in ("acc", "purity", "nmi", "ari"):
       events = acc.Tensors(f"{method}/{metric}")
       assert [e.step for e in events] == [2, 4]
-      assert all(-1.0 <= float(tf.make_ndarray(e.tensor_proto)) <= 1.0 for e in events)
+      # the scores of curve.jsonl, evaluation by evaluation
+      np.testing.assert_allclose([_value(e) for e in events], [c[f"{method}_{metric}"] for c in curve], rtol=1e-6)
   shares = [float(tf.make_ndarray(acc.Tensors(f"cluster_share_argmax/{k}")[-1].tensor_proto)) for k in range(3)]
   assert sum(shares) == pytest.approx(1.0)
-  for tag in ("cycle/reconstruction_error", "cycle/latent_error", "cycle/zc_recovery"):
-    assert np.isfinite(float(tf.make_ndarray(acc.Tensors(tag)[-1].tensor_proto)))
+  final = np.load(run_dir / "assignments.npz")["argmax"]  # the final (step 4) clusters of the 60 test rows
+  np.testing.assert_allclose(shares, np.bincount(final, minlength=3) / 60, rtol=1e-6)
+  # the final cycle errors, recomputed from the last checkpoint (the model that was evaluated at step 4)
+  from clustergan_tf.config import Config
+  cfg = Config.from_model_dir(str(run_dir))
+  model = checkpoint.load_model(cfg, _squares(), str(run_dir))
+  expected = summaries.cycle_errors(model, _squares().split("test")[0], cfg)
+  got = [_value(acc.Tensors(tag)[-1]) for tag in ("cycle/reconstruction_error", "cycle/latent_error",
+                                                   "cycle/zc_recovery")]
+  np.testing.assert_allclose(got, expected, rtol=1e-5)
   for tag in ("samples_by_cluster", "real_vs_reconstruction", "interpolation_0_to_1"):
     assert tag in tags
     image = tf.io.decode_png(tf.make_ndarray(acc.Tensors(tag)[-1].tensor_proto)[2])
-    assert image.shape[0] > 8 and image.shape[1] > 8
+    assert tuple(image.shape) == IMAGE_SHAPES[tag], tag
   assert "_hparams_/session_start_info" in acc.PluginTagToContent("hparams")
 
 
@@ -78,11 +110,19 @@ def test_projector_and_pngs(run_dir):
   assert rows[0] == "label\tcluster" and len(rows) == 61
   assert tf.train.load_checkpoint(str(logs / "embedding.ckpt-1")).get_tensor(
       "embedding/.ATTRIBUTES/VARIABLE_VALUE").shape == (60, 5)
+  tensorboard_images = _accumulator(logs / "eval")
   for name in ("samples_by_cluster", "real_vs_reconstruction", "interpolation_0_to_1"):
     png = (run_dir / "images" / f"{name}.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    image = tf.io.decode_png(png).numpy().astype(int)
+    assert image.shape == IMAGE_SHAPES[name]
+    # the final evaluation's picture, as TensorBoard holds it (its float -> uint8 rounds differently: +-1)
+    board = tf.io.decode_png(tf.make_ndarray(tensorboard_images.Tensors(name)[-1].tensor_proto)[2]).numpy()
+    assert np.abs(image - board.astype(int)).max() <= 1
+    assert image.min() < 128  # not blank: the pad is white, the pictures are not
 
 
+@pytest.mark.slow
 def test_live_tensorboard_serves_scalars_and_images(run_dir):
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))

@@ -1,5 +1,8 @@
 """Backprop decoding (Algorithm 1) on a linear generator, where the right answer is known."""
 
+import functools
+import types
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -143,10 +146,29 @@ def test_prior_starting_points():
   assert decode_lib.default_clip("onehot") == 0.6 and decode_lib.default_clip("gaussian") is None
 
 
-def test_naive_pair_timing_runs(truth):
-  """The benchmark's textbook loop (one (input, restart) pair per call) times a positive duration."""
+def test_naive_pair_timing_runs_one_pair_per_call(truth, monkeypatch):
+  """The benchmark's textbook loop: one call to trace, then one call per (input, restart) pair (input i
+  with restart i mod K), timed together and divided by the number of pairs (at most len(x))."""
   _, _, x = truth
   args = dict(num_clusters=K, latent_dim=LATENT_DIM, sigma=SIGMA, steps=3, learning_rate=0.01, lambda_reg=0.0,
               clip=0.6, seed=0, prior="onehot")
   x = np.repeat(x, 3, axis=0)  # >= NAIVE_PAIRS inputs
-  assert decode_lib.naive_pair_seconds(linear_generator, x, args, pairs=20) > 0
+  calls, real_solver = [], decode_lib.make_solver
+
+  def counting_solver(*a, **kw):
+    solve = real_solver(*a, **kw)
+
+    def wrapped(xi, zc, zn0):
+      calls.append((xi.numpy(), int(np.argmax(zc.numpy())), zn0.shape))
+      return solve(xi, zc, zn0)
+    return wrapped
+
+  monkeypatch.setattr(decode_lib, "make_solver", counting_solver)
+  for pairs, expected_pairs in ((20, 20), (100, len(x))):
+    clock, calls[:] = iter([100.0, 103.0]), []  # a fake clock: 3 s pass between its two readings
+    monkeypatch.setattr(decode_lib, "time", types.SimpleNamespace(perf_counter=functools.partial(next, clock)))
+    assert decode_lib.naive_pair_seconds(linear_generator, x, args, pairs=pairs) == pytest.approx(3.0 / expected_pairs)
+    assert len(calls) == 1 + expected_pairs
+    for i, (xi, k, shape) in enumerate(calls[1:]):
+      np.testing.assert_array_equal(xi, x[i:i + 1])
+      assert k == i % K and shape == (1, LATENT_DIM)

@@ -1,0 +1,137 @@
+"""What a checkpoint holds, how it is read back, and a trained model loaded from MODEL_DIR for evaluate,
+export, decode and experiments.
+
+A checkpoint holds G, D, E, both optimizers (the step counter included), the moving
+averages of G and E (--ema_decay) and the seconds trained so far. Files: MODEL_DIR/ckpt/ckpt-<step>.
+"""
+
+import dataclasses
+import hashlib
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from clustergan_tf import config as config_lib
+from clustergan_tf import data as data_lib
+from clustergan_tf import model as model_lib
+from clustergan_tf.errors import UsageError
+
+
+def directory(model_dir):
+  """Where the checkpoints of model_dir live."""
+  return os.path.join(model_dir, "ckpt")
+
+
+def latest(model_dir):
+  """Path prefix of the newest checkpoint in model_dir, or None."""
+  return tf.train.latest_checkpoint(directory(model_dir))
+
+
+def make_checkpoint(model, train_seconds=None, averages=True):
+  """tf.train.Checkpoint of everything a resumed run needs; averages=False leaves the moving averages
+  out (they are restored apart, see `restore_averages`), train_seconds=None the training time."""
+  extra = {} if train_seconds is None else {"train_seconds": train_seconds}
+  if model.ema_weights and averages:
+    extra["ema"] = _averages(model)
+  return tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
+                             encoder=model.encoder, g_optimizer=model.g_optimizer,
+                             d_optimizer=model.d_optimizer, **extra)
+
+
+def _averages(model):
+  return tf.train.Checkpoint(**{f"w{i}": v for i, v in enumerate(model.ema_weights)})
+
+
+def restore_averages(model, path):
+  """Restores the moving averages of G and E from checkpoint `path`; a checkpoint written without
+  them (--ema_decay turned on when resuming) starts them at the restored weights."""
+  if not model.ema_weights:
+    return
+  if any(name.startswith("ema/") for name, _ in tf.train.list_variables(path)):
+    tf.train.Checkpoint(ema=_averages(model)).restore(path).expect_partial()  # the same path as when saved
+  else:
+    for a, v in zip(model.ema_weights, model._averaged):
+      a.assign(tf.convert_to_tensor(v))
+
+
+def restore(model, path, train_seconds=None, strict=True):
+  """Restores model (networks, optimizers, moving averages) and, when given, the train_seconds
+  variable (0 in checkpoints older than --time_budget_minutes) from checkpoint `path`.
+  strict: every object of the model must be in the checkpoint (resuming training)."""
+  status = make_checkpoint(model, averages=False).restore(path)
+  if strict:
+    status.assert_existing_objects_matched()
+  else:
+    status.expect_partial()
+  restore_averages(model, path)
+  if train_seconds is not None:
+    tf.train.Checkpoint(train_seconds=train_seconds).restore(path).expect_partial()
+
+
+def check_resumable(cfg, model_dir):
+  """UsageError naming the flag if cfg differs from the run saved in model_dir in a setting its checkpoint needs."""
+  path = os.path.join(model_dir, "config.json")
+  if not os.path.exists(path):
+    return
+  saved = config_lib.Config.load(path)
+  for name in config_lib.ARCHITECTURE:
+    if getattr(saved, name) != getattr(cfg, name):
+      raise UsageError(f"--{name}={getattr(cfg, name)} differs from {getattr(saved, name)} of the checkpoints in "
+                       f"--model_dir={model_dir}; use the same value to resume, or another --model_dir")
+
+
+def _weights(model):
+  return [v.numpy() for net in (model.generator, model.discriminator, model.encoder) for v in net.weights]
+
+
+def weights_fingerprint(model):
+  """sha256 (16 hex digits) of every weight of G, D and E: equal fingerprints = identical weights."""
+  digest = hashlib.sha256()
+  for w in _weights(model):
+    digest.update(np.ascontiguousarray(w).tobytes())
+  return digest.hexdigest()[:16]
+
+
+def weights_finite(model):
+  """True when every weight of G, D and E is finite (a block whose losses were not yet checked is safe to save)."""
+  return all(bool(np.isfinite(w).all()) for w in _weights(model))
+
+
+@dataclasses.dataclass
+class Trained:
+  """A trained model_dir loaded for inference: G and E hold their moving averages (--ema_decay)."""
+  cfg: config_lib.Config
+  data: data_lib.Data
+  model: model_lib.ClusterGAN
+  train_minutes: float  # training time of every run of the model_dir, evaluations excluded
+  weights_sha256: str  # of the trained weights, as training printed it (before the averages are swapped in)
+
+
+def load_model(cfg, data, model_dir):
+  """The ClusterGAN of model_dir with its latest checkpoint restored (default strategy)."""
+  model = model_lib.build(cfg, data.data_shape, data.bounded)
+  path = latest(model_dir)
+  if path is None:
+    raise UsageError(f"--model_dir={model_dir} has no checkpoint under ckpt/: train first")
+  restore(model, path, strict=False)
+  return model
+
+
+def train_seconds(path):
+  """Seconds trained up to checkpoint `path`, evaluations excluded (0 for checkpoints that predate the count)."""
+  names = dict(tf.train.list_variables(path))
+  key = "train_seconds/.ATTRIBUTES/VARIABLE_VALUE"
+  return float(tf.train.load_variable(path, key)) if key in names else 0.0
+
+
+def load(model_dir):
+  """The trained model of model_dir, ready for evaluate, export and decode."""
+  cfg = config_lib.Config.from_model_dir(model_dir)
+  data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
+  # Inference and export run in float32 (mixed-precision weights are float32 already; TFLite
+  # builtins have no bfloat16 kernels).
+  model = load_model(dataclasses.replace(cfg, precision="float32"), data, model_dir)
+  fingerprint = weights_fingerprint(model)
+  model.use_averaged_weights()
+  return Trained(cfg, data, model, round(train_seconds(latest(model_dir)) / 60, 3), fingerprint)

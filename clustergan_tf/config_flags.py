@@ -1,0 +1,50 @@
+"""Command-line flags derived from the Config declarations: one absl flag per field, same name, help and default."""
+
+import dataclasses
+import types
+import typing
+
+from absl import flags
+
+from clustergan_tf import config as config_lib
+from clustergan_tf.errors import UsageError
+
+
+def _kind(annotation):
+  """The flag type of a field annotation: int, float, bool, str or tuple (`X | None` -> X)."""
+  if isinstance(annotation, types.UnionType):
+    annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+  return typing.get_origin(annotation) or annotation
+
+
+def define_config_flags(flag_values=flags.FLAGS):
+  """Defines a flag for every Config field (the training flags every training CLI shares)."""
+  for f in config_lib.FIELDS:
+    meta, kind = f.metadata, _kind(f.type)
+    args = dict(name=f.name, default=f.default, help=meta["help"], flag_values=flag_values)
+    if meta["choices"] is not None:
+      flags.DEFINE_enum(enum_values=list(meta["choices"]), **args)
+    elif kind is tuple:
+      flags.DEFINE_list(**dict(args, default=[str(v) for v in f.default]))
+    else:
+      define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(
+          kind, flags.DEFINE_string)
+      define(**args)
+
+
+def config_from_flags(flag_values=flags.FLAGS, **overrides):
+  """The Config whose every field is the flag of the same name (list flags parsed to ints), then overrides."""
+  values = {}
+  for f in config_lib.FIELDS:
+    value = flag_values[f.name].value
+    if _kind(f.type) is tuple:
+      value = _int_tuple(f.name, value)
+    values[f.name] = value
+  return dataclasses.replace(config_lib.Config(**values), **overrides)
+
+
+def _int_tuple(name, items):
+  try:
+    return tuple(int(u) for u in items)
+  except ValueError:
+    raise UsageError(f"--{name}={','.join(items)} must be comma-separated integers, e.g. 256,256") from None

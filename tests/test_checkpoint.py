@@ -1,0 +1,61 @@
+"""checkpoint: what is saved, how it is restored, the resume rule, and a trained model loaded for inference."""
+
+import dataclasses
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clustergan_tf import checkpoint, train_lib
+from clustergan_tf import model as model_lib
+from clustergan_tf.errors import UsageError
+
+
+@pytest.fixture
+def trained(tiny_config, tiny_data):
+  cfg = dataclasses.replace(tiny_config, train_steps=2, logdir="none", jit_compile=False, ema_decay=0.5)
+  report = train_lib.train(cfg, data=tiny_data, out=io.StringIO())
+  return cfg, report
+
+
+def test_restore_gives_back_weights_optimizer_step_averages_and_seconds(trained, tiny_data):
+  cfg, report = trained
+  model = model_lib.build(cfg, tiny_data.data_shape, tiny_data.bounded)
+  seconds = tf.Variable(0.0, dtype=tf.float64)
+  checkpoint.restore(model, checkpoint.latest(cfg.model_dir), seconds)
+  assert int(model.step) == 2 and float(seconds.numpy()) > 0
+  assert checkpoint.weights_fingerprint(model) == report["weights_sha256"]
+  assert float(seconds.numpy()) == checkpoint.train_seconds(checkpoint.latest(cfg.model_dir))
+  assert not np.array_equal(model.ema_weights[0].numpy(), model.generator.weights[0].numpy())
+
+
+def test_fingerprint_changes_with_any_weight(tiny_config, tiny_data):
+  model = model_lib.build(tiny_config, tiny_data.data_shape, tiny_data.bounded)
+  before = checkpoint.weights_fingerprint(model)
+  assert checkpoint.weights_fingerprint(model) == before and len(before) == 16
+  model.discriminator.weights[-1].assign_add(tf.ones_like(model.discriminator.weights[-1]))
+  assert checkpoint.weights_fingerprint(model) != before
+
+
+def test_check_resumable_names_the_differing_setting(trained):
+  cfg, _ = trained
+  checkpoint.check_resumable(dataclasses.replace(cfg, learning_rate=1.0, train_steps=9), cfg.model_dir)  # allowed
+  with pytest.raises(UsageError, match=r"--latent_dim=5 differs from 3 of the checkpoints"):
+    checkpoint.check_resumable(dataclasses.replace(cfg, latent_dim=5), cfg.model_dir)
+
+
+def test_load_model_without_checkpoint_is_a_usage_error(tiny_config, tiny_data, tmp_path):
+  with pytest.raises(UsageError, match="has no checkpoint under ckpt/: train first"):
+    checkpoint.load_model(tiny_config, tiny_data, str(tmp_path))
+
+
+def test_load_serves_the_averages_and_reports_the_trained_fingerprint(tmp_path):
+  from clustergan_tf.config import Config
+  cfg = Config(dataset="digits", num_clusters=3, latent_dim=2, hidden_units=(8,), batch_size=8, n_critic=1,
+               train_steps=2, logdir="none", jit_compile=False, ema_decay=0.5, model_dir=str(tmp_path / "m"))
+  report = train_lib.train(cfg, out=io.StringIO())
+  t = checkpoint.load(cfg.model_dir)
+  assert t.weights_sha256 == report["weights_sha256"] and t.train_minutes == report["train_minutes"]
+  np.testing.assert_array_equal(t.model.generator.weights[0].numpy(), t.model.ema_weights[0].numpy())
+  assert t.cfg == cfg and t.data.name == "digits"

@@ -1,0 +1,67 @@
+"""Rules of the codebase that a reviewer would otherwise check by hand."""
+
+import ast
+import glob
+import os
+import shutil
+import subprocess
+
+import pytest
+from absl import flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, "clustergan_tf")
+MAX_FUNCTION_LINES = 60
+
+
+def _modules():
+  return sorted(glob.glob(os.path.join(PACKAGE, "*.py")))
+
+
+def _cli_modules():
+  return [p for p in _modules() if "cli.run(main)" in open(p).read()]
+
+
+def test_no_function_is_longer_than_sixty_lines():
+  long = []
+  for path in _modules():
+    for node in ast.walk(ast.parse(open(path).read())):
+      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        lines = node.end_lineno - node.lineno + 1
+        if lines > MAX_FUNCTION_LINES:
+          long.append(f"{os.path.basename(path)}:{node.name} ({lines} lines)")
+  assert not long
+
+
+def test_no_command_line_module_imports_another():
+  clis = {os.path.basename(p)[:-3] for p in _cli_modules()}
+  assert {"train", "evaluate", "export", "decode", "reproduce", "experiments", "benchmark", "curves"} <= clis
+  for path in _cli_modules():
+    for node in ast.walk(ast.parse(open(path).read())):
+      if isinstance(node, ast.ImportFrom) and node.module == "clustergan_tf":
+        assert not {a.name for a in node.names} & clis, f"{os.path.basename(path)} imports a CLI"
+
+
+def test_importing_a_command_line_module_defines_no_flags():
+  """Flags are defined by each CLI's define_flags(), called only when it runs."""
+  import importlib
+  before = set(flags.FLAGS)
+  for path in _cli_modules():
+    importlib.import_module(f"clustergan_tf.{os.path.basename(path)[:-3]}")
+  assert set(flags.FLAGS) == before
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is a test dependency: pip install -e '.[test]'")
+def test_ruff_is_clean():
+  proc = subprocess.run(["ruff", "check", "clustergan_tf", "tests"], cwd=ROOT, capture_output=True, text=True)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_settings_are_declared_once():
+  """No CLI redefines a training setting by hand: the Config field is the only declaration."""
+  from clustergan_tf import config as config_lib
+  names = {f.name for f in config_lib.FIELDS}
+  for module in ("train.py", "reproduce.py", "experiments.py"):
+    for node in ast.walk(ast.parse(open(os.path.join(PACKAGE, module)).read())):
+      if isinstance(node, ast.Call) and getattr(node.func, "attr", "").startswith("DEFINE_") and node.args:
+        assert getattr(node.args[0], "value", None) not in names, f"{module} defines a setting by hand"

@@ -1,0 +1,46 @@
+"""Flags derived from the Config declarations."""
+
+import pytest
+from absl import flags
+
+from clustergan_tf import config as config_lib
+from clustergan_tf import config_flags
+from clustergan_tf.errors import UsageError
+
+
+@pytest.fixture
+def flag_values():
+  fv = flags.FlagValues()
+  config_flags.define_config_flags(fv)
+  return fv
+
+
+def test_one_flag_per_field_with_its_default_and_help(flag_values):
+  for f in config_lib.FIELDS:
+    flag = flag_values[f.name]
+    assert flag.help.endswith(f.metadata["help"]), f.name  # enum flags prefix their choices
+    assert flag.default == (list(map(str, f.default)) if isinstance(f.default, tuple) else f.default), f.name
+
+
+def test_enum_flags_take_the_declared_choices(flag_values):
+  with pytest.raises(flags.IllegalFlagValueError):
+    flag_values(["prog", "--loss=lsgan"])
+
+
+def test_parsed_flags_give_the_config(flag_values):
+  flag_values(["prog", "--hidden_units=32,8", "--nouse_encoder", "--d_learning_rate=2e-4", "--loss=gan",
+               "--num_clusters=7"])
+  cfg = config_flags.config_from_flags(flag_values, seed=3)
+  assert cfg == config_lib.Config(hidden_units=(32, 8), use_encoder=False, d_learning_rate=2e-4, loss="gan",
+                                  num_clusters=7, seed=3)
+
+
+def test_unparsed_defaults_give_the_default_config(flag_values):
+  flag_values(["prog"])
+  assert config_flags.config_from_flags(flag_values) == config_lib.Config()
+
+
+def test_list_of_non_integers_is_a_usage_error(flag_values):
+  flag_values(["prog", "--hidden_units=a,b"])
+  with pytest.raises(UsageError, match="--hidden_units=a,b must be comma-separated integers"):
+    config_flags.config_from_flags(flag_values)

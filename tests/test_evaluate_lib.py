@@ -1,0 +1,122 @@
+"""evaluate_lib: the clusters and numbers that every report, table and metrics.json holds."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clustergan_tf import evaluate_lib
+from clustergan_tf.config import Config
+from clustergan_tf.data import Data
+
+K = 3
+
+
+class StubModel:
+  """An encoder that reads z_n and the cluster logits off the input: x = [zn (2), logits (K)]."""
+
+  def encoder(self, x, training=False):
+    return {"zn": x[:, :2], "zc_logits": x[:, 2:]}
+
+
+def stub_data(labels, clusters, with_labels=True):
+  """Rows whose encoder logits put row i in clusters[i] (10 logits apart: moves cannot flip it)."""
+  rng = np.random.default_rng(0)
+  x = np.concatenate([rng.normal(size=(len(clusters), 2)), 10.0 * np.eye(K)[clusters]], axis=1).astype(np.float32)
+  y = np.asarray(labels, np.int64) if with_labels else None
+  return Data("stub", {"train": (x, y), "test": (x, y)}, K, False)
+
+
+def test_kmeans_features_rule_in_numpy_and_tensorflow():
+  zn, probs = np.ones((2, 3), np.float32), np.full((2, K), 0.5, np.float32)
+  np.testing.assert_array_equal(evaluate_lib.kmeans_features(zn, probs, 1.0).numpy(), np.concatenate([zn, probs], 1))
+  np.testing.assert_array_equal(evaluate_lib.kmeans_features(zn, probs, 0.0).numpy(), probs)
+  np.testing.assert_array_equal(evaluate_lib.kmeans_features(zn, None, 1.0).numpy(), zn)
+  as_tensors = evaluate_lib.kmeans_features(tf.constant(zn), tf.constant(probs), 1.0)
+  np.testing.assert_array_equal(as_tensors.numpy(), np.concatenate([zn, probs], 1))
+
+
+def test_assign_reads_argmax_and_runs_kmeans_on_the_features():
+  probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], np.float32)
+  zn = np.array([[0.0], [10.0], [0.1], [10.1]], np.float32)
+  out = evaluate_lib.assign(zn, probs, 2, beta_n=1.0)
+  np.testing.assert_array_equal(out["argmax"], [0, 1, 0, 1])
+  assert out["kmeans"][0] == out["kmeans"][2] != out["kmeans"][1] == out["kmeans"][3]
+  assert set(evaluate_lib.assign(zn, None, 2, beta_n=1.0)) == {"kmeans"}
+
+
+def test_encode_is_the_same_in_any_batch_size():
+  x = stub_data([0] * 7, [0, 1, 2, 0, 1, 2, 0]).split("test")[0]
+  a = evaluate_lib.encode(StubModel().encoder, x, batch_size=3)
+  b = evaluate_lib.encode(StubModel().encoder, x, batch_size=1000)
+  np.testing.assert_array_equal(a[0], b[0])
+  np.testing.assert_allclose(a[1], b[1], rtol=1e-6)
+  np.testing.assert_allclose(a[1].sum(1), 1.0, rtol=1e-6)
+
+
+def test_evaluate_scores_the_clusters_against_the_labels():
+  labels = [0, 0, 1, 1, 2, 2, 2, 0]
+  clusters = [1, 1, 0, 0, 2, 2, 0, 1]  # one of 8 rows in the wrong cluster after the best matching
+  data = stub_data(labels, clusters)
+  ev = evaluate_lib.evaluate(StubModel(), data, "test", Config(num_clusters=K, latent_dim=2), step=7)
+  assert ev.report["results"]["argmax"]["acc"] == 7 / 8
+  assert ev.report["cluster_sizes"]["argmax"] == [3, 3, 2]
+  assert (ev.report["step"], ev.report["num_examples"], ev.report["latents"]) == (7, 8, "encoder")
+  np.testing.assert_array_equal(ev.assignments["argmax"], clusters)
+  np.testing.assert_array_equal(ev.assignments["labels"], labels)
+  scores = ev.report["label_free"]
+  assert scores["stability"] == 1.0  # 10 logits apart: small moves change no cluster
+  shares = np.array([3, 3, 2]) / 8
+  assert scores["balance"] == pytest.approx(-(shares * np.log(shares)).sum() / np.log(K))
+  assert ev.report["label_free_score"] == pytest.approx(scores["balance"])
+
+
+def test_evaluate_without_labels_reports_sizes_and_labels_minus_one():
+  data = stub_data([0] * 6, [0, 1, 2, 0, 1, 2], with_labels=False)
+  ev = evaluate_lib.evaluate(StubModel(), data, "test", Config(num_clusters=K, latent_dim=2), step=1)
+  assert ev.report["results"] == {} and ev.report["cluster_sizes"]["argmax"] == [2, 2, 2]
+  np.testing.assert_array_equal(ev.assignments["labels"], [-1] * 6)
+  assert "(no labels: cluster sizes [2, 2, 2])" in evaluate_lib.format_report(ev.report)
+
+
+def test_write_is_the_one_schema_with_training_fields(tmp_path):
+  data = stub_data([0, 1, 2], [0, 1, 2])
+  ev = evaluate_lib.evaluate(StubModel(), data, "test", Config(num_clusters=K, latent_dim=2), step=3)
+  report = evaluate_lib.write(str(tmp_path), ev, train_minutes=1.5, weights_sha256="abc")
+  saved = json.loads((tmp_path / "metrics.json").read_text())
+  assert saved == report and (saved["train_minutes"], saved["weights_sha256"]) == (1.5, "abc")
+  arrays = np.load(tmp_path / "assignments.npz")
+  assert set(arrays.files) == {"labels", "argmax", "kmeans"}
+  assert sorted(os.listdir(tmp_path)) == ["assignments.npz", "metrics.json"]  # no temporary files left
+
+
+def test_format_report_lines():
+  report = {"dataset": "d", "split": "test", "num_examples": 4, "step": 2, "cluster_sizes": {"kmeans": [2, 2]},
+            "results": {"argmax": {"acc": 0.5, "nmi": 0.25}}, "label_free_score": 0.75,
+            "diagnostics": {"mode_purity": 0.9}}
+  assert evaluate_lib.format_report(report).splitlines() == [
+      "d test (n=4) at step 2:", "  argmax  acc 0.5000  nmi 0.2500", "  label_free_score 0.7500  mode_purity 0.9"]
+
+
+def test_append_curve_writes_one_line_per_evaluation(tmp_path):
+  report = {"step": 4, "results": {"argmax": {"acc": 0.5}}, "label_free_score": 0.7, "diagnostics": {"mode_purity": 1}}
+  evaluate_lib.append_curve(str(tmp_path), report, 0.25)
+  evaluate_lib.append_curve(str(tmp_path), dict(report, step=8), 0.5)
+  lines = [json.loads(line) for line in (tmp_path / "curve.jsonl").read_text().splitlines()]
+  assert lines[0] == {"step": 4, "train_minutes": 0.25, "argmax_acc": 0.5, "label_free_score": 0.7, "mode_purity": 1}
+  assert [p["step"] for p in lines] == [4, 8]
+
+
+def test_raw_kmeans_separates_separated_blobs():
+  rng = np.random.default_rng(0)
+  y = np.repeat(np.arange(3), 20)
+  x = (10.0 * y[:, None] + rng.normal(size=(60, 4))).astype(np.float32)
+  data = Data("blobs", {"train": (x, y), "test": (x, y)}, 3, False)
+  assert evaluate_lib.raw_kmeans(data, "test", 3)["acc"] == 1.0
+
+
+def test_table_row_formats_floats_and_keeps_strings():
+  row = evaluate_lib.table_row("seed 0", {"acc": 0.5, "purity": "**0.9**", "nmi": 0.25, "ari": 0.125}, "1.5", 42)
+  assert row == "| seed 0 | 0.5000 | **0.9** | 0.2500 | 0.1250 | 1.5 | 42 |"

@@ -1,0 +1,121 @@
+"""G, D and E: shapes, input and output names, the linear generator, critic norms, output ranges, init."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers
+
+from clustergan_tf import networks
+
+IMAGE = (28, 28, 1)
+VECTOR = (6,)
+NORM_LAYERS = (layers.BatchNormalization, layers.LayerNormalization, layers.SpectralNormalization)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+  keras.utils.set_random_seed(0)
+
+
+def _z(batch, latent_dim, num_clusters, seed=0):
+  zn = tf.random.stateless_normal([batch, latent_dim], [seed, 1])
+  zc = tf.one_hot(tf.range(batch) % num_clusters, num_clusters)
+  return zn, zc
+
+
+@pytest.mark.parametrize("shape,input_name", [(IMAGE, "images"), (VECTOR, "features")])
+def test_shapes_and_names(shape, input_name):
+  g = networks.build_generator(shape, 5, 3, hidden_units=(16, 16))
+  d = networks.build_discriminator(shape, hidden_units=(16, 16))
+  e = networks.build_encoder(shape, 5, 3, hidden_units=(16, 16))
+  assert [t.name for t in g.inputs] == ["zn", "zc"]
+  assert [t.name for t in d.inputs] == [input_name] and [t.name for t in e.inputs] == [input_name]
+  x = g(_z(4, 5, 3))
+  assert tuple(x.shape) == (4,) + shape
+  assert tuple(d(x).shape) == (4, 1)
+  out = e(x)
+  assert set(out) == {"zn", "zc_logits"}
+  assert tuple(out["zn"].shape) == (4, 5) and tuple(out["zc_logits"].shape) == (4, 3)
+
+
+@pytest.mark.parametrize("shape", [IMAGE, VECTOR])
+def test_linear_generator_is_affine(shape):
+  g = networks.build_generator(shape, 2, 3, linear=True)
+  zn1, zc1 = _z(5, 2, 3, seed=1)
+  zn2, zc2 = tf.random.stateless_normal([5, 2], [2, 1]), tf.random.stateless_uniform([5, 3], [2, 2])
+  a = 0.3
+  mixed = g([a * zn1 + (1 - a) * zn2, a * zc1 + (1 - a) * zc2]).numpy()
+  np.testing.assert_allclose(mixed, a * g([zn1, zc1]).numpy() + (1 - a) * g([zn2, zc2]).numpy(), atol=1e-6)
+
+
+def test_mlp_generator_is_not_affine():
+  """The same identity fails for the (non-linear) MLP generator, so the affine check above can fail."""
+  g = networks.build_generator(VECTOR, 2, 3, hidden_units=(16, 16), output_activation="linear")
+  zn1, zc1 = 50.0 * tf.random.stateless_normal([5, 2], [1, 1]), tf.one_hot([0, 1, 2, 0, 1], 3)
+  zn2, zc2 = 50.0 * tf.random.stateless_normal([5, 2], [2, 1]), tf.one_hot([1, 2, 0, 2, 0], 3)
+  mixed = g([0.5 * zn1 + 0.5 * zn2, 0.5 * zc1 + 0.5 * zc2]).numpy()
+  chord = 0.5 * g([zn1, zc1]).numpy() + 0.5 * g([zn2, zc2]).numpy()
+  assert np.abs(mixed - chord).max() > 1e-4  # 2.2e-3 here; 100x the tolerance above
+
+
+@pytest.mark.parametrize("shape,counts", [
+    (IMAGE, {"batch": (2, 0, 0), "layer": (0, 2, 0), "spectral": (0, 0, 4), "none": (0, 0, 0)}),
+    (VECTOR, {"batch": (1, 0, 0), "layer": (0, 1, 0), "spectral": (0, 0, 3), "none": (0, 0, 0)}),
+])
+def test_critic_norm_layer_types(shape, counts):
+  """(BatchNorm, LayerNorm, SpectralNorm) layers per critic_norm: image D normalises conv2 and fc1, the
+  2-layer MLP fc2 only; spectral wraps every weight layer (image: conv1, conv2, fc1, out; MLP: fc1, fc2, out)."""
+  for norm, expected in counts.items():
+    d = networks.build_discriminator(shape, hidden_units=(16, 16), norm=norm)
+    got = tuple(sum(isinstance(layer, cls) for layer in d.layers) for cls in NORM_LAYERS)
+    assert got == expected, norm
+
+
+def test_spectral_critic_wraps_the_weight_layers():
+  d = networks.build_discriminator(VECTOR, hidden_units=(16, 16), norm="spectral")
+  wrapped = [layer for layer in d.layers if isinstance(layer, layers.SpectralNormalization)]
+  assert [w.name for w in wrapped] == ["sn_fc1", "sn_fc2", "sn_out"]
+  assert all(type(w.layer) is layers.Dense for w in wrapped)
+  assert not [layer for layer in d.layers if type(layer) is layers.Dense]  # none left unwrapped
+
+
+def _copy_with_output(g, shape, activation):
+  other = networks.build_generator(shape, 2, 3, hidden_units=(16,), output_activation=activation)
+  other.set_weights(g.get_weights())
+  return other
+
+
+def test_sigmoid_output_in_unit_interval_and_linear_output_leaves_it():
+  """Same weights, the out bias set to -+4: the linear output leaves [0, 1] on both sides, the
+  sigmoid output is exactly the sigmoid of it."""
+  linear = networks.build_generator(VECTOR, 2, 3, hidden_units=(16,), output_activation="linear")
+  linear.get_layer("out").bias.assign([-4.0, 4.0, -4.0, 4.0, 0.0, 0.0])
+  sigmoid = _copy_with_output(linear, VECTOR, "sigmoid")
+  z = _z(8, 2, 3)
+  raw, squashed = linear(z).numpy(), sigmoid(z).numpy()
+  assert raw.min() < -3.5 and raw.max() > 3.5
+  assert squashed.min() > 0.0 and squashed.max() < 1.0
+  np.testing.assert_allclose(squashed, 1 / (1 + np.exp(-raw)), rtol=1e-5)
+
+
+def test_image_generator_output_is_a_sigmoid():
+  g = networks.build_generator(IMAGE, 5, 3)
+  g.get_layer("deconv2").bias.assign([-5.0])  # pushes the pre-activation far below 0
+  x = g(_z(2, 5, 3), training=False).numpy()
+  assert x.min() > 0.0 and x.max() < 0.01  # sigmoid(~-5) = 0.0067
+
+
+@pytest.mark.parametrize("build,layer", [
+    (lambda: networks.build_discriminator(IMAGE), "conv2"),  # 131072 weights
+    (lambda: networks.build_generator(IMAGE, 30, 10), "fc2"),
+    (lambda: networks.build_encoder(VECTOR, 5, 3, hidden_units=(512, 512)), "fc2"),
+], ids=["D-conv2", "G-fc2", "E-fc2"])
+def test_weights_are_normal_with_std_002(build, layer):
+  """N(0, 0.02): Glorot would give 0.0255 (conv2), 0.0166 (G fc2) or 0.0442 (E fc2); a uniform law of std
+  0.02 never exceeds 0.0347 in size, a normal one of this many draws does (max ~4 sigma)."""
+  dense = build().get_layer(layer)
+  w = dense.kernel.numpy()
+  assert abs(w.std() - 0.02) < 0.001 and abs(w.mean()) < 0.001
+  assert np.abs(w).max() > 0.06
+  np.testing.assert_array_equal(dense.bias.numpy(), 0.0)

@@ -1,0 +1,35 @@
+"""reproduce: the per-seed table, its mean row (over all seeds, never best-of-N) and the label-free pick."""
+
+import pytest
+
+from clustergan_tf import reproduce
+from clustergan_tf.errors import UsageError
+
+
+def report(acc, minutes, step, score=None):
+  out = {"results": {"argmax": {"acc": acc, "purity": acc, "nmi": 0.5, "ari": 0.25}}, "train_minutes": minutes,
+         "step": step}
+  if score is not None:
+    out["label_free_score"] = score
+  return out
+
+
+def test_seed_rows_and_the_mean_over_all_seeds():
+  rows = reproduce.seed_rows([0, 1], [report(0.8, 1.0, 10, 0.7), report(0.6, 3.0, 30)], "argmax")
+  assert rows[0] == "| seed 0 | 0.8000 | 0.8000 | 0.5000 | 0.2500 | 1.0 | 10 | 0.7000 |"
+  assert rows[1] == "| seed 1 | 0.6000 | 0.6000 | 0.5000 | 0.2500 | 3.0 | 30 |  |"
+  assert rows[2].startswith("| **mean ± std** | **0.7000** ± 0.1000 | **0.7000** ± 0.1000 | **0.5000** ± 0.0000")
+  assert rows[2].endswith("| 2.0 | 20 |  |")
+
+
+def test_parse_seeds():
+  assert reproduce.parse_seeds(["0", "3"]) == [0, 3]
+  with pytest.raises(UsageError, match="--seeds=0,x must be comma-separated integers"):
+    reproduce.parse_seeds(["0", "x"])
+
+
+def test_label_free_summary_names_the_pick_and_the_gap():
+  line = reproduce.label_free_summary([0, 1, 2], [0.9, 0.8, 0.95], [0.80, 0.70, 0.85])
+  assert "Spearman rho 1.00" in line and "picked seed 2 (ACC 0.8500)" in line and "gap 0.0000" in line
+  line = reproduce.label_free_summary([0, 1, 2], [0.9, 0.8, 0.95], [0.80, 0.90, 0.85])
+  assert "best seed 1 (ACC 0.9000)" in line and "gap 0.0500" in line
