@@ -128,7 +128,7 @@ def train_seconds(path):
 def load(model_dir):
   """The trained model of model_dir, ready for evaluate, export and decode."""
   cfg = config_lib.Config.from_model_dir(model_dir)
-  data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
+  data = cfg.load_data()
   # Inference and export run in float32 (mixed-precision weights are float32 already; TFLite
   # builtins have no bfloat16 kernels).
   model = load_model(dataclasses.replace(cfg, precision="float32"), data, model_dir)

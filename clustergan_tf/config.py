@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 
+from clustergan_tf import data as data_lib
 from clustergan_tf import distribute, losses, networks, prior
 from clustergan_tf.data import DATASETS, SOURCES, SPLITS
 from clustergan_tf.errors import UsageError
@@ -39,6 +40,15 @@ class Config:
   data_path: str | None = setting(None, "--dataset=vectors: a .npy or .csv file of shape [rows, features].")
   labels_path: str | None = setting(None, "--dataset=vectors: optional integer labels (.npy/.csv), for evaluation "
                                     "only.")
+  standardize: bool = setting(False, "--dataset=vectors: scale every feature to mean 0, std 1 (statistics of the "
+                              "training rows).", architecture=True)
+  class_imbalance: float = setting(1.0, "Subsample every split of a labelled data set so that class shares fall "
+                                   "geometrically, the largest this many times the smallest (12.5 for 10 classes: "
+                                   "about 25% down to 2%), seeded by --seed. 1: the data as it is.",
+                                   architecture=True, check=lambda v: v >= 1, why="must be >= 1 (1: no subsampling)")
+  exclude_classes: tuple[int, ...] = setting((), "Class ids dropped from the training split only (comma list), to "
+                                             "measure how well outlier_score finds a class never seen.",
+                                             architecture=True)
   # -- prior and losses (the paper's MNIST settings are in mnist.flags)
   num_clusters: int = setting(10, "K: number of clusters (one-hot size of z_c).", architecture=True, hparam=True,
                               check=lambda v: v >= 2, why="must be >= 2 (clustering into one group is no clustering)")
@@ -114,6 +124,15 @@ class Config:
       0.0, "Stop when this many minutes of training are spent (evaluations excluded; kept across resumes), or at "
       "--train_steps, whichever comes first. 0: no budget.", **_at_least(0, " (0: no budget, train --train_steps)"))
   seed: int = setting(0, "Seed of weights, noise and data order.", hparam=True)
+  # -- beyond the paper: a user's own data
+  cluster_shares: str = setting("uniform", "Cluster proportions of the prior: 'uniform' (the paper's) or 'learned' "
+                                "(re-estimated every --shares_every steps from E's mean softmax(z_c) on real data, "
+                                "each share at least --shares_floor / K).", choices=("uniform", "learned"),
+                                hparam=True)
+  shares_every: int = setting(500, "--cluster_shares=learned: generator steps between re-estimates of the shares.",
+                              **_at_least(1))
+  shares_floor: float = setting(0.2, "--cluster_shares=learned: every share stays >= this / K, so that no cluster "
+                                "dies.", check=lambda v: 0 < v <= 1, why="must lie in (0, 1] (1: uniform shares)")
   # -- run
   model_dir: str = setting("runs/default", "Directory for checkpoints, logs, config.json, metrics.json, "
                            "assignments.npz.")
@@ -144,6 +163,12 @@ class Config:
     the winning restart of backprop decoding), or a gmm prior whose encoder recovers the component."""
     return prior.feeds_cluster(self.prior) or (self.prior == "gmm" and self.use_encoder)
 
+  def load_data(self):
+    """The data set these settings name, with their subsampling, exclusions and standardisation."""
+    return data_lib.load(self.dataset, self.data_source, self.data_dir, self.data_path, self.labels_path,
+                         standardize=self.standardize, class_imbalance=self.class_imbalance,
+                         exclude_classes=self.exclude_classes, seed=self.seed)
+
   @property
   def critic_learning_rate(self):
     """The critic's Adam learning rate: --d_learning_rate, or --learning_rate when unset."""
@@ -158,9 +183,7 @@ class Config:
     with open(path) as f:
       d = json.load(f)
     names = {f.name for f in dataclasses.fields(cls)}
-    d = {k: v for k, v in d.items() if k in names}
-    if "hidden_units" in d:
-      d["hidden_units"] = tuple(d["hidden_units"])
+    d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}  # JSON lists: tuples
     return cls(**d)
 
   @classmethod

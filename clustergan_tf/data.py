@@ -42,8 +42,11 @@ class Data:
     return self.splits[name]
 
 
-def load(dataset, data_source="tfds", data_dir=None, data_path=None, labels_path=None):
+def load(dataset, data_source="tfds", data_dir=None, data_path=None, labels_path=None, *, standardize=False,
+         class_imbalance=1.0, exclude_classes=(), seed=0):
   """Loads a data set by name (see DATASETS); raises UsageError on bad names or files."""
+  if standardize or class_imbalance != 1.0 or exclude_classes:
+    raise UsageError("--standardize, --class_imbalance and --exclude_classes are not implemented yet")
   if dataset in ("mnist", "fashion_mnist"):
     if data_source == "idx":
       return _load_idx_dir(dataset, data_dir)

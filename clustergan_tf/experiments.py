@@ -87,9 +87,7 @@ def lemma(base):
               "Gaussian prior N(0, I), linear G": dict(prior="gaussian", use_encoder=False)}
   lines = ["| linear generator | mean distance to nearest mixture mean | share within the data's radius | "
            "mixture means hit | test ACC (argmax or bp + k-means) |", "|---|---|---|---|---|"]
-  from clustergan_tf import data as data_lib
-  dim = int(np.prod(data_lib.load(base.dataset, base.data_source, base.data_dir, base.data_path,
-                                  base.labels_path).data_shape))
+  dim = int(np.prod(base.load_data().data_shape))
   for name, changes in variants.items():
     # z_n as wide as the data, so that a linear G could match each component's covariance exactly
     cfg, report = _train(base, name.split(" ")[0].replace("-", ""), linear_generator=True, latent_dim=dim, **changes)

@@ -66,7 +66,6 @@ def label_free_summary(seeds, scores, accs):
 
 
 def main(argv):
-  from clustergan_tf import data as data_lib
   from clustergan_tf import evaluate_lib, train_lib
   from clustergan_tf.errors import UsageError
   seeds = parse_seeds(FLAGS.seeds)
@@ -79,7 +78,7 @@ def main(argv):
   print(f"\n{base.dataset}, split {base.eval_split}, clusters by {method}, {len(seeds)} seeds:\n\n{HEADER}")
   print("\n".join(seed_rows(seeds, reports, method)))
   if FLAGS.kmeans_baseline:
-    data = data_lib.load(base.dataset, base.data_source, base.data_dir, base.data_path, base.labels_path)
+    data = base.load_data()
     print(evaluate_lib.table_row("k-means on the data", evaluate_lib.raw_kmeans(data, base.eval_split,
                                                                                  base.num_clusters), "", "", ""))
   scores = [r.get("label_free_score") for r in reports]

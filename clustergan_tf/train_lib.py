@@ -90,7 +90,7 @@ def _check(cfg, data, strategy):
     raise UsageError(f"--batch_size={cfg.batch_size} is not divisible by the {replicas} replicas; "
                      f"use a multiple of {replicas}")
   if data is None:
-    data = data_lib.load(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.data_path, cfg.labels_path)
+    data = cfg.load_data()
   rows = len(data.split("train")[0])
   if rows < cfg.batch_size * cfg.n_critic:
     raise UsageError(f"--batch_size={cfg.batch_size} x --n_critic={cfg.n_critic} needs at least that many "

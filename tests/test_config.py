@@ -49,18 +49,18 @@ def test_validate_accepts_the_edges_of_each_range():
 def test_architecture_settings_are_those_a_checkpoint_is_tied_to():
   assert set(config_lib.ARCHITECTURE) == {"dataset", "num_clusters", "latent_dim", "hidden_units", "mlp_batchnorm",
                                           "critic_norm", "linear_generator", "batch_size", "n_critic", "prior",
-                                          "use_encoder"}
+                                          "use_encoder", "standardize", "class_imbalance", "exclude_classes"}
 
 
 def test_hparams_are_the_declared_fields_with_lists_joined():
   values = config_lib.hparams(Config(hidden_units=(32, 16), ema_decay=0.999))
   assert values["hidden_units"] == "32,16" and values["ema_decay"] == 0.999
   assert "model_dir" not in values and "data_dir" not in values  # paths are not hyperparameters
-  assert len(values) == 23
+  assert len(values) == 24
 
 
 def test_save_and_load_round_trip(tmp_path):
-  cfg = Config(hidden_units=(8, 4), d_learning_rate=2e-4, eval_every=5)
+  cfg = Config(hidden_units=(8, 4), d_learning_rate=2e-4, eval_every=5, exclude_classes=(9,))
   cfg.save(tmp_path / "config.json")
   assert Config.load(tmp_path / "config.json") == cfg
 
