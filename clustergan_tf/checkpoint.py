@@ -2,7 +2,8 @@
 export, decode and experiments.
 
 A checkpoint holds G, D, E, both optimizers (the step counter included), the moving
-averages of G and E (--ema_decay) and the seconds trained so far. Files: MODEL_DIR/ckpt/ckpt-<step>.
+averages of G and E (--ema_decay), the prior's cluster shares and the seconds trained
+so far. Files: MODEL_DIR/ckpt/ckpt-<step>.
 """
 
 import dataclasses
@@ -28,12 +29,15 @@ def latest(model_dir):
   return tf.train.latest_checkpoint(directory(model_dir))
 
 
-def make_checkpoint(model, train_seconds=None, averages=True):
-  """tf.train.Checkpoint of everything a resumed run needs; averages=False leaves the moving averages
-  out (they are restored apart, see `restore_averages`), train_seconds=None the training time."""
+def make_checkpoint(model, train_seconds=None, extras=True):
+  """tf.train.Checkpoint of everything a resumed run needs; extras=False leaves the moving averages and
+  the cluster shares out (they are restored apart: checkpoints may predate them), train_seconds=None the
+  training time."""
   extra = {} if train_seconds is None else {"train_seconds": train_seconds}
-  if model.ema_weights and averages:
-    extra["ema"] = _averages(model)
+  if extras:
+    extra["shares"] = model.shares
+    if model.ema_weights:
+      extra["ema"] = _averages(model)
   return tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
                              encoder=model.encoder, g_optimizer=model.g_optimizer,
                              d_optimizer=model.d_optimizer, **extra)
@@ -59,12 +63,13 @@ def restore(model, path, train_seconds=None, strict=True):
   """Restores model (networks, optimizers, moving averages) and, when given, the train_seconds
   variable (0 in checkpoints older than --time_budget_minutes) from checkpoint `path`.
   strict: every object of the model must be in the checkpoint (resuming training)."""
-  status = make_checkpoint(model, averages=False).restore(path)
+  status = make_checkpoint(model, extras=False).restore(path)
   if strict:
     status.assert_existing_objects_matched()
   else:
     status.expect_partial()
   restore_averages(model, path)
+  tf.train.Checkpoint(shares=model.shares).restore(path).expect_partial()  # absent: uniform, as before
   if train_seconds is not None:
     tf.train.Checkpoint(train_seconds=train_seconds).restore(path).expect_partial()
 

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.cluster import KMeans
 
-from clustergan_tf import diagnostics, files, metrics
+from clustergan_tf import diagnostics, files, metrics, outliers
 
 METHODS = ("argmax", "kmeans")
 COLUMNS = ("acc", "purity", "nmi", "ari")  # the metrics of a results table, in order
@@ -71,7 +71,7 @@ def assign(zn, probs, num_clusters, beta_n):
 class Evaluation:
   """One split clustered and scored."""
   report: dict  # what metrics.json holds (without the training fields that `write` adds)
-  assignments: dict  # what assignments.npz holds: labels [N] (-1: none), argmax [N], kmeans [N]
+  assignments: dict  # assignments.npz: labels [N] (-1: none), argmax [N], kmeans [N], outlier_score [N]
   zn: np.ndarray  # [N, latent_dim]
   probs: np.ndarray | None  # softmax(z_c) [N, K]; None where the latents carry no cluster
 
@@ -96,8 +96,28 @@ def evaluate(model, data, split, cfg, step, labeller=None):
     if labeller is not None:
       report["diagnostics"] = diagnostics.mode_purity(model.generator, labeller, cfg.latent_dim, cfg.num_clusters,
                                                       cfg.sigma, seed=cfg.seed)
+    report["prior_shares"] = [round(float(s), 6) for s in model.shares.numpy()]
+    if y is not None:  # judged with labels, never used by the method
+      report["prior_shares_error"] = metrics.share_error(y, clusters["argmax"], report["prior_shares"])
+    report["outliers"], clusters["outlier_score"] = outlier_report(model, data, x, y, cfg)
   labels = y if y is not None else np.full(len(x), -1, np.int64)
   return Evaluation(report, {"labels": labels, **clusters}, zn, probs)
+
+
+def outlier_report(model, data, x, y, cfg):
+  """({"threshold", "flagged_share", "reference"[, "auroc..." of the --exclude_classes]}, outlier_score [N])
+  of split x; the reference (standardisation, threshold) is measured on the training rows."""
+  ref = outliers.fit(model.generator, model.encoder, data.split("train")[0], seed=cfg.seed)
+  parts = outliers.parts(model.generator, model.encoder, x)
+  scores = outliers.score(parts, ref).astype(np.float32)
+  report = {"threshold": ref["threshold"], "flagged_share": float(np.mean(scores > ref["threshold"])),
+            "reference": {"mean": ref["mean"], "std": ref["std"]}}
+  if cfg.exclude_classes and y is not None:
+    unseen = np.isin(y, cfg.exclude_classes)
+    if 0 < unseen.sum() < len(y):
+      report["auroc_excluded"] = outliers.auroc(scores, unseen)
+      report.update({f"auroc_excluded_{p}": outliers.auroc(v, unseen) for p, v in parts.items()})
+  return report, scores
 
 
 def write(model_dir, evaluation, train_minutes, weights_sha256):
@@ -127,6 +147,8 @@ def format_report(report):
   for m, r in report["results"].items():
     lines.append(f"  {m:7s} " + "  ".join(f"{k} {v:.4f}" for k, v in r.items()))
   extra = [f"label_free_score {report['label_free_score']:.4f}"] if "label_free_score" in report else []
+  if "auroc_excluded" in report.get("outliers", {}):
+    extra.append(f"outlier AUROC (excluded classes) {report['outliers']['auroc_excluded']:.4f}")
   extra += [f"{k} {v:.4g}" for k, v in report.get("diagnostics", {}).items()]
   if extra:
     lines.append("  " + "  ".join(extra))
@@ -145,5 +167,7 @@ def append_curve(model_dir, report, train_minutes):
   if "label_free_score" in report:
     line["label_free_score"] = report["label_free_score"]
   line.update(report.get("diagnostics", {}))
+  if "auroc_excluded" in report.get("outliers", {}):
+    line["outlier_auroc"] = report["outliers"]["auroc_excluded"]
   with open(os.path.join(model_dir, "curve.jsonl"), "a") as f:
     f.write(json.dumps(line) + "\n")

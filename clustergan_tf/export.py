@@ -35,16 +35,19 @@ def main(argv):
     raise UsageError("--model_dir is required (or --check=EXPORT_DIR to validate an export)")
   if FLAGS.version is not None and FLAGS.version < 1:
     raise UsageError(f"--version={FLAGS.version} must be a positive integer")
-  from clustergan_tf import checkpoint, evaluate_lib, export_lib
+  from clustergan_tf import checkpoint, evaluate_lib, export_lib, outliers
   t = checkpoint.load(FLAGS.model_dir)
   cfg, data, model = t.cfg, t.data, t.model
   if not cfg.is_clustergan:
     raise UsageError(f"--model_dir={FLAGS.model_dir} was trained with --prior={cfg.prior} "
                      f"--{'' if cfg.use_encoder else 'no'}use_encoder: export serves the encoder of a one-hot-prior "
                      "ClusterGAN; cluster this model's data with python -m clustergan_tf.decode")
-  zn, probs = evaluate_lib.encode(model.encoder, data.split("train")[0])
+  x_train = data.split("train")[0]
+  zn, probs = evaluate_lib.encode(model.encoder, x_train)
   km = evaluate_lib.fit_kmeans(evaluate_lib.kmeans_features(zn, probs, cfg.beta_n).numpy(), cfg.num_clusters)
-  paths = export_lib.export(model, cfg, data, FLAGS.export_dir, FLAGS.version, km.cluster_centers_, FLAGS.tflite)
+  reference = outliers.fit(model.generator, model.encoder, x_train, seed=cfg.seed)  # as in metrics.json
+  paths = export_lib.export(model, cfg, data, FLAGS.export_dir, FLAGS.version, km.cluster_centers_, FLAGS.tflite,
+                            outlier_reference=reference)
   for name, path in paths.items():
     print(f"{name}: {path}")
   if not (FLAGS.parity or FLAGS.benchmark):

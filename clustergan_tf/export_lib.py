@@ -1,6 +1,7 @@
 """Exports a trained ClusterGAN for serving: SavedModels in TF Serving's layout and TFLite files.
 
-  EXPORT/encoder/<version>/    serving_default: images|features -> cluster, cluster_probs, zn, confidence
+  EXPORT/encoder/<version>/    serving_default: images|features -> cluster, cluster_probs, zn, confidence,
+                                                                    outlier_score (the encoder carries G for it)
                                kmeans:          images|features -> cluster (nearest exported centroid)
   EXPORT/generator/<version>/  serving_default: zn, zc -> images;  sample: cluster, seed -> images
   EXPORT/tflite/encoder_{float32,float16,dynamic,int8}.tflite, generator_float32.tflite
@@ -17,18 +18,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import evaluate_lib, files, networks, seeds
+from clustergan_tf import evaluate_lib, files, networks, outliers, seeds
 from clustergan_tf.errors import UsageError
 
 TFLITE_ENCODERS = ("float32", "float16", "dynamic", "int8")
 
 
-def _encode(encoder, x):
-  """x [B, *data_shape] -> {"cluster", "cluster_probs", "zn", "confidence"}: the serving outputs."""
+def _encode(encoder, x, generator=None, outlier_reference=None):
+  """x [B, *data_shape] -> {"cluster", "cluster_probs", "zn", "confidence"[, "outlier_score"]}: the serving
+  outputs (outlier_score when G and the outlier reference are given; see outliers.py)."""
   out = encoder(x, training=False)
   probs = tf.nn.softmax(out["zc_logits"])
-  return {"cluster": tf.argmax(probs, axis=1, output_type=tf.int64), "cluster_probs": probs,
-          "zn": out["zn"], "confidence": tf.reduce_max(probs, axis=1)}
+  served = {"cluster": tf.argmax(probs, axis=1, output_type=tf.int64), "cluster_probs": probs,
+            "zn": out["zn"], "confidence": tf.reduce_max(probs, axis=1)}
+  if generator is not None and outlier_reference is not None:
+    served["outlier_score"] = outliers.score(outliers.parts_of(generator, encoder, x), outlier_reference)
+  return served
 
 
 def _check_range(x, name):
@@ -37,8 +42,10 @@ def _check_range(x, name):
   return tf.debugging.Assert(ok, [f"{name} must hold values in [0, 1] (divide 8-bit pixels by 255)"])
 
 
-def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_n=1.0, checks=True):
-  """tf.functions for the encoder's signatures: {"serving_default": fn, ["kmeans": fn]}."""
+def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_n=1.0, checks=True, generator=None,
+                      outlier_reference=None):
+  """tf.functions for the encoder's signatures: {"serving_default": fn, ["kmeans": fn]}; serving_default
+  also returns outlier_score when G and the outlier reference are given."""
   name = networks.input_name(data_shape)
   spec = tf.TensorSpec([None, *data_shape], tf.float32, name=name)
 
@@ -57,7 +64,7 @@ def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_
 
   @tf.function(input_signature=[spec])
   def serve(x):
-    return _encode(encoder, guarded(x))
+    return _encode(encoder, guarded(x), generator, outlier_reference)
 
   fns = {"serving_default": serve}
   if kmeans_centroids is not None:
@@ -94,10 +101,12 @@ def generator_functions(generator, latent_dim, num_clusters, sigma):
   return {"serving_default": serve, "sample": sample}
 
 
-def write_saved_model(model, functions, path):
-  """Writes a SavedModel with the given signatures (keras.export.ExportArchive) to path."""
+def write_saved_model(models, functions, path):
+  """Writes a SavedModel with the given signatures (keras.export.ExportArchive) to path; models: the Keras
+  models (one or a list) whose variables the functions use."""
   archive = keras.export.ExportArchive()
-  archive.track(model)
+  for model in models if isinstance(models, (list, tuple)) else [models]:
+    archive.track(model)
   for name, fn in functions.items():
     archive.add_endpoint(name, fn)
   archive.write_out(path, verbose=False)
@@ -141,15 +150,19 @@ def models_config(base_path="/models"):
 
 
 def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tflite=True,
-           representative_size=500):
-  """Writes encoder and generator SavedModels (+ TFLite files, models.config). Returns {name: path}."""
+           representative_size=500, outlier_reference=None):
+  """Writes encoder and generator SavedModels (+ TFLite files, models.config). Returns {name: path}.
+  With an outlier reference (outliers.fit) the encoder's serving_default also returns outlier_score
+  and the encoder SavedModel carries G; the TFLite encoders stay E alone."""
   data_shape = data.data_shape
   enc_base, gen_base = os.path.join(export_dir, "encoder"), os.path.join(export_dir, "generator")
   if version is None:
     version = max(next_version(enc_base), next_version(gen_base))
-  enc_fns = encoder_functions(model.encoder, data_shape, data.bounded, kmeans_centroids, cfg.beta_n)
+  enc_fns = encoder_functions(model.encoder, data_shape, data.bounded, kmeans_centroids, cfg.beta_n,
+                              generator=model.generator, outlier_reference=outlier_reference)
   gen_fns = generator_functions(model.generator, cfg.latent_dim, cfg.num_clusters, cfg.sigma)
-  paths = {"encoder": write_versioned(enc_base, version, lambda p: write_saved_model(model.encoder, enc_fns, p)),
+  served = [model.encoder, model.generator] if outlier_reference is not None else model.encoder
+  paths = {"encoder": write_versioned(enc_base, version, lambda p: write_saved_model(served, enc_fns, p)),
            "generator": write_versioned(gen_base, version,
                                         lambda p: write_saved_model(model.generator, gen_fns, p))}
   with open(os.path.join(export_dir, "models.config"), "w") as f:

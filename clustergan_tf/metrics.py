@@ -22,6 +22,16 @@ def hungarian_accuracy(labels, clusters):
   return float(table[rows, cols].sum() / len(labels))
 
 
+def share_error(labels, clusters, shares):
+  """Mean |shares[c] - share of label l| over the cluster->label pairs of the Hungarian map: how close
+  cluster proportions shares [K] (indexed by cluster id) are to the true class proportions."""
+  labels, clusters = np.asarray(labels), np.asarray(clusters)
+  label_ids, cluster_ids = np.unique(labels), np.unique(clusters)
+  rows, cols = linear_sum_assignment(contingency(labels, clusters), maximize=True)
+  true = {label: np.mean(labels == label) for label in label_ids}
+  return float(np.mean([abs(shares[cluster_ids[r]] - true[label_ids[c]]) for r, c in zip(rows, cols)]))
+
+
 def purity(labels, clusters):
   """Share of points carrying their cluster's majority label (the authors' 'ACC')."""
   return float(contingency(labels, clusters).max(axis=1).sum() / len(labels))

@@ -26,7 +26,7 @@ class ClusterGAN(keras.Model):
   def __init__(self, generator, discriminator, encoder, *, latent_dim, num_clusters, sigma=0.1,
                beta_n=10.0, beta_c=10.0, n_critic=5, loss="wgan-gp", gp_weight=10.0, seed=0, prior="onehot",
                use_encoder=True, r1_weight=0.0, r1_every=16, ema_decay=0.0, augment_shift=0.0,
-               augment_rotate=0.0, real_weights=(0.0, 1.0, 0.1, 1.0), **kwargs):
+               augment_rotate=0.0, real_weights=(0.0, 1.0, 0.1, 1.0), learned_shares=False, **kwargs):
     super().__init__(**kwargs)
     if loss not in losses.LOSS_TYPES:
       raise ValueError(f"loss must be one of {losses.LOSS_TYPES}, got {loss!r}")
@@ -43,6 +43,10 @@ class ClusterGAN(keras.Model):
     self.real_weights = real_weights if use_encoder else (0.0,) + tuple(real_weights[1:])
     self.seed = seed
     self.ema_decay = ema_decay
+    # Cluster proportions of the prior: uniform (the paper's) unless learned (re-estimated by the training loop).
+    self.learned_shares = learned_shares
+    self.shares = tf.Variable(tf.fill([num_clusters], 1.0 / num_clusters), trainable=False, name="prior_shares",
+                              aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     # Shadow weights of G and E (ONLY_FIRST_REPLICA: every replica holds the same values).
     self.ema_weights = [tf.Variable(tf.convert_to_tensor(v), trainable=False, name=f"ema_{i}",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -110,7 +114,7 @@ class ClusterGAN(keras.Model):
 
   def _prior(self, per_replica, global_batch, index):
     zn, zc, k = prior.sample(global_batch, self.latent_dim, self.num_clusters, self.sigma, self._seed(index),
-                             self.prior)
+                             self.prior, self.shares if self.learned_shares else None)
     return [self._replica_rows(t, per_replica) for t in (zn, zc, k)]
 
   def _move(self, x, per_replica, global_batch, index, stream):
@@ -178,8 +182,9 @@ class ClusterGAN(keras.Model):
 
   def _real_data_loss(self, x_real, b, global_batch):
     """E's terms on real data (beyond the paper):
-    L = consistency * CE(p(x), p(moved x)) + confidence * H(p(x)) - balance * H(mean_x p(x)),
-    p = softmax(E_c), the batch mean of p over the global batch (all replicas).
+    L = consistency * CE(p(x), p(moved x)) + confidence * H(p(x)) + balance * KL(mean_x p(x) || shares),
+    p = softmax(E_c), the batch mean of p over the global batch (all replicas). With uniform shares the KL
+    is -H(mean_x p(x)) + log K, written as -H (the constant left out); learned shares are its target marginal.
     Returns (w * L scaled for summing over replicas, L of this replica, H(mean_x p(x)))."""
     weight, balance, confidence, consistency = self.real_weights
     moved = self._move(x_real, b, global_batch, self.n_critic, seeds.STEP_REAL_MOVE)
@@ -194,8 +199,11 @@ class ClusterGAN(keras.Model):
     mean_p = mean_p / tf.cast(global_batch, p.dtype)
     # Every replica computes the same batch-level term; gradients are summed over replicas.
     h_mean = losses.entropy(mean_p)
-    loss = tf.nn.compute_average_loss(per_ex, global_batch_size=global_batch) - balance * h_mean / replicas
-    return weight * loss, tf.reduce_mean(per_ex) - balance * h_mean, h_mean
+    divergence = -h_mean
+    if self.learned_shares:
+      divergence -= tf.reduce_sum(mean_p * tf.math.log(tf.cast(self.shares, mean_p.dtype)))
+    loss = tf.nn.compute_average_loss(per_ex, global_batch_size=global_batch) + balance * divergence / replicas
+    return weight * loss, tf.reduce_mean(per_ex) + balance * divergence, h_mean
 
   def _update_averages(self):
     """EMA of G and E after a G+E update; the decay warms up as min(d, (1 + t) / (10 + t))."""
@@ -280,7 +288,7 @@ def _assemble(cfg, data_shape, bounded):
                     use_encoder=cfg.use_encoder, r1_weight=cfg.r1_weight, r1_every=cfg.r1_every,
                     ema_decay=cfg.ema_decay, augment_shift=cfg.augment_shift, augment_rotate=cfg.augment_rotate,
                     real_weights=(cfg.real_data_weight, cfg.real_balance_weight, cfg.real_confidence_weight,
-                                  cfg.real_consistency_weight))
+                                  cfg.real_consistency_weight), learned_shares=cfg.cluster_shares == "learned")
 
 
 def make_optimizers(cfg):

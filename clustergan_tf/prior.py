@@ -27,7 +27,7 @@ def gmm_means(num_clusters, latent_dim):
   return tf.random.stateless_normal([num_clusters, latent_dim], seeds.GMM_MEANS)
 
 
-def sample(batch_size, latent_dim, num_clusters, sigma, seed, kind="onehot"):
+def sample(batch_size, latent_dim, num_clusters, sigma, seed, kind="onehot", shares=None):
   """Draws a batch from the prior `kind`.
 
   Args:
@@ -36,13 +36,13 @@ def sample(batch_size, latent_dim, num_clusters, sigma, seed, kind="onehot"):
     num_clusters: int, K.
     sigma: float, standard deviation of z_n (onehot) or of each component (gmm).
     seed: int tensor of shape [2] (stateless seed).
+    shares: None (every cluster equally often, the paper's) or cluster proportions [K] (summing to 1).
   Returns:
     zn [B, latent_dim] float32, zc [B, K] float32 (one-hot; zeros for the baselines),
     k [B] int32 (the cluster or mixture component; meaningless for gaussian and uniform).
   """
   seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
-  k = tf.random.stateless_uniform(
-      [batch_size], seeds[0], minval=0, maxval=num_clusters, dtype=tf.int32)
+  k = draw_clusters(batch_size, num_clusters, seeds[0], shares)
   if feeds_cluster(kind):
     zn, zc = sample_cluster(k, latent_dim, num_clusters, sigma, seeds[1])
     return zn, zc, k
@@ -56,6 +56,23 @@ def sample(batch_size, latent_dim, num_clusters, sigma, seed, kind="onehot"):
   else:
     raise ValueError(f"unknown prior {kind!r}; one of {PRIORS}")
   return zn, tf.zeros([batch_size, num_clusters]), k
+
+
+def draw_clusters(batch_size, num_clusters, seed, shares=None):
+  """Cluster ids [B] int32: uniform over K (shares None), else with probabilities shares [K]."""
+  if shares is None:
+    return tf.random.stateless_uniform([batch_size], seed, minval=0, maxval=num_clusters, dtype=tf.int32)
+  # Inverse CDF (XLA compiles it; stateless_categorical has no XLA kernel): k = #{j < K-1: u >= cdf_j}.
+  cdf = tf.cumsum(tf.cast(shares, tf.float32))[:-1]
+  u = tf.random.stateless_uniform([batch_size], seed)
+  return tf.reduce_sum(tf.cast(u[:, None] >= cdf[None, :], tf.int32), axis=1)
+
+
+def shares_floored(shares, floor):
+  """shares [K] with every entry raised to at least floor / K, renormalised (no cluster dies)."""
+  k = shares.shape[-1]
+  raised = tf.maximum(tf.cast(shares, tf.float32), floor / k)
+  return raised / tf.reduce_sum(raised)
 
 
 def sample_cluster(k, latent_dim, num_clusters, sigma, seed):

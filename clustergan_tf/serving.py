@@ -12,7 +12,8 @@ from clustergan_tf.errors import UsageError
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 EXPECTED = {
-    "encoder": {"serving_default": ({"images", "features"}, {"cluster", "cluster_probs", "zn", "confidence"}),
+    "encoder": {"serving_default": ({"images", "features"},
+                                    {"cluster", "cluster_probs", "zn", "confidence", "outlier_score"}),
                 "kmeans": ({"images", "features"}, {"cluster"})},
     "generator": {"serving_default": ({"zn", "zc"}, {"images"}), "sample": ({"cluster", "seed"}, {"images"})},
 }

@@ -73,6 +73,11 @@ def write_eval(writer, step, report, model, data, cfg, x, pics):
       tf.summary.scalar(f"diagnostics/{k}", v)
     if "label_free_score" in report:
       tf.summary.scalar("diagnostics/label_free_score", report["label_free_score"])
+    for k, share in enumerate(report.get("prior_shares", [])):
+      tf.summary.scalar(f"prior_share/{k}", share)
+    for k, v in report.get("outliers", {}).items():
+      if isinstance(v, float):
+        tf.summary.scalar(f"outliers/{k}", v)
     if cycle:
       for name, value in zip(("reconstruction_error", "latent_error", "zc_recovery"), cycle):
         tf.summary.scalar(f"cycle/{name}", value)

@@ -1,6 +1,6 @@
 """The training loop: blocks of generator steps, each followed by named actions.
 
-  NanGuard -> Clock -> TensorBoard -> Checkpointing -> Progress -> Evaluator   after every block
+  NanGuard -> Clock -> ShareEstimator -> TensorBoard -> Checkpointing -> Progress -> Evaluator   after every block
   TimeBudget                                                                     before every block
 
 One tf.function loop over `strategy.run(model.train_step)` serves every strategy: Keras 3
@@ -17,9 +17,10 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import checkpoint, diagnostics, distribute, evaluate_lib, quiet, summaries
+from clustergan_tf import checkpoint, diagnostics, distribute, evaluate_lib, prior, quiet, summaries
 from clustergan_tf import config as config_lib
 from clustergan_tf import data as data_lib
 from clustergan_tf import model as model_lib
@@ -163,6 +164,8 @@ def steps_to_next_stop(step, cfg):
            (step // cfg.steps_per_loop + 1) * cfg.steps_per_loop]
   if cfg.eval_every:
     stops.append((step // cfg.eval_every + 1) * cfg.eval_every)
+  if cfg.cluster_shares == "learned":
+    stops.append((step // cfg.shares_every + 1) * cfg.shares_every)
   return min(stops) - step
 
 
@@ -233,6 +236,25 @@ class Checkpointing:
     self.manager.save(checkpoint_number=step)
     raise TrainingInterrupted(f"interrupted at step {step} of {total}; checkpoint saved in {self.run.ckpt_dir}; "
                               "rerun the same command to resume")
+
+
+class ShareEstimator:
+  """--cluster_shares=learned: every --shares_every steps, the prior's cluster shares become E's mean
+  softmax(z_c) over (up to) SHARE_ROWS training rows, each at least --shares_floor / K."""
+
+  SHARE_ROWS = 5000
+
+  def __init__(self, run):
+    self.run = run
+    x = run.data.split("train")[0]
+    self.x = x[np.random.default_rng(run.cfg.seed).permutation(len(x))[:self.SHARE_ROWS]]
+
+  def __call__(self, step, logs):
+    cfg = self.run.cfg
+    if cfg.cluster_shares != "learned" or step % cfg.shares_every:
+      return
+    probs = evaluate_lib.encode(self.run.model.encoder, self.x)[1]
+    self.run.model.shares.assign(prior.shares_floored(probs.mean(axis=0), cfg.shares_floor))
 
 
 class TensorBoard:
@@ -337,7 +359,7 @@ def train(cfg, data=None, out=sys.stdout):
   run = prepare(cfg, data, out)
   checkpointing, tensorboard = Checkpointing(run), TensorBoard(run)
   guard, budget, evaluator = NanGuard(run, checkpointing), TimeBudget(run), Evaluator(run, tensorboard)
-  actions = (guard, run.clock, tensorboard, checkpointing, Progress(run), evaluator)
+  actions = (guard, run.clock, ShareEstimator(run), tensorboard, checkpointing, Progress(run), evaluator)
   block = make_block(run)
   step = run.start
   run.clock.start()

@@ -210,14 +210,195 @@ def test_vectors_labels_do_not_match(tmp_path):
     data.load("vectors", data_path=str(tmp_path / "x.npy"), labels_path=str(tmp_path / "y.npy"))
 
 
-@pytest.mark.parametrize("content,match", [(None, "does not exist"), ("a,b\n1,2\n", "could not be parsed"),
-                                           ("1,2\nnan,3\n", "NaN or Inf")])
+@pytest.mark.parametrize("content,match", [
+    (None, "does not exist"), ("1,2\n3,x\n", r"x.csv line 2, column 2 could not be parsed as a number: 'x'$"),
+    ("1,2\nnan,3\n", "NaN or Inf, first in line 2"), ("a,b\n", "holds no rows of numbers")])
 def test_vectors_bad_file(tmp_path, content, match):
   path = tmp_path / "x.csv"
   if content is not None:
     path.write_text(content)
   with pytest.raises(UsageError, match=match):
     data.load("vectors", data_path=str(path))
+
+
+def test_synthetic_default_is_unchanged():
+  """Values recorded before shares/stds were added: the default draws stay bit for bit the same."""
+  import hashlib
+  d = data.make_synthetic()
+  (x, y), (xt, yt) = d.split("train"), d.split("test")
+  digest = hashlib.sha256(x.tobytes() + xt.tobytes() + y.tobytes() + yt.tobytes()).hexdigest()
+  assert digest.startswith("ff2a70a3b460b308d3c1131b2a0f4fe4")
+  np.testing.assert_array_equal(x[0, :3], np.float32([0.123525426, -0.15314557, 0.026119418]))
+  np.testing.assert_array_equal(y[:10], [7, 0, 5, 8, 7, 4, 3, 4, 5, 6])
+  np.testing.assert_array_equal(yt[:10], [4, 0, 4, 2, 6, 2, 5, 3, 8, 2])
+  np.testing.assert_array_equal(np.bincount(y), [1065, 1011, 934, 1011, 974, 1041, 994, 948, 1023, 999])
+  small = data.make_synthetic(num_train=256, num_test=64, num_clusters=4, dim=6).split("train")
+  np.testing.assert_array_equal(small[0][0, :2], np.float32([0.19360107, 0.103045955]))
+  np.testing.assert_array_equal(small[1][:8], [1, 2, 3, 1, 1, 3, 3, 3])
+
+
+def test_synthetic_shares_and_stds():
+  x, y = data.make_synthetic(num_train=20000, num_test=10, num_clusters=3, dim=4, shares=[0.7, 0.2, 0.1],
+                             stds=[0.01, 0.1, 0.3]).split("train")
+  np.testing.assert_allclose(np.bincount(y) / len(y), [0.7, 0.2, 0.1], atol=0.01)
+  spreads = [(x[y == k] - x[y == k].mean(axis=0)).std() for k in range(3)]
+  np.testing.assert_allclose(spreads, [0.01, 0.1, 0.3], rtol=0.05)
+
+
+def test_mixture_is_imbalanced_and_hard_for_kmeans():
+  """26% down to 2%, spreads 0.15 down to 0.05; separable (nearest class mean) yet k-means ACC well below 0.99."""
+  from sklearn.cluster import KMeans
+  from threadpoolctl import threadpool_limits
+
+  from clustergan_tf.metrics import hungarian_accuracy
+  d = data.load("mixture")
+  (x, y), (xt, yt) = d.split("train"), d.split("test")
+  assert x.shape == (10000, 20) and xt.shape == (2000, 20) and d.num_classes == 10 and not d.bounded
+  np.testing.assert_allclose(np.bincount(y) / len(y), data.geometric_shares(10, 12.5), atol=0.01)
+  means = np.stack([x[y == k].mean(axis=0) for k in range(10)])
+  spreads = [(x[y == k] - means[k]).std() for k in range(10)]
+  np.testing.assert_allclose(spreads, np.linspace(0.15, 0.05, 10), rtol=0.05)
+  nearest = ((xt[:, None, :] - means[None]) ** 2).sum(axis=-1).argmin(axis=1)
+  assert (nearest == yt).mean() > 0.99
+  with threadpool_limits(1):  # 0.05 s; OpenMP threads on busy shared cores take seconds
+    clusters = KMeans(10, n_init=10, random_state=0).fit_predict(xt)
+  assert hungarian_accuracy(yt, clusters) < 0.95  # 0.856 measured
+
+
+def test_geometric_shares_by_hand():
+  np.testing.assert_allclose(data.geometric_shares(3, 4), np.array([4, 2, 1]) / 7)
+  np.testing.assert_allclose(data.geometric_shares(4, 1), [0.25] * 4)
+  np.testing.assert_allclose(data.geometric_shares(1, 12.5), [1.0])
+  shares = data.geometric_shares(10, 12.5)  # q = 12.5^(-1/9): 1 / (1 + q + ... + q^9) = 0.2604
+  assert abs(shares.sum() - 1) < 1e-12 and abs(shares[0] / shares[-1] - 12.5) < 1e-9
+  assert abs(shares[0] - 0.2604) < 1e-4 and abs(shares[-1] - 0.0208) < 1e-4
+
+
+def _rows_of(x, y):
+  """x [N, 1] holding each row's own index: a subsample names the rows it kept."""
+  return x[:, 0].astype(int), y
+
+
+@pytest.mark.parametrize("available,kept", [([10, 10, 10], [10, 5, 2]),  # N = 17.5: floor(10, 5, 2.5)
+                                            ([3, 8, 8], [3, 1, 1])])  # N = 5.25: floor(3, 1.5, 0.75), at least 1
+def test_subsample_classes_counts(available, kept):
+  y = np.repeat(np.arange(3), available)
+  x = np.arange(len(y), dtype=np.float32)[:, None]
+  rows, ys = _rows_of(*data.subsample_classes(x, y, np.array([4, 2, 1]) / 7, np.random.default_rng(0)))
+  np.testing.assert_array_equal(np.bincount(ys), kept)
+  np.testing.assert_array_equal(y[rows], ys)  # labels travel with their rows
+  assert len(set(rows)) == len(rows) and not np.all(np.diff(rows) > 0)  # distinct rows, shuffled order
+
+
+def test_subsample_classes_skips_absent_classes():
+  y = np.repeat([0, 2], [10, 10])  # class 1 of the three has no rows here
+  x = np.arange(20, dtype=np.float32)[:, None]
+  _, ys = data.subsample_classes(x, y, np.array([4, 2, 1]) / 7, np.random.default_rng(0), classes=[0, 1, 2])
+  np.testing.assert_array_equal(np.bincount(ys, minlength=3), [10, 0, 2])
+
+
+def test_subsample_classes_is_seeded():
+  y = np.repeat(np.arange(3), 20)
+  x = np.arange(60, dtype=np.float32)[:, None]
+  shares = data.geometric_shares(3, 4)
+  draw = lambda seed: data.subsample_classes(x, y, shares, np.random.default_rng(seed))[0][:, 0]
+  np.testing.assert_array_equal(draw(1), draw(1))
+  assert not np.array_equal(draw(1), draw(2)) and sorted(draw(1)) != sorted(draw(2))  # other rows, not only order
+
+
+def _labelled_csv(tmp_path, labels, x=None):
+  x = np.arange(len(labels), dtype=np.float32)[:, None] if x is None else np.asarray(x, np.float32)
+  np.savetxt(tmp_path / "x.csv", x, delimiter=",")
+  np.savetxt(tmp_path / "y.csv", labels, fmt="%d")
+  return dict(data_path=str(tmp_path / "x.csv"), labels_path=str(tmp_path / "y.csv"))
+
+
+def test_class_imbalance_subsamples_every_split(tmp_path):
+  files = _labelled_csv(tmp_path, np.repeat(np.arange(3), 10))
+  d = data.load("vectors", **files, class_imbalance=4, seed=5)
+  (x, y), (xt, yt) = d.split("train"), d.split("test")
+  np.testing.assert_array_equal(np.bincount(y), [10, 5, 2])
+  np.testing.assert_array_equal(np.bincount(yt), [10, 5, 2])
+  assert not np.array_equal(x, xt)  # each split its own stream
+  again = data.load("vectors", **files, class_imbalance=4, seed=5).split("train")[0]
+  np.testing.assert_array_equal(x, again)
+  assert not np.array_equal(x, data.load("vectors", **files, class_imbalance=4, seed=6).split("train")[0])
+  np.testing.assert_array_equal(data.load("vectors", **files, class_imbalance=1).split("train")[0][:, 0],
+                                np.arange(30))  # 1: the data as it is
+
+
+def test_class_imbalance_needs_labels(tmp_path):
+  np.save(tmp_path / "x.npy", np.zeros((10, 2)))
+  with pytest.raises(UsageError, match="^--class_imbalance needs class labels .* --labels_path=FILE$"):
+    data.load("vectors", data_path=str(tmp_path / "x.npy"), class_imbalance=4)
+
+
+def test_exclude_classes_from_training_only(tmp_path):
+  d = data.load("mnist", "idx", str(_idx_dir(tmp_path)), exclude_classes=(2, 7))
+  y, yv, yt = d.split("train")[1], d.split("validation")[1], d.split("test")[1]
+  np.testing.assert_array_equal(y, [c for c in np.arange(22) % 10 if c not in (2, 7)])  # 22 - 4 rows
+  np.testing.assert_array_equal(yv, [3])  # rows 22, 23: classes 2, 3
+  np.testing.assert_array_equal(yt, np.arange(6))  # test keeps every class
+  assert len(d.split("train")[0]) == 18 and d.num_classes == 10
+
+
+@pytest.mark.parametrize("classes,match", [
+    ((3, 12), "^--exclude_classes=3,12: vectors has no training rows of class 12; its training classes are 0,1,3$"),
+    ((0, 1, 3), "would leave no training rows")])
+def test_exclude_classes_errors(tmp_path, classes, match):
+  files = _labelled_csv(tmp_path, [0, 1, 3, 1])
+  with pytest.raises(UsageError, match=match):
+    data.load("vectors", **files, exclude_classes=classes)
+
+
+def test_exclude_classes_needs_labels(tmp_path):
+  np.save(tmp_path / "x.npy", np.zeros((10, 2)))
+  with pytest.raises(UsageError, match="^--exclude_classes needs class labels"):
+    data.load("vectors", data_path=str(tmp_path / "x.npy"), exclude_classes=(1,))
+
+
+def test_standardize_uses_training_statistics(tmp_path):
+  """Train rows [0, 2, 4] (class 1 excluded): mean 2, std sqrt(8/3); the constant column becomes 0."""
+  files = _labelled_csv(tmp_path, [0, 0, 0, 1], x=[[0, 5], [2, 5], [4, 5], [10, 5]])
+  d = data.load("vectors", **files, exclude_classes=(1,), standardize=True)
+  x, xt = d.split("train")[0], d.split("test")[0]
+  np.testing.assert_allclose(x.mean(axis=0), [0, 0], atol=1e-6)
+  np.testing.assert_allclose(x.std(axis=0), [1, 0], atol=1e-6)
+  np.testing.assert_allclose(xt[:, 0], np.array([-2, 0, 2, 8]) / np.sqrt(8 / 3), rtol=1e-6)
+  np.testing.assert_array_equal(xt[:, 1], 0)
+  assert not d.bounded and x.dtype == np.float32
+
+
+def test_standardize_is_for_vectors_only():
+  with pytest.raises(UsageError, match="^--standardize works with --dataset=vectors only, not synthetic"):
+    data.load("synthetic", standardize=True)
+
+
+def test_vectors_csv_header_is_skipped(tmp_path):
+  (tmp_path / "x.csv").write_text("\ufeffwidth,height\n1,2\n# a comment\n\n3,4\n")
+  (tmp_path / "y.csv").write_text("label\n0\n1\n")
+  d = data.load("vectors", data_path=str(tmp_path / "x.csv"), labels_path=str(tmp_path / "y.csv"))
+  np.testing.assert_array_equal(d.split("train")[0], [[1, 2], [3, 4]])
+  np.testing.assert_array_equal(d.split("train")[1], [0, 1])
+
+
+def test_vectors_ragged_csv_names_the_line(tmp_path):
+  (tmp_path / "x.csv").write_text("a,b,c\n1,2,3\n4,5,6\n\n7,8\n")
+  with pytest.raises(UsageError) as e:
+    data.load("vectors", data_path=str(tmp_path / "x.csv"))
+  assert str(e.value) == (f"--data_path={tmp_path / 'x.csv'} line 5 has 2 columns, expected 3 as on line 2; every "
+                          "row needs the same number of values")
+
+
+def test_vectors_nan_names_the_row(tmp_path):
+  x = np.ones((5, 2))
+  x[3, 1] = np.nan
+  np.save(tmp_path / "x.npy", x)
+  with pytest.raises(UsageError, match=r"x.npy contains NaN or Inf, first in row 3 \(counting from 0\); clean"):
+    data.load("vectors", data_path=str(tmp_path / "x.npy"))
+  (tmp_path / "x.csv").write_text("a,b\n1,2\n\n3,inf\n4,nan\n")
+  with pytest.raises(UsageError, match="x.csv contains NaN or Inf, first in line 4; clean the file$"):
+    data.load("vectors", data_path=str(tmp_path / "x.csv"))
 
 
 def test_train_dataset_yields_data_only():

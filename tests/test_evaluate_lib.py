@@ -15,10 +15,15 @@ K = 3
 
 
 class StubModel:
-  """An encoder that reads z_n and the cluster logits off the input: x = [zn (2), logits (K)]."""
+  """An encoder that reads z_n and the cluster logits off the input: x = [zn (2), logits (K)], and a
+  generator that writes them back (x = G(E(x)) up to the softmax)."""
+  shares = tf.fill([K], 1.0 / K)
 
   def encoder(self, x, training=False):
     return {"zn": x[:, :2], "zc_logits": x[:, 2:]}
+
+  def generator(self, z, training=False):
+    return tf.concat([z[0], 10.0 * z[1]], axis=1)
 
 
 def stub_data(labels, clusters, with_labels=True):
@@ -88,7 +93,7 @@ def test_write_is_the_one_schema_with_training_fields(tmp_path):
   saved = json.loads((tmp_path / "metrics.json").read_text())
   assert saved == report and (saved["train_minutes"], saved["weights_sha256"]) == (1.5, "abc")
   arrays = np.load(tmp_path / "assignments.npz")
-  assert set(arrays.files) == {"labels", "argmax", "kmeans"}
+  assert set(arrays.files) == {"labels", "argmax", "kmeans", "outlier_score"}
   assert sorted(os.listdir(tmp_path)) == ["assignments.npz", "metrics.json"]  # no temporary files left
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clustergan_tf import checkpoint, export_lib, serving, train_lib
+from clustergan_tf import checkpoint, export_lib, outliers, serving, train_lib
 from clustergan_tf.data import Data
 from clustergan_tf.errors import UsageError
 
@@ -24,9 +24,11 @@ def exported(tmp_path_factory):
   train_lib.train(cfg, data=data)
   model = checkpoint.load_model(cfg, data, cfg.model_dir)
   centroids = rng.random((3, 7)).astype(np.float32)
+  reference = outliers.fit(model.generator, model.encoder, x)
   paths = export_lib.export(model, cfg, data, str(root / "export"), kmeans_centroids=centroids,
-                            representative_size=16)
-  export_lib.export(model, cfg, data, str(root / "export"), kmeans_centroids=centroids, tflite=False)
+                            representative_size=16, outlier_reference=reference)
+  export_lib.export(model, cfg, data, str(root / "export"), kmeans_centroids=centroids, tflite=False,
+                    outlier_reference=reference)
   return root / "export", paths, model, data
 
 
@@ -55,7 +57,8 @@ def test_check_accepts_the_export(exported):
   image = "images float32[-1, 28, 28, 1]"
   assert lines[:4] == [  # the latest version (2) of each model, one line per signature
       f"encoder/2 serving_default: ({image}) -> "
-      "(cluster int64[-1], cluster_probs float32[-1, 3], confidence float32[-1], zn float32[-1, 4])",
+      "(cluster int64[-1], cluster_probs float32[-1, 3], confidence float32[-1], outlier_score float32[-1], "
+      "zn float32[-1, 4])",
       f"encoder/2 kmeans: ({image}) -> (cluster int64[-1])",
       f"generator/2 serving_default: (zc float32[-1, 3], zn float32[-1, 4]) -> ({image})",
       f"generator/2 sample: (cluster int32[-1], seed int32[]) -> ({image})"]
@@ -135,3 +138,13 @@ def test_plain_gan_has_no_encoder_to_export(tmp_path):
   assert proc.returncode != 0
   last = proc.stderr.strip().splitlines()[-1]
   assert last.startswith("error: ") and "--prior=gaussian --nouse_encoder" in last and "clustergan_tf.decode" in last
+
+
+def test_served_outlier_score_equals_the_evaluation(exported):
+  """serving_default's outlier_score is outliers.score with the reference measured on the training rows."""
+  export_dir, paths, model, data = exported
+  x = data.split("test")[0]
+  served = serving.saved_model_encoder(paths["encoder"])(x)["outlier_score"]
+  reference = outliers.fit(model.generator, model.encoder, data.split("train")[0])
+  np.testing.assert_allclose(served, outliers.score(outliers.parts(model.generator, model.encoder, x), reference),
+                             rtol=1e-4, atol=1e-4)

@@ -36,3 +36,10 @@ def test_single_cluster_has_zero_nmi_and_ari():
 def test_contingency():
   t = metrics.contingency([0, 1, 1], [2, 2, 7])
   np.testing.assert_array_equal(t, [[1, 1], [0, 1]])
+
+
+def test_share_error_matches_clusters_to_labels_first():
+  labels = [0, 0, 0, 1]  # true shares 0.75, 0.25
+  clusters = [1, 1, 1, 0]  # cluster 1 is label 0, cluster 0 is label 1
+  assert metrics.share_error(labels, clusters, [0.25, 0.75]) == 0.0
+  assert metrics.share_error(labels, clusters, [0.5, 0.5]) == 0.25

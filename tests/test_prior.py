@@ -62,3 +62,17 @@ def test_baseline_priors():
   tf.random.set_seed(123)  # the means do not follow the global seed or earlier draws: fixed for every run
   tf.random.normal([5])
   np.testing.assert_array_equal(prior.gmm_means(4, 3).numpy(), means)
+
+
+def test_draw_clusters_follows_the_shares():
+  from clustergan_tf import prior
+  k = prior.draw_clusters(20000, 3, tf.constant([1, 2], tf.int64), shares=[0.6, 0.3, 0.1]).numpy()
+  np.testing.assert_allclose(np.bincount(k, minlength=3) / 20000, [0.6, 0.3, 0.1], atol=0.01)
+  uniform = prior.draw_clusters(20000, 3, tf.constant([1, 2], tf.int64)).numpy()
+  np.testing.assert_allclose(np.bincount(uniform, minlength=3) / 20000, [1 / 3] * 3, atol=0.01)
+
+
+def test_shares_floored_keeps_every_cluster_alive():
+  from clustergan_tf import prior
+  out = prior.shares_floored(tf.constant([0.9, 0.1, 0.0, 0.0]), floor=0.2).numpy()  # floor 0.2 / 4 = 0.05
+  np.testing.assert_allclose(out, np.array([0.9, 0.1, 0.05, 0.05]) / 1.1, rtol=1e-6)

@@ -41,7 +41,7 @@ def test_train_then_evaluate_end_to_end(tmp_path):
   assert report["dataset"] == "synthetic" and report["split"] == "test" and report["step"] == 4
   assert report["num_clusters"] == 4
   saved = np.load(model_dir / "assignments.npz")
-  assert set(saved.files) == {"labels", "argmax", "kmeans"} and len(saved["labels"]) == 2000
+  assert set(saved.files) == {"labels", "argmax", "kmeans", "outlier_score"} and len(saved["labels"]) == 2000
   for method in ("argmax", "kmeans"):  # the reported figures are those of the saved clusters
     assert report["results"][method] == metrics.all_metrics(saved["labels"], saved[method])
   assert len(report["weights_sha256"]) == 16 and f"final weights sha256:{report['weights_sha256']}" in proc.stdout

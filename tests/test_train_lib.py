@@ -200,3 +200,23 @@ def test_learns_to_cluster_a_gaussian_mixture(tmp_path):
                deterministic=True, logdir="none", model_dir=str(tmp_path / "learn"))
   report = train_lib.train(cfg, data=mixture, out=io.StringIO())
   assert report["results"]["argmax"]["acc"] >= 0.95, report["results"]
+
+
+def test_learned_shares_follow_an_imbalanced_mixture(tmp_path):
+  """--cluster_shares=learned: the prior's shares move from uniform to the data's 60/30/10 split, are
+  checkpointed, and reported as prior_shares."""
+  from clustergan_tf import data
+  from clustergan_tf.config import Config
+  rng = np.random.default_rng(0)
+  means = rng.uniform(-1, 1, (3, 10))
+  y = rng.choice(3, size=3000, p=[0.6, 0.3, 0.1])
+  x = (means[y] + 0.1 * rng.normal(size=(3000, 10))).astype(np.float32)
+  mixture = data.Data("mix", {"train": (x[:2500], y[:2500]), "test": (x[2500:], y[2500:])}, 3, False)
+  cfg = Config(dataset="synthetic", num_clusters=3, latent_dim=3, hidden_units=(32, 32), batch_size=64, loss="gan",
+               n_critic=1, learning_rate=1e-3, d_learning_rate=2e-4, adam_beta2=0.999, beta_n=1.0, beta_c=1.0,
+               mlp_batchnorm=True, critic_norm="batch", train_steps=600, steps_per_loop=100, deterministic=True,
+               cluster_shares="learned", shares_every=100, logdir="none", model_dir=str(tmp_path / "m"))
+  report = train_lib.train(cfg, data=mixture, out=io.StringIO())
+  np.testing.assert_allclose(sorted(report["prior_shares"]), [0.1, 0.3, 0.6], atol=0.05)
+  restored = checkpoint.load_model(cfg, mixture, cfg.model_dir)
+  np.testing.assert_allclose(restored.shares.numpy(), report["prior_shares"], atol=1e-6)

@@ -1,0 +1,60 @@
+"""Per-input outlier scores: how unlike anything G makes an input is, and how unsure E is about it.
+
+  reconstruction  RMS of x - G(E_n(x), softmax(E_c(x))) over the input's values: G cannot make x
+  uncertainty     1 - max softmax(E_c(x)): x sits between clusters
+  outlier_score   the sum of both, each standardised by its mean and std on the training rows
+
+Threshold rule (documented in the README): an input whose score exceeds `threshold` (the 99th
+percentile of the training rows' scores, written to metrics.json) is flagged; by construction
+about 1% of inputs like the training data are.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+PARTS = ("reconstruction", "uncertainty")
+REFERENCE_ROWS = 5000  # training rows the standardisation and the threshold are measured on
+THRESHOLD_QUANTILE = 0.99
+
+
+def parts_of(generator, encoder, x):
+  """{"reconstruction": [B], "uncertainty": [B]} of a batch x [B, ...] (tensors; also inside serving)."""
+  out = encoder(x, training=False)
+  probs = tf.nn.softmax(out["zc_logits"])
+  x_hat = generator([out["zn"], probs], training=False)
+  diff = tf.reshape(tf.cast(x, tf.float32) - tf.cast(x_hat, tf.float32), [tf.shape(x)[0], -1])
+  return {"reconstruction": tf.sqrt(tf.reduce_mean(tf.square(diff), axis=1)),
+          "uncertainty": 1.0 - tf.reduce_max(probs, axis=1)}
+
+
+def parts(generator, encoder, x, batch_size=1000):
+  """parts_of over x [N, ...] in batches: {part: np.ndarray [N]}."""
+  fn = tf.function(lambda t: parts_of(generator, encoder, t), reduce_retracing=True, autograph=False)
+  chunks = [fn(tf.constant(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+  return {p: np.concatenate([c[p].numpy() for c in chunks]) for p in PARTS}
+
+
+def reference(train_parts):
+  """Standardisation of each part and the flagging threshold, from the training rows' parts:
+  {"mean": {part: m}, "std": {part: s}, "threshold": 99th percentile of their scores}."""
+  ref = {"mean": {p: float(np.mean(v)) for p, v in train_parts.items()},
+         "std": {p: float(max(np.std(v), 1e-8)) for p, v in train_parts.items()}}
+  ref["threshold"] = float(np.quantile(score(train_parts, ref), THRESHOLD_QUANTILE))
+  return ref
+
+
+def score(parts_, ref):
+  """outlier_score [N]: the sum of the parts' z-scores (numpy arrays or tensors)."""
+  return sum((parts_[p] - ref["mean"][p]) / ref["std"][p] for p in PARTS)
+
+
+def fit(generator, encoder, x_train, seed=0):
+  """The reference of a trained model, measured on up to REFERENCE_ROWS training rows (seeded choice)."""
+  rows = np.random.default_rng(seed).permutation(len(x_train))[:REFERENCE_ROWS]
+  return reference(parts(generator, encoder, x_train[rows]))
+
+
+def auroc(scores, is_outlier):
+  """Area under the ROC curve of scores [N] separating is_outlier [N] (bool) from the rest."""
+  from sklearn.metrics import roc_auc_score
+  return float(roc_auc_score(np.asarray(is_outlier, bool), scores))
