@@ -64,10 +64,9 @@ def restore(model, path, train_seconds=None, strict=True):
   variable (0 in checkpoints older than --time_budget_minutes) from checkpoint `path`.
   strict: every object of the model must be in the checkpoint (resuming training)."""
   status = make_checkpoint(model, extras=False).restore(path)
-  if strict:
+  if strict:  # every object of the model restored; the extras in the file are restored below (no warning)
     status.assert_existing_objects_matched()
-  else:
-    status.expect_partial()
+  status.expect_partial()
   restore_averages(model, path)
   tf.train.Checkpoint(shares=model.shares).restore(path).expect_partial()  # absent: uniform, as before
   if train_seconds is not None:

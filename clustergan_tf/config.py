@@ -44,8 +44,10 @@ class Config:
                               "training rows).", architecture=True)
   class_imbalance: float = setting(1.0, "Subsample every split of a labelled data set so that class shares fall "
                                    "geometrically, the largest this many times the smallest (12.5 for 10 classes: "
-                                   "about 25% down to 2%), seeded by --seed. 1: the data as it is.",
+                                   "about 25% down to 2%), seeded by --data_seed. 1: the data as it is.",
                                    architecture=True, check=lambda v: v >= 1, why="must be >= 1 (1: no subsampling)")
+  data_seed: int = setting(0, "Seed of the --class_imbalance subsample; apart from --seed, so that every training "
+                           "seed sees the same rows.", architecture=True)
   exclude_classes: tuple[int, ...] = setting((), "Class ids dropped from the training split only (comma list), to "
                                              "measure how well outlier_score finds a class never seen.",
                                              architecture=True)
@@ -131,6 +133,11 @@ class Config:
                                 hparam=True)
   shares_every: int = setting(500, "--cluster_shares=learned: generator steps between re-estimates of the shares.",
                               **_at_least(1))
+  shares_warmup: int = setting(0, "--cluster_shares=learned: generator steps with uniform shares before the first "
+                               "re-estimate (the clusters form first).", **_at_least(0))
+  shares_momentum: float = setting(0.0, "--cluster_shares=learned: weight of the old shares in each re-estimate "
+                                   "(0: the new estimate alone; 0.5: halfway toward it).",
+                                   check=lambda v: 0 <= v < 1, why="must lie in [0, 1)")
   shares_floor: float = setting(0.2, "--cluster_shares=learned: every share stays >= this / K, so that no cluster "
                                 "dies.", check=lambda v: 0 < v <= 1, why="must lie in (0, 1] (1: uniform shares)")
   # -- run
@@ -167,7 +174,7 @@ class Config:
     """The data set these settings name, with their subsampling, exclusions and standardisation."""
     return data_lib.load(self.dataset, self.data_source, self.data_dir, self.data_path, self.labels_path,
                          standardize=self.standardize, class_imbalance=self.class_imbalance,
-                         exclude_classes=self.exclude_classes, seed=self.seed)
+                         exclude_classes=self.exclude_classes, seed=self.data_seed)
 
   @property
   def critic_learning_rate(self):

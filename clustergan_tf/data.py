@@ -37,6 +37,7 @@ class Data:
   splits: dict
   num_classes: int | None
   bounded: bool  # every value in [0, 1]: G ends in a sigmoid, else linear
+  standardization: tuple | None = None  # (mean [D], std [D]) applied to raw features (--standardize)
 
   @property
   def data_shape(self):
@@ -176,7 +177,8 @@ def standardize_features(d):
   mean, std = train.mean(axis=0), train.std(axis=0)
   std[std == 0] = 1.0
   splits = {name: (((x - mean) / std).astype(np.float32), y) for name, (x, y) in d.splits.items()}
-  return dataclasses.replace(d, splits=splits, bounded=False)
+  return dataclasses.replace(d, splits=splits, bounded=False,
+                             standardization=(mean.astype(np.float32), std.astype(np.float32)))
 
 
 def _image_splits(x_train, y_train, x_test, y_test):

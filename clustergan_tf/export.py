@@ -52,13 +52,15 @@ def main(argv):
     print(f"{name}: {path}")
   if not (FLAGS.parity or FLAGS.benchmark):
     return
-  x = data.split(cfg.eval_split)[0]
+  x = export_lib.raw_inputs(data.split(cfg.eval_split)[0], data)  # as clients send them
   candidates = {"saved_model": serving.saved_model_encoder(paths["encoder"]),
                 "tf_serving_session": serving.session_encoder(paths["encoder"])}
   candidates.update({f"tflite_{k}": serving.tflite_encoder(paths[f"encoder_{k}"])
                      for k in export_lib.TFLITE_ENCODERS if f"encoder_{k}" in paths})
   if FLAGS.parity:
     def keras_fn(b):
+      if data.standardization is not None:
+        b = (b - data.standardization[0]) / data.standardization[1]
       return {k: v.numpy() for k, v in export_lib._encode(model.encoder, b).items()}
     print(f"\nparity with the Keras encoder on {data.name} {cfg.eval_split} (n={len(x)}):")
     print("| form | max abs diff of cluster_probs | cluster agreement |\n|---|---|---|")

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import evaluate_lib, files, networks, outliers, seeds
+from clustergan_tf import evaluate_lib, files, networks, outliers, prior, seeds
 from clustergan_tf.errors import UsageError
 
 TFLITE_ENCODERS = ("float32", "float16", "dynamic", "int8")
@@ -43,9 +43,10 @@ def _check_range(x, name):
 
 
 def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_n=1.0, checks=True, generator=None,
-                      outlier_reference=None):
+                      outlier_reference=None, standardization=None):
   """tf.functions for the encoder's signatures: {"serving_default": fn, ["kmeans": fn]}; serving_default
-  also returns outlier_score when G and the outlier reference are given."""
+  also returns outlier_score when G and the outlier reference are given. standardization (mean [D],
+  std [D]) of --standardize is applied to the raw inputs first, so clients send their data as it is."""
   name = networks.input_name(data_shape)
   spec = tf.TensorSpec([None, *data_shape], tf.float32, name=name)
 
@@ -62,9 +63,15 @@ def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_
     with tf.control_dependencies(asserts):
       return tf.identity(x)
 
+  def prepared(x):
+    x = guarded(x)
+    if standardization is None:
+      return x
+    return (x - tf.constant(standardization[0])) / tf.constant(standardization[1])
+
   @tf.function(input_signature=[spec])
   def serve(x):
-    return _encode(encoder, guarded(x), generator, outlier_reference)
+    return _encode(encoder, prepared(x), generator, outlier_reference)
 
   fns = {"serving_default": serve}
   if kmeans_centroids is not None:
@@ -72,7 +79,7 @@ def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_
 
     @tf.function(input_signature=[spec])
     def kmeans(x):
-      out = _encode(encoder, guarded(x))
+      out = _encode(encoder, prepared(x))
       feats = evaluate_lib.kmeans_features(out["zn"], out["cluster_probs"], beta_n)
       d2 = tf.reduce_sum(tf.square(feats[:, None, :] - centroids[None]), axis=-1)
       return {"cluster": tf.argmin(d2, axis=1, output_type=tf.int64)}
@@ -81,8 +88,17 @@ def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_
   return fns
 
 
-def generator_functions(generator, latent_dim, num_clusters, sigma):
-  """tf.functions for the generator's signatures: serving_default (zn, zc) and sample (cluster, seed)."""
+def raw_inputs(x, data):
+  """Rows x of a split as a client sends them: undoes --standardize (the exported encoder redoes it)."""
+  if data.standardization is None:
+    return x
+  mean, std = data.standardization
+  return (x * std + mean).astype(np.float32)
+
+
+def generator_functions(generator, latent_dim, num_clusters, sigma, shares=None):
+  """tf.functions for the generator's signatures: serving_default (zn, zc), sample (cluster, seed) and
+  sample_prior (count, seed: clusters drawn in the prior's shares [K], uniform when None)."""
 
   @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="zn"),
                                 tf.TensorSpec([None, num_clusters], tf.float32, name="zc")])
@@ -98,7 +114,13 @@ def generator_functions(generator, latent_dim, num_clusters, sigma):
     zn = sigma * tf.random.stateless_normal([tf.shape(cluster)[0], latent_dim], s)
     return {"images": generator([zn, tf.one_hot(cluster, num_clusters)], training=False)}
 
-  return {"serving_default": serve, "sample": sample}
+  @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="count"), tf.TensorSpec([], tf.int32, name="seed")])
+  def sample_prior(count, seed):
+    s = tf.stack([tf.cast(seed, tf.int64), tf.constant(seeds.SERVE_SAMPLE, tf.int64)])
+    zn, zc, k = prior.sample(count, latent_dim, num_clusters, sigma, s, shares=shares)
+    return {"images": generator([zn, zc], training=False), "cluster": k}
+
+  return {"serving_default": serve, "sample": sample, "sample_prior": sample_prior}
 
 
 def write_saved_model(models, functions, path):
@@ -159,8 +181,10 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
   if version is None:
     version = max(next_version(enc_base), next_version(gen_base))
   enc_fns = encoder_functions(model.encoder, data_shape, data.bounded, kmeans_centroids, cfg.beta_n,
-                              generator=model.generator, outlier_reference=outlier_reference)
-  gen_fns = generator_functions(model.generator, cfg.latent_dim, cfg.num_clusters, cfg.sigma)
+                              generator=model.generator, outlier_reference=outlier_reference,
+                              standardization=data.standardization)
+  gen_fns = generator_functions(model.generator, cfg.latent_dim, cfg.num_clusters, cfg.sigma,
+                                model.shares.numpy() if model.learned_shares else None)
   served = [model.encoder, model.generator] if outlier_reference is not None else model.encoder
   paths = {"encoder": write_versioned(enc_base, version, lambda p: write_saved_model(served, enc_fns, p)),
            "generator": write_versioned(gen_base, version,
@@ -173,9 +197,10 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
     with tempfile.TemporaryDirectory() as tmp:  # builtin-ops-only graphs: no serving-time Assert ops
       plain = os.path.join(tmp, "encoder")
       write_saved_model(model.encoder, {"serving_default": encoder_functions(
-          model.encoder, data_shape, data.bounded, checks=False)["serving_default"]}, plain)
+          model.encoder, data_shape, data.bounded, checks=False, standardization=data.standardization)[
+              "serving_default"]}, plain)
       x_train = data.split("train")[0]
-      rep = x_train[np.random.default_rng(0).permutation(len(x_train))[:representative_size]]
+      rep = raw_inputs(x_train[np.random.default_rng(0).permutation(len(x_train))[:representative_size]], data)
       for kind in TFLITE_ENCODERS:
         path = os.path.join(tdir, f"encoder_{kind}.tflite")
         files.atomic_bytes(path, convert_encoder_tflite(plain, kind, rep))

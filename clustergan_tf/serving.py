@@ -15,9 +15,10 @@ EXPECTED = {
     "encoder": {"serving_default": ({"images", "features"},
                                     {"cluster", "cluster_probs", "zn", "confidence", "outlier_score"}),
                 "kmeans": ({"images", "features"}, {"cluster"})},
-    "generator": {"serving_default": ({"zn", "zc"}, {"images"}), "sample": ({"cluster", "seed"}, {"images"})},
+    "generator": {"serving_default": ({"zn", "zc"}, {"images"}), "sample": ({"cluster", "seed"}, {"images"}),
+                  "sample_prior": ({"count", "seed"}, {"images", "cluster"})},
 }
-OPTIONAL = {("encoder", "kmeans")}
+OPTIONAL = {("encoder", "kmeans"), ("generator", "sample_prior")}  # absent from older exports
 
 
 def latest_version(base):

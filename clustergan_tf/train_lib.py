@@ -250,11 +250,12 @@ class ShareEstimator:
     self.x = x[np.random.default_rng(run.cfg.seed).permutation(len(x))[:self.SHARE_ROWS]]
 
   def __call__(self, step, logs):
-    cfg = self.run.cfg
-    if cfg.cluster_shares != "learned" or step % cfg.shares_every:
+    cfg, shares = self.run.cfg, self.run.model.shares
+    if cfg.cluster_shares != "learned" or step % cfg.shares_every or step <= cfg.shares_warmup:
       return
-    probs = evaluate_lib.encode(self.run.model.encoder, self.x)[1]
-    self.run.model.shares.assign(prior.shares_floored(probs.mean(axis=0), cfg.shares_floor))
+    estimate = evaluate_lib.encode(self.run.model.encoder, self.x)[1].mean(axis=0)
+    moved = cfg.shares_momentum * shares.numpy() + (1.0 - cfg.shares_momentum) * estimate
+    shares.assign(prior.shares_floored(moved, cfg.shares_floor))
 
 
 class TensorBoard:

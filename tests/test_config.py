@@ -49,7 +49,8 @@ def test_validate_accepts_the_edges_of_each_range():
 def test_architecture_settings_are_those_a_checkpoint_is_tied_to():
   assert set(config_lib.ARCHITECTURE) == {"dataset", "num_clusters", "latent_dim", "hidden_units", "mlp_batchnorm",
                                           "critic_norm", "linear_generator", "batch_size", "n_critic", "prior",
-                                          "use_encoder", "standardize", "class_imbalance", "exclude_classes"}
+                                          "use_encoder", "standardize", "class_imbalance", "exclude_classes",
+                                          "data_seed"}
 
 
 def test_hparams_are_the_declared_fields_with_lists_joined():

@@ -55,16 +55,17 @@ def test_check_accepts_the_export(exported):
   export_dir = exported[0]
   lines = serving.check_export(str(export_dir))
   image = "images float32[-1, 28, 28, 1]"
-  assert lines[:4] == [  # the latest version (2) of each model, one line per signature
+  assert lines[:5] == [  # the latest version (2) of each model, one line per signature
       f"encoder/2 serving_default: ({image}) -> "
       "(cluster int64[-1], cluster_probs float32[-1, 3], confidence float32[-1], outlier_score float32[-1], "
       "zn float32[-1, 4])",
       f"encoder/2 kmeans: ({image}) -> (cluster int64[-1])",
       f"generator/2 serving_default: (zc float32[-1, 3], zn float32[-1, 4]) -> ({image})",
-      f"generator/2 sample: (cluster int32[-1], seed int32[]) -> ({image})"]
+      f"generator/2 sample: (cluster int32[-1], seed int32[]) -> ({image})",
+      f"generator/2 sample_prior: (count int32[], seed int32[]) -> (cluster int32[-1], {image})"]
   tflite = sorted(os.listdir(export_dir / "tflite"))
-  assert len(lines) == 4 + len(tflite) == 9
-  for line, name in zip(lines[4:], tflite):  # then one line per TFLite file, with its size on disk
+  assert len(lines) == 5 + len(tflite) == 10
+  for line, name in zip(lines[5:], tflite):  # then one line per TFLite file, with its size on disk
     size = os.path.getsize(export_dir / "tflite" / name)
     assert re.fullmatch(rf"tflite/{re.escape(name)}: [1-9]\d* builtin op kinds, {size} bytes", line), line
 
@@ -148,3 +149,25 @@ def test_served_outlier_score_equals_the_evaluation(exported):
   reference = outliers.fit(model.generator, model.encoder, data.split("train")[0])
   np.testing.assert_allclose(served, outliers.score(outliers.parts(model.generator, model.encoder, x), reference),
                              rtol=1e-4, atol=1e-4)
+
+
+def test_standardized_vectors_are_served_raw():
+  """--standardize: the exported encoder takes features as the user has them and standardises them itself."""
+  import tensorflow as tf
+  mean, std = np.array([1.0, 2.0], np.float32), np.array([2.0, 4.0], np.float32)
+  encoder = lambda x, training=False: {"zn": x, "zc_logits": x}
+  serve = export_lib.encoder_functions(encoder, (2,), False, standardization=(mean, std))["serving_default"]
+  raw = np.array([[1.0, 2.0], [3.0, 10.0]], np.float32)
+  np.testing.assert_allclose(serve(tf.constant(raw))["zn"].numpy(), [[0.0, 0.0], [1.0, 2.0]])
+  data = Data("vectors", {"train": ((raw - mean) / std, None)}, None, False, standardization=(mean, std))
+  np.testing.assert_allclose(export_lib.raw_inputs((raw - mean) / std, data), raw)
+
+
+def test_sample_prior_draws_clusters_in_the_prior_shares():
+  import tensorflow as tf
+  generator = lambda z, training=False: tf.concat([z[0], z[1]], axis=1)
+  fns = export_lib.generator_functions(generator, 2, 3, 0.1, shares=np.array([0.0, 0.25, 0.75], np.float32))
+  out = fns["sample_prior"](tf.constant(4000), tf.constant(3))
+  counts = np.bincount(out["cluster"].numpy(), minlength=3) / 4000
+  np.testing.assert_allclose(counts, [0.0, 0.25, 0.75], atol=0.02)
+  np.testing.assert_array_equal(out["images"].numpy()[:, 2:].argmax(1), out["cluster"].numpy())  # z_c = e_cluster
