@@ -38,13 +38,14 @@ def config_from_flags(flag_values=flags.FLAGS, **overrides):
   for f in config_lib.FIELDS:
     value = flag_values[f.name].value
     if _kind(f.type) is tuple:
-      value = _int_tuple(f.name, value)
+      value = int_list(f.name, value)
     values[f.name] = value
   return dataclasses.replace(config_lib.Config(**values), **overrides)
 
 
-def _int_tuple(name, items):
+def int_list(name, items):
+  """A list flag's strings as a tuple of ints, or UsageError naming --name (every CLI's integer lists)."""
   try:
     return tuple(int(u) for u in items)
   except ValueError:
-    raise UsageError(f"--{name}={','.join(items)} must be comma-separated integers, e.g. 256,256") from None
+    raise UsageError(f"--{name}={','.join(items)} must be comma-separated integers") from None

@@ -31,14 +31,6 @@ def define_flags():
   flags.DEFINE_boolean("kmeans_baseline", True, "Add a row for k-means (10 inits) on the raw data of the same split.")
 
 
-def parse_seeds(values):
-  from clustergan_tf.errors import UsageError
-  try:
-    return [int(s) for s in values]
-  except ValueError:
-    raise UsageError(f"--seeds={','.join(values)} must be comma-separated integers") from None
-
-
 def seed_rows(seeds, reports, method):
   """One table row per seed and the mean ± std row (means over all seeds, never best-of-N)."""
   from clustergan_tf.evaluate_lib import COLUMNS, table_row
@@ -68,7 +60,7 @@ def label_free_summary(seeds, scores, accs):
 def main(argv):
   from clustergan_tf import evaluate_lib, train_lib
   from clustergan_tf.errors import UsageError
-  seeds = parse_seeds(FLAGS.seeds)
+  seeds = list(config_flags.int_list("seeds", FLAGS.seeds))
   base = config_flags.config_from_flags()
   if base.dataset == "vectors" and not base.labels_path:
     raise UsageError("reproduce scores against labels: --dataset=vectors needs --labels_path")

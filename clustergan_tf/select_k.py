@@ -42,10 +42,7 @@ def parse_ints(name, values, low=None):
   """['6', '8'] -> [6, 8] (sorted, distinct), or UsageError naming --name."""
   from clustergan_tf.errors import UsageError
   shown = ",".join(values)
-  try:
-    ints = [int(v) for v in values]
-  except ValueError:
-    raise UsageError(f"--{name}={shown} must be comma-separated integers") from None
+  ints = config_flags.int_list(name, values)
   if not ints or len(set(ints)) != len(ints):
     raise UsageError(f"--{name}={shown} must list distinct integers, at least one")
   if low is not None and min(ints) < low:
@@ -145,7 +142,7 @@ def plot(result, path):
 def select(base, ks, seeds, method="argmax", tolerance=0.0, data=None, train_fn=None, out=None):
   """Trains every (K, seed) under base.model_dir, scores every K, prints the table and `picked K=N`,
   writes select_k.json and select_k.png. Returns what select_k.json holds."""
-  from clustergan_tf import model_selection, train_lib
+  from clustergan_tf import files, model_selection, train_lib
   out = sys.stdout if out is None else out
   data = base.load_data() if data is None else data  # one split for every run, so that their rows match
   reports = train_all(base, data, ks, seeds, train_fn or train_lib.train, out)
@@ -159,8 +156,7 @@ def select(base, ks, seeds, method="argmax", tolerance=0.0, data=None, train_fn=
     print("\none seed: K is scored by the model's own label_free_score; train 2 or more --seeds for the "
           "agreement between seeds", file=out)
   os.makedirs(base.model_dir, exist_ok=True)
-  with open(os.path.join(base.model_dir, "select_k.json"), "w") as f:
-    json.dump(result, f, indent=2)
+  files.atomic_bytes(os.path.join(base.model_dir, "select_k.json"), json.dumps(result, indent=2).encode())
   png = plot(result, os.path.join(base.model_dir, "select_k.png"))
   print(f"\nwrote {png}" if png else "\nno select_k.png: matplotlib is not installed (pip install -e '.[plot]')",
         file=out)

@@ -22,10 +22,11 @@ def test_seed_rows_and_the_mean_over_all_seeds():
   assert rows[2].endswith("| 2.0 | 20 |  |")
 
 
-def test_parse_seeds():
-  assert reproduce.parse_seeds(["0", "3"]) == [0, 3]
+def test_seeds_parse_as_the_shared_integer_list():
+  from clustergan_tf import config_flags
+  assert config_flags.int_list("seeds", ["0", "3"]) == (0, 3)
   with pytest.raises(UsageError, match="--seeds=0,x must be comma-separated integers"):
-    reproduce.parse_seeds(["0", "x"])
+    config_flags.int_list("seeds", ["0", "x"])
 
 
 def test_label_free_summary_names_the_pick_and_the_gap():
