@@ -126,6 +126,10 @@ class Config:
       0.0, "Stop when this many minutes of training are spent (evaluations excluded; kept across resumes), or at "
       "--train_steps, whichever comes first. 0: no budget.", **_at_least(0, " (0: no budget, train --train_steps)"))
   seed: int = setting(0, "Seed of weights, noise and data order.", hparam=True)
+  starts: int = setting(1, "Label-free choice of the start: train this many seeds (--seed + 1000 i) for "
+                        "--start_steps each, continue the one with the highest label_free_score; their minutes count "
+                        "toward --time_budget_minutes. 1: one start (the paper's).", hparam=True, **_at_least(1))
+  start_steps: int = setting(2000, "--starts > 1: generator steps of each start before the choice.", **_at_least(1))
   # -- beyond the paper: a user's own data
   cluster_shares: str = setting("uniform", "Cluster proportions of the prior: 'uniform' (the paper's) or 'learned' "
                                 "(re-estimated every --shares_every steps from E's mean softmax(z_c) on real data, "
@@ -217,6 +221,10 @@ _COMBINATIONS = (
      "mixes examples in the critic, which breaks the per-sample gradient penalty: use layer with --loss=wgan-gp"),
     (lambda c: c.is_clustergan or not (c.augment_shift or c.augment_rotate or c.real_data_weight), "augment_shift",
      "and --augment_rotate/--real_data_weight train the encoder: they need --prior=onehot --use_encoder"),
+    (lambda c: c.starts == 1 or c.is_clustergan, "starts",
+     "picks a start by the encoder's label_free_score: it needs --prior=onehot --use_encoder"),
+    (lambda c: c.starts == 1 or c.strategy != "multi_worker", "starts",
+     "is not supported with --strategy=multi_worker: choose the start on one machine, then resume it there"),
 )
 
 

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import checkpoint, diagnostics, distribute, evaluate_lib, prior, quiet, summaries
+from clustergan_tf import checkpoint, diagnostics, distribute, evaluate_lib, prior, quiet, starts, summaries
 from clustergan_tf import config as config_lib
 from clustergan_tf import data as data_lib
 from clustergan_tf import model as model_lib
@@ -110,16 +110,19 @@ def prepare_model_dir(model_dir):
     raise UsageError(f"--model_dir={model_dir} is not writable ({e.strerror}); choose another directory") from None
 
 
-def prepare(cfg, data=None, out=sys.stdout):
-  """Checks the settings, builds the model and resumes it from MODEL_DIR's latest checkpoint if any."""
+def prepare(cfg, data=None, out=sys.stdout, adopt=None):
+  """Checks the settings, builds the model and resumes it from MODEL_DIR's latest checkpoint if any, else
+  from adopt = (checkpoint, seconds) when given (the picked start of --starts; its seconds join the clock)."""
   strategy = distribute.make_strategy(cfg.strategy, cfg.cpu_replicas)
   if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
   data = _check(cfg, data, strategy)
   prepare_model_dir(cfg.model_dir)
-  latest = checkpoint.latest(cfg.model_dir)
+  latest, extra_seconds = checkpoint.latest(cfg.model_dir), 0.0
   if latest:
     checkpoint.check_resumable(cfg, cfg.model_dir)
+  elif adopt:
+    latest, extra_seconds = adopt
   chief = distribute.is_chief(strategy)
   # Every worker resumes from the shared directory; the others take part in saving, into scratch.
   ckpt_dir = checkpoint.directory(cfg.model_dir) if chief else tempfile.mkdtemp(prefix="clustergan_worker_")
@@ -127,6 +130,7 @@ def prepare(cfg, data=None, out=sys.stdout):
   clock, start = Clock(), 0
   if latest:
     checkpoint.restore(model, latest, clock.seconds)
+    clock.seconds.assign_add(extra_seconds)
     start = int(tf.convert_to_tensor(model.step))
     # The checkpoint holds the optimizers' learning rates; the flags of this run win.
     model.g_optimizer.learning_rate = cfg.learning_rate
@@ -355,9 +359,12 @@ class Evaluator:
 
 # -- the loop -----------------------------------------------------------------------------------
 def train(cfg, data=None, out=sys.stdout):
-  """Trains (or resumes) a ClusterGAN as configured; evaluates and writes metrics.json. Returns the report
-  (None on non-chief workers)."""
-  run = prepare(cfg, data, out)
+  """Trains (or resumes) a ClusterGAN as configured, after choosing among --starts; evaluates and writes
+  metrics.json. Returns the report (None on non-chief workers)."""
+  adopt = None
+  if cfg.starts > 1:
+    cfg, data, adopt = choose_start(cfg, data, out)
+  run = prepare(cfg, data, out, adopt)
   checkpointing, tensorboard = Checkpointing(run), TensorBoard(run)
   guard, budget, evaluator = NanGuard(run, checkpointing), TimeBudget(run), Evaluator(run, tensorboard)
   actions = (guard, run.clock, ShareEstimator(run), tensorboard, checkpointing, Progress(run), evaluator)
@@ -374,6 +381,31 @@ def train(cfg, data=None, out=sys.stdout):
   except KeyboardInterrupt:  # SIGINT, or SIGTERM routed to it by the CLI
     checkpointing.interrupted(guard.checked)
   return finish(run, step, checkpointing, evaluator)
+
+
+def choose_start(cfg, data, out):
+  """--starts > 1: trains each start (or reads its finished report) and writes MODEL_DIR/starts.json.
+  Returns the Config to continue (the picked start's seed), the data, and adopt for `prepare`."""
+  config_lib.validate(cfg)
+  data = cfg.load_data() if data is None else data
+  start_cfgs = starts.configs(cfg)
+  reports = []
+  for i, start_cfg in enumerate(start_cfgs):
+    report = starts.finished(start_cfg)
+    if report is None:
+      print(f"start {i} of {cfg.starts}: seed {start_cfg.seed}, {start_cfg.train_steps} steps in "
+            f"{start_cfg.model_dir}", file=out, flush=True)
+      report = train(start_cfg, data, out)
+    reports.append(report)
+  record = starts.pick(start_cfgs, reports)
+  prepare_model_dir(cfg.model_dir)
+  starts.write(cfg.model_dir, record)
+  i = record["picked"]
+  print(f"picked start {i} of {cfg.starts} (seed {record['seeds'][i]}, label_free_score "
+        f"{record['label_free_score'][i]:.4f}, the highest); continuing it", file=out, flush=True)
+  picked = start_cfgs[i]
+  return (dataclasses.replace(cfg, seed=picked.seed), data,
+          (checkpoint.latest(picked.model_dir), starts.other_seconds(record)))
 
 
 def finish(run, step, checkpointing, evaluator):
