@@ -124,7 +124,7 @@ def write(model_dir, evaluation, train_minutes, weights_sha256):
   """Writes MODEL_DIR/metrics.json (the evaluation's report + `train_minutes` and `weights_sha256`, the
   same schema whoever evaluates) and MODEL_DIR/assignments.npz, each atomically. Returns the report."""
   report = dict(evaluation.report, train_minutes=train_minutes, weights_sha256=weights_sha256)
-  files.atomic_bytes(os.path.join(model_dir, "metrics.json"), json.dumps(report, indent=2).encode())
+  files.atomic_json(os.path.join(model_dir, "metrics.json"), report)
   files.atomic_write(os.path.join(model_dir, "assignments.npz"), lambda f: np.savez(f, **evaluation.assignments))
   return report
 

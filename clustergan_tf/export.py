@@ -59,8 +59,7 @@ def main(argv):
                      for k in export_lib.TFLITE_ENCODERS if f"encoder_{k}" in paths})
   if FLAGS.parity:
     def keras_fn(b):
-      if data.standardization is not None:
-        b = (b - data.standardization[0]) / data.standardization[1]
+      b = export_lib.standardized(b, data.standardization)
       return {k: v.numpy() for k, v in export_lib._encode(model.encoder, b).items()}
     print(f"\nparity with the Keras encoder on {data.name} {cfg.eval_split} (n={len(x)}):")
     print("| form | max abs diff of cluster_probs | cluster agreement |\n|---|---|---|")

@@ -64,10 +64,7 @@ def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_
       return tf.identity(x)
 
   def prepared(x):
-    x = guarded(x)
-    if standardization is None:
-      return x
-    return (x - tf.constant(standardization[0])) / tf.constant(standardization[1])
+    return standardized(guarded(x), standardization)
 
   @tf.function(input_signature=[spec])
   def serve(x):
@@ -86,6 +83,15 @@ def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_
 
     fns["kmeans"] = kmeans
   return fns
+
+
+def standardized(x, standardization):
+  """Raw inputs x [N, D] (numpy or tensor) as the model sees them: --standardize's (mean [D], std [D])
+  applied; x itself when there is none."""
+  if standardization is None:
+    return x
+  mean, std = standardization
+  return (x - mean) / std
 
 
 def raw_inputs(x, data):

@@ -1,5 +1,6 @@
 """Atomic writes: a reader (TF Serving, a plotting script, a resumed run) never sees half a file or directory."""
 
+import json
 import os
 import shutil
 import tempfile
@@ -21,6 +22,11 @@ def atomic_write(path, write):
 def atomic_bytes(path, blob):
   """Writes bytes to path atomically."""
   atomic_write(path, lambda f: f.write(blob))
+
+
+def atomic_json(path, obj):
+  """Writes obj as indented JSON to path atomically (metrics.json, select_k.json, starts.json)."""
+  atomic_bytes(path, json.dumps(obj, indent=2).encode())
 
 
 def atomic_directory(base, name, write):

@@ -13,7 +13,6 @@ only fill the ACC column, never the choice.
 from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
 
 import dataclasses
-import json
 import os
 import sys
 
@@ -156,7 +155,7 @@ def select(base, ks, seeds, method="argmax", tolerance=0.0, data=None, train_fn=
     print("\none seed: K is scored by the model's own label_free_score; train 2 or more --seeds for the "
           "agreement between seeds", file=out)
   os.makedirs(base.model_dir, exist_ok=True)
-  files.atomic_bytes(os.path.join(base.model_dir, "select_k.json"), json.dumps(result, indent=2).encode())
+  files.atomic_json(os.path.join(base.model_dir, "select_k.json"), result)
   png = plot(result, os.path.join(base.model_dir, "select_k.png"))
   print(f"\nwrote {png}" if png else "\nno select_k.png: matplotlib is not installed (pip install -e '.[plot]')",
         file=out)

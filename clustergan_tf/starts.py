@@ -16,8 +16,6 @@ import os
 
 import numpy as np
 
-from clustergan_tf import files
-
 SEED_STRIDE = 1000  # start i of --seed=S trains with seed S + 1000 i (rerun it alone with that --seed)
 RECORD = "starts.json"
 
@@ -52,10 +50,6 @@ def pick(start_cfgs, reports):
   return {"seeds": [c.seed for c in start_cfgs], "label_free_score": scores,
           "minutes": [float(r["train_minutes"]) for r in reports], "picked": int(np.argmax(scores)),
           "acc_not_used": accs}
-
-
-def write(model_dir, record):
-  files.atomic_bytes(os.path.join(model_dir, RECORD), json.dumps(record, indent=2).encode())
 
 
 def other_seconds(record):

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import checkpoint, diagnostics, distribute, evaluate_lib, prior, quiet, starts, summaries
+from clustergan_tf import checkpoint, diagnostics, distribute, evaluate_lib, files, prior, quiet, starts, summaries
 from clustergan_tf import config as config_lib
 from clustergan_tf import data as data_lib
 from clustergan_tf import model as model_lib
@@ -399,7 +399,7 @@ def choose_start(cfg, data, out):
     reports.append(report)
   record = starts.pick(start_cfgs, reports)
   prepare_model_dir(cfg.model_dir)
-  starts.write(cfg.model_dir, record)
+  files.atomic_json(os.path.join(cfg.model_dir, starts.RECORD), record)
   i = record["picked"]
   print(f"picked start {i} of {cfg.starts} (seed {record['seeds'][i]}, label_free_score "
         f"{record['label_free_score'][i]:.4f}, the highest); continuing it", file=out, flush=True)

@@ -1,5 +1,6 @@
 """files: atomic writes leave the old content or the new, never a part, and no temporary file."""
 
+import json
 import os
 
 import pytest
@@ -25,6 +26,15 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary(tmp_path):
   with pytest.raises(OSError, match="disk full"):
     files.atomic_write(path, fail)
   assert open(path, "rb").read() == b"old" and os.listdir(tmp_path) == ["a.json"]
+
+
+def test_atomic_json_writes_indented_json_and_no_temporary(tmp_path):
+  path = str(tmp_path / "record.json")
+  files.atomic_json(path, {"picked": 1, "score": [0.5, 0.75]})
+  with open(path) as f:
+    text = f.read()
+  assert json.loads(text) == {"picked": 1, "score": [0.5, 0.75]} and text.startswith('{\n  "picked": 1')
+  assert os.listdir(tmp_path) == ["record.json"]
 
 
 def test_atomic_directory_appears_complete_or_not_at_all(tmp_path):
