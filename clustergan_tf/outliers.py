@@ -2,7 +2,10 @@
 
   reconstruction  RMS of x - G(E_n(x), softmax(E_c(x))) over the input's values: G cannot make x
   uncertainty     1 - max softmax(E_c(x)): x sits between clusters
-  outlier_score   the sum of both, each standardised by its mean and std on the training rows
+  outlier_score   the sum of both, each taken as its log and standardised by the log's mean and std on
+                  the training rows (both parts are positive and right-skewed, E being nearly certain
+                  of most training rows: on the log scale a part's z-score counts orders of magnitude
+                  instead of being set by the few largest values)
 
 Threshold rule (documented in the README): an input whose score exceeds `threshold` (the 99th
 percentile of the training rows' scores, written to metrics.json) is flagged; by construction
@@ -14,6 +17,7 @@ import tensorflow as tf
 
 PARTS = ("reconstruction", "uncertainty")
 REFERENCE_ROWS = 5000  # training rows the standardisation and the threshold are measured on
+FLOOR = 1e-6  # parts are floored here before the log (E can be certain to float32 precision: uncertainty 0)
 THRESHOLD_QUANTILE = 0.99
 
 
@@ -34,18 +38,26 @@ def parts(generator, encoder, x, batch_size=1000):
   return {p: np.concatenate([c[p].numpy() for c in chunks]) for p in PARTS}
 
 
+def _log(part):
+  """log(max(part, FLOOR)) of a numpy array or a tensor."""
+  if isinstance(part, np.ndarray):
+    return np.log(np.maximum(part, FLOOR))
+  return tf.math.log(tf.maximum(part, FLOOR))
+
+
 def reference(train_parts):
   """Standardisation of each part and the flagging threshold, from the training rows' parts:
-  {"mean": {part: m}, "std": {part: s}, "threshold": 99th percentile of their scores}."""
-  ref = {"mean": {p: float(np.mean(v)) for p, v in train_parts.items()},
-         "std": {p: float(max(np.std(v), 1e-8)) for p, v in train_parts.items()}}
+  {"mean": {part: m}, "std": {part: s} of log(part), "threshold": 99th percentile of their scores}."""
+  logs = {p: _log(np.asarray(train_parts[p], np.float64)) for p in PARTS}
+  ref = {"mean": {p: float(np.mean(v)) for p, v in logs.items()},
+         "std": {p: float(max(np.std(v), 1e-8)) for p, v in logs.items()}}
   ref["threshold"] = float(np.quantile(score(train_parts, ref), THRESHOLD_QUANTILE))
   return ref
 
 
 def score(parts_, ref):
-  """outlier_score [N]: the sum of the parts' z-scores (numpy arrays or tensors)."""
-  return sum((parts_[p] - ref["mean"][p]) / ref["std"][p] for p in PARTS)
+  """outlier_score [N]: the sum of the parts' z-scores on the log scale (numpy arrays or tensors)."""
+  return sum((_log(parts_[p]) - ref["mean"][p]) / ref["std"][p] for p in PARTS)
 
 
 def fit(generator, encoder, x_train, seed=0):

@@ -16,15 +16,20 @@ def test_parts_of_a_batch():
   np.testing.assert_allclose(parts["uncertainty"].numpy(), [0.5, 0.0], atol=1e-6)
 
 
-def test_score_standardises_and_sums_and_threshold_is_the_99th_percentile():
-  train = {"reconstruction": np.arange(100, dtype=np.float64), "uncertainty": np.zeros(100)}
+def test_score_standardises_the_logs_and_sums_and_threshold_is_the_99th_percentile():
+  logs = np.arange(100.0) / 50  # log of the training rows' reconstruction errors
+  train = {"reconstruction": np.exp(logs), "uncertainty": np.zeros(100)}  # E certain of every training row
   ref = outliers.reference(train)
-  assert ref["mean"]["reconstruction"] == 49.5 and ref["std"]["reconstruction"] == pytest.approx(np.std(np.arange(100)))
+  assert ref["mean"]["reconstruction"] == pytest.approx(0.99) and ref["std"]["reconstruction"] == pytest.approx(
+      np.std(logs))
+  assert ref["mean"]["uncertainty"] == pytest.approx(np.log(outliers.FLOOR))  # 0 is floored before the log
   assert ref["std"]["uncertainty"] == 1e-8  # a constant part does not divide by zero
-  z = (np.arange(100) - 49.5) / np.std(np.arange(100))
+  z = (logs - 0.99) / np.std(logs)
   assert ref["threshold"] == pytest.approx(np.quantile(z, 0.99))
-  new = {"reconstruction": np.array([49.5, 200.0]), "uncertainty": np.array([0.0, 0.0])}
-  np.testing.assert_allclose(outliers.score(new, ref), [0.0, (200 - 49.5) / np.std(np.arange(100))])
+  new = {"reconstruction": np.array([np.exp(0.99), np.exp(0.99) * 10.0]), "uncertainty": np.array([0.0, 0.0])}
+  np.testing.assert_allclose(outliers.score(new, ref), [0.0, np.log(10.0) / np.std(logs)], atol=1e-6)
+  served = outliers.score({k: tf.constant(v, tf.float32) for k, v in new.items()}, ref)  # inside a signature
+  np.testing.assert_allclose(served.numpy(), outliers.score(new, ref), rtol=1e-5, atol=1e-5)
 
 
 def test_auroc():
