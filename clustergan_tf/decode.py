@@ -1,7 +1,7 @@
 """Backprop decoding (Algorithm 1) of a split: `python -m clustergan_tf.decode --model_dir=DIR [--num_samples=N]`.
 
 Recovers z* for the first N samples through the generator alone, writes
---output (default MODEL_DIR/decode.npz: `z`, `restart`, `loss`, `kmeans`,
+--output (default MODEL_DIR/decode.npz: `z`, `restart`, `loss`, `restart_loss`, `kmeans`,
 `argmax`, and `labels` when the split has them) and prints the clustering scores
 of the winning restart and of k-means on z*, plus how often the winning restart
 matches the encoder's argmax. `--benchmark` instead times the batched decoder
@@ -139,7 +139,7 @@ def main(argv):
     check_output(output)
   t = checkpoint.load(FLAGS.model_dir)
   cfg, data, model = t.cfg, t.data, t.model
-  args = decode_args(cfg)
+  args = dict(decode_args(cfg), shares=model.shares.numpy() if model.learned_shares else None)
   generator = decode_lib.generator_from_keras(model.generator)
   x, y = data.split(FLAGS.split)
   if FLAGS.benchmark:
@@ -157,7 +157,7 @@ def main(argv):
         f"(lr {FLAGS.learning_rate}, lambda {FLAGS.lambda_reg}, clip {args['clip']}) in {seconds:.1f}s; "
         f"mean loss {out['loss'].mean():.4f}")
   print("\n".join(lines))
-  arrays = {"z": out["z"], "restart": out["restart"], "loss": out["loss"], **extra}
+  arrays = {"z": out["z"], "restart": out["restart"], "loss": out["loss"], "restart_loss": out["restart_loss"], **extra}
   if y is not None:
     arrays["labels"] = y
   write(output, arrays)

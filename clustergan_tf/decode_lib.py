@@ -2,7 +2,8 @@
 
 For each input x_i and each restart k (z_c fixed to e_k), z_n starts from the prior
 N(0, sigma^2 I) and takes `steps` Adam updates, clipped to [-clip, clip] after each;
-the restart with the lowest final loss wins, and its k is a cluster assignment.
+the restart with the lowest final loss wins (with learned cluster shares: the highest
+posterior, `restart_scores`), and its k is a cluster assignment.
 For the plain-GAN priors (gaussian, uniform, gmm) z_c stays 0, restart r starts from a
 draw of the prior (gmm: from component r), and z* = z_n* is what k-means clusters.
 
@@ -119,14 +120,35 @@ def pad_rows(a, rows):
   return np.concatenate([a, np.zeros((rows - len(a),) + a.shape[1:], a.dtype)]) if len(a) < rows else a
 
 
-def pick(zn, loss, num_clusters, prior_kind="onehot"):
-  """Winning restart per input. zn [N, R, d], loss [N, R] -> the dict `decode` returns."""
-  restart = loss.argmin(axis=1)
+def restart_scores(loss, shares=None, dims=1):
+  """What the winning restart minimises: loss [N, R] itself, or with learned cluster shares [K] the
+  negative log posterior dims * loss / min_r loss - log shares[r].
+
+  The loss is read as a Laplace negative log-likelihood whose scale is fitted per input (the winner's
+  mean absolute residual over the dims data dimensions), so the prior's log shares weigh against the
+  fit on the same scale. Uniform shares add a constant: the winners are the paper's.
+  """
+  loss = np.asarray(loss, np.float64)
+  if shares is None:
+    return loss
+  fitted = dims * loss / np.maximum(loss.min(axis=1, keepdims=True), 1e-12)
+  return fitted - np.log(np.asarray(shares, np.float64)[:loss.shape[1]])[None]
+
+
+def pick(zn, loss, num_clusters, prior_kind="onehot", shares=None, dims=1):
+  """Winning restart per input. zn [N, R, d], loss [N, R] -> the dict `decode` returns.
+
+  shares [K]: learned cluster shares of the onehot prior (or None), weighed in by `restart_scores` with
+  dims data dimensions. The returned "loss" stays the winner's own loss.
+  """
+  score = restart_scores(loss, shares if prior.feeds_cluster(prior_kind) else None, dims)
+  restart = score.argmin(axis=1)
   best_zn = zn[np.arange(len(zn)), restart]
   z = best_zn
   if prior.feeds_cluster(prior_kind):
     z = np.concatenate([best_zn, np.eye(num_clusters, dtype=np.float32)[restart]], axis=1)
-  return {"z": z, "zn": best_zn, "restart": restart.astype(np.int64), "loss": loss[np.arange(len(loss)), restart]}
+  return {"z": z, "zn": best_zn, "restart": restart.astype(np.int64), "loss": loss[np.arange(len(loss)), restart],
+          "restart_loss": loss}
 
 
 def restart_zc(prior_kind, restarts, num_clusters):
@@ -137,7 +159,7 @@ def restart_zc(prior_kind, restarts, num_clusters):
 
 
 def validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps, learning_rate, lambda_reg, clip,
-             batch_size, prior_kind="onehot"):
+             batch_size, prior_kind="onehot", shares=None):
   """Checks the arguments (UsageError naming the flag).
 
   Returns (generator callable, x float32, restarts, clip), with clip="prior" resolved to `default_clip`.
@@ -164,6 +186,8 @@ def validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps, lea
     raise UsageError(f"--batch_size={batch_size} must be at least 1")
   if sigma < 0:
     raise UsageError(f"sigma={sigma} (the prior's std of z_n) must be >= 0")
+  if shares is not None and (np.shape(shares) != (num_clusters,) or not np.all(np.asarray(shares) > 0)):
+    raise UsageError(f"shares {np.asarray(shares).tolist()} must be {num_clusters} positive cluster proportions")
   x = np.asarray(x, np.float32)
   if x.ndim < 2 or len(x) == 0:
     raise UsageError(f"--num_samples: nothing to decode (x has shape {x.shape}); pass at least one sample")
@@ -176,7 +200,7 @@ def validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps, lea
 
 # -- the two decoders ------------------------------------------------------------------------------
 def decode(generator, x, num_clusters, latent_dim, sigma, restarts=None, steps=5000, learning_rate=0.01,
-           lambda_reg=10.0, clip="prior", seed=0, batch_size=1000, prior="onehot"):
+           lambda_reg=10.0, clip="prior", seed=0, batch_size=1000, prior="onehot", shares=None):
   """Algorithm 1 with all R restarts of a batch of B inputs as one B*R-row Adam loop.
 
   Args:
@@ -185,12 +209,15 @@ def decode(generator, x, num_clusters, latent_dim, sigma, restarts=None, steps=5
     restarts: R <= K; restart k fixes z_c = e_k (default K: every cluster).
     clip: z_n is clipped to [-clip, clip] after every step; None disables; "prior": `default_clip(prior)`.
     prior: the prior G was trained from (decides z_c and the starting points).
+    shares: [K] learned cluster shares of the prior (--cluster_shares=learned), weighed into the choice of
+      the winner by `restart_scores`; None: uniform, the paper's.
   Returns:
     {"z": [N, latent_dim + K] (z_n*, e_k*; z_n* alone for the plain-GAN priors), "zn": [N, latent_dim],
-     "restart": [N] int64 (k*, the cluster for the onehot prior), "loss": [N] (final loss of the winner)}.
+     "restart": [N] int64 (k*, the cluster for the onehot prior), "loss": [N] (final loss of the winner),
+     "restart_loss": [N, R] (final loss of every restart)}.
   """
   generator, x, restarts, clip = validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps,
-                                          learning_rate, lambda_reg, clip, batch_size, prior)
+                                          learning_rate, lambda_reg, clip, batch_size, prior, shares)
   rows, spans = batches(len(x), batch_size)
   start = initial_zn(len(x), num_clusters, latent_dim, sigma, seed, prior, restarts)
   solve = make_solver(generator, rows * restarts, latent_dim, steps, learning_rate, lambda_reg, clip)
@@ -202,18 +229,18 @@ def decode(generator, x, num_clusters, latent_dim, sigma, restarts=None, steps=5
     out_zn, out_loss = solve(tf.constant(xb), tf.constant(zc), tf.constant(zn0))
     zn.append(out_zn.numpy().reshape(rows, restarts, latent_dim)[:hi - lo])
     loss.append(out_loss.numpy().reshape(rows, restarts)[:hi - lo])
-  return pick(np.concatenate(zn), np.concatenate(loss), num_clusters, prior)
+  return pick(np.concatenate(zn), np.concatenate(loss), num_clusters, prior, shares, np.prod(x.shape[1:]))
 
 
 def decode_loop(generator, x, num_clusters, latent_dim, sigma, restarts=None, steps=5000, learning_rate=0.01,
-                lambda_reg=10.0, clip="prior", seed=0, batch_size=1000, prior="onehot"):
+                lambda_reg=10.0, clip="prior", seed=0, batch_size=1000, prior="onehot", shares=None):
   """`decode` done one restart at a time (one solver call, fresh Adam state, per restart and batch).
 
   Same arguments, starting points and results (up to float rounding); kept to measure
   what batching the restarts buys.
   """
   generator, x, restarts, clip = validate(generator, x, num_clusters, latent_dim, sigma, restarts, steps,
-                                          learning_rate, lambda_reg, clip, batch_size, prior)
+                                          learning_rate, lambda_reg, clip, batch_size, prior, shares)
   rows, spans = batches(len(x), batch_size)
   start = initial_zn(len(x), num_clusters, latent_dim, sigma, seed, prior, restarts)
   zcs = restart_zc(prior, restarts, num_clusters)
@@ -227,7 +254,7 @@ def decode_loop(generator, x, num_clusters, latent_dim, sigma, restarts=None, st
       per_restart.append(solve(xb, zc, tf.constant(pad_rows(start[lo:hi, k], rows))))
     zn.append(np.stack([z.numpy()[:hi - lo] for z, _ in per_restart], axis=1))
     loss.append(np.stack([value.numpy()[:hi - lo] for _, value in per_restart], axis=1))
-  return pick(np.concatenate(zn), np.concatenate(loss), num_clusters, prior)
+  return pick(np.concatenate(zn), np.concatenate(loss), num_clusters, prior, shares, np.prod(x.shape[1:]))
 
 
 def naive_pair_seconds(generator, x, args, pairs=20):

@@ -172,3 +172,37 @@ def test_naive_pair_timing_runs_one_pair_per_call(truth, monkeypatch):
     for i, (xi, k, shape) in enumerate(calls[1:]):
       np.testing.assert_array_equal(xi, x[i:i + 1])
       assert k == i % K and shape == (1, LATENT_DIM)
+
+
+def test_restart_scores_weigh_the_fit_against_the_log_shares():
+  loss = np.array([[1.0, 1.5], [1.0, 3.0]])
+  np.testing.assert_array_equal(decode_lib.restart_scores(loss), loss)  # no shares: the loss itself
+  # dims 1: 1 * loss / 1.0 - log share: row 0 (1.0 + 1.609, 1.5 + 0.223), row 1 (1.0 + 1.609, 3.0 + 0.223)
+  np.testing.assert_allclose(decode_lib.restart_scores(loss, [0.2, 0.8]),
+                             [[2.6094, 1.7231], [2.6094, 3.2231]], atol=1e-4)
+  # dims 10: the fit outweighs the prior: row 0 (10 + 1.609, 15 + 0.223)
+  np.testing.assert_allclose(decode_lib.restart_scores(loss, [0.2, 0.8], dims=10)[0], [11.6094, 15.2231], atol=1e-4)
+  zn = np.zeros((2, 2, LATENT_DIM), np.float32)
+  out = decode_lib.pick(zn, loss.astype(np.float32), 2, shares=[0.2, 0.8])
+  np.testing.assert_array_equal(out["restart"], [1, 0])
+  np.testing.assert_array_equal(out["loss"], [1.5, 1.0])  # the winner's own loss, without the prior term
+  np.testing.assert_array_equal(decode_lib.pick(zn, loss, 2, shares=[0.2, 0.8], dims=10)["restart"], [0, 0])
+  np.testing.assert_array_equal(decode_lib.pick(zn, loss, 2, shares=[0.5, 0.5])["restart"], [0, 0])
+
+
+def test_shares_in_decode(truth):
+  _, _, x = truth
+  plain = run(x=x, steps=60)
+  uniform = run(x=x, steps=60, shares=np.full(K, 1 / K))
+  np.testing.assert_array_equal(uniform["restart"], plain["restart"])
+  tilted = run(x=x, steps=60, shares=[0.01, 0.01, 0.98])
+  np.testing.assert_array_equal(plain["restart_loss"], tilted["restart_loss"])  # the search itself is unchanged
+  expected = decode_lib.restart_scores(plain["restart_loss"], [0.01, 0.01, 0.98], dims=x.shape[1]).argmin(axis=1)
+  np.testing.assert_array_equal(tilted["restart"], expected)
+  middle = np.repeat(0.5 * (A[:1] + A[2:]), 2, axis=0)  # as close to cluster 0 as to cluster 2: the shares decide
+  assert set(run(x=middle, steps=200, shares=[0.98, 0.01, 0.01])["restart"]) == {0}
+  assert set(run(x=middle, steps=200, shares=[0.01, 0.01, 0.98])["restart"]) == {2}
+  with pytest.raises(UsageError, match="shares"):
+    run(x=x, shares=[0.5, 0.5])
+  with pytest.raises(UsageError, match="shares"):
+    run(decode_lib.decode_loop, x=x, shares=[0.0, 0.5, 0.5])
