@@ -58,16 +58,22 @@ def stability(encoder, x, clusters, max_shift=2.0, max_degrees=10.0, batch_size=
   return float(np.concatenate(agree).mean())
 
 
-def label_free(encoder, x, probs):
+def label_free(encoder, x, probs, prior_shares=None):
   """Scores computed without labels from the encoder on data x [N, ...] and its softmax(z_c) probs [N, K].
 
-  confidence: mean max probability; balance: entropy of the cluster shares / log K (1 = even);
-  stability: see `stability`; score = stability * balance (the column `reproduce` ranks seeds by).
+  confidence: mean max probability; balance: 1 - KL(cluster shares || prior shares) / log K, the prior's
+  shares [K] being uniform unless given (learned ones): for uniform shares this is the entropy of the
+  cluster shares / log K (1 = even); floored at 0. stability: see `stability`; score = stability *
+  balance (the column `reproduce` ranks seeds by).
   """
   k = probs.shape[1]
   clusters = probs.argmax(1)
   shares = np.bincount(clusters, minlength=k) / len(probs)
-  balance = float(-(shares * np.log(np.maximum(shares, 1e-12))).sum() / np.log(k))
+  if prior_shares is None:
+    balance = float(-(shares * np.log(np.maximum(shares, 1e-12))).sum() / np.log(k))
+  else:
+    ratio = np.maximum(shares, 1e-12) / np.asarray(prior_shares, np.float64)
+    balance = max(0.0, 1.0 - float((shares * np.log(ratio)).sum()) / np.log(k))
   stable = stability(encoder, x, clusters)
   return {"confidence": float(probs.max(1).mean()), "balance": balance, "stability": stable,
           "score": stable * balance}
