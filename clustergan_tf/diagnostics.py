@@ -9,7 +9,7 @@ can choose among seeds (or K) without them.
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import augment, prior, seeds
+from clustergan_tf import augment, model_selection, prior, seeds
 
 ORACLE_ROWS = 20000  # training rows the k-NN labeller is fitted on
 
@@ -61,19 +61,12 @@ def stability(encoder, x, clusters, max_shift=2.0, max_degrees=10.0, batch_size=
 def label_free(encoder, x, probs, prior_shares=None):
   """Scores computed without labels from the encoder on data x [N, ...] and its softmax(z_c) probs [N, K].
 
-  confidence: mean max probability; balance: 1 - KL(cluster shares || prior shares) / log K, the prior's
-  shares [K] being uniform unless given (learned ones): for uniform shares this is the entropy of the
-  cluster shares / log K (1 = even); floored at 0. stability: see `stability`; score = stability *
-  balance (the column `reproduce` ranks seeds by).
+  confidence: mean max probability; balance: `model_selection.balance` of the argmax clusters against the
+  prior's shares [K] (uniform unless given: the entropy of the cluster shares / log K, 1 = even);
+  stability: see `stability`; score = stability * balance (the column `reproduce` ranks seeds by).
   """
-  k = probs.shape[1]
   clusters = probs.argmax(1)
-  shares = np.bincount(clusters, minlength=k) / len(probs)
-  if prior_shares is None:
-    balance = float(-(shares * np.log(np.maximum(shares, 1e-12))).sum() / np.log(k))
-  else:
-    ratio = np.maximum(shares, 1e-12) / np.asarray(prior_shares, np.float64)
-    balance = max(0.0, 1.0 - float((shares * np.log(ratio)).sum()) / np.log(k))
+  balance = model_selection.balance(clusters, probs.shape[1], prior_shares)
   stable = stability(encoder, x, clusters)
   return {"confidence": float(probs.max(1).mean()), "balance": balance, "stability": stable,
           "score": stable * balance}

@@ -6,9 +6,10 @@ shares (Ben-Hur, Elisseeff & Guyon 2002; Lange et al. 2004). With too few cluste
 clusters get merged varies from seed to seed; with too many, how a true cluster is split varies;
 at the true K every seed finds the same partition. ARI is corrected for chance (0 for independent
 partitions with the given cluster sizes, whatever K), so no K gains from agreement by chance;
-balance (entropy of the shares / log K) makes a K whose extra clusters stay empty lose to the K
-that is used. With one seed there is nothing to compare: the score falls back to the model's own
-label-free score (stability under small moves x balance, `diagnostics.label_free`).
+balance (entropy of the shares / log K; with learned prior shares, how close the shares come to
+them) makes a K whose extra clusters stay empty lose to the K that is used. With one seed there is
+nothing to compare: the score falls back to the model's own label-free score (stability under small
+moves x balance, `diagnostics.label_free`).
 """
 
 import itertools
@@ -37,10 +38,15 @@ def pairwise_agreement(assignments_list):
   return float(np.mean(pairwise_ari(assignments_list)))
 
 
-def balance(assignments, k):
-  """Entropy of the cluster shares of assignments [N] (ids in [0, k)) / log k: 1 when all k clusters
-  are the same size, lower when some are small or empty."""
+def balance(assignments, k, prior_shares=None):
+  """How well the cluster shares of assignments [N] (ids in [0, k)) match the prior's: entropy of the
+  shares / log k for a uniform prior (None): 1 when all k clusters are the same size, lower when some
+  are small or empty; with learned prior shares [k], 1 - KL(shares || prior_shares) / log k, floored
+  at 0 (the same number for uniform prior shares)."""
   shares = np.bincount(np.asarray(assignments), minlength=k) / len(assignments)
+  if prior_shares is not None:
+    ratio = np.maximum(shares, 1e-12) / np.asarray(prior_shares, np.float64)
+    return max(0.0, 1.0 - float((shares * np.log(ratio)).sum()) / np.log(k))
   shares = shares[shares > 0]
   return float(-(shares * np.log(shares)).sum() / np.log(k))
 
@@ -50,13 +56,14 @@ def used_clusters(assignments, k):
   return int(np.count_nonzero(np.bincount(np.asarray(assignments), minlength=k)))
 
 
-def score_k(assignments_list, k, label_free_scores=None):
+def score_k(assignments_list, k, label_free_scores=None, prior_shares=None):
   """The criterion for one K from its runs (one [N] assignment per seed): a dict with `score` and its
-  parts: agreement (mean pairwise ARI; None with one run), min_agreement, balance (mean over runs),
-  used (mean count of non-empty clusters), label_free (mean of label_free_scores, if given) and
-  `criterion`, the rule that gave `score`. One run: score = its label-free score (needs
-  label_free_scores)."""
-  parts = {"balance": float(np.mean([balance(a, k) for a in assignments_list])),
+  parts: agreement (mean pairwise ARI; None with one run), min_agreement, balance (mean over runs;
+  against each run's learned prior shares when prior_shares lists them), used (mean count of non-empty
+  clusters), label_free (mean of label_free_scores, if given) and `criterion`, the rule that gave
+  `score`. One run: score = its label-free score (needs label_free_scores)."""
+  prior_shares = [None] * len(assignments_list) if prior_shares is None else prior_shares
+  parts = {"balance": float(np.mean([balance(a, k, p) for a, p in zip(assignments_list, prior_shares)])),
            "used": float(np.mean([used_clusters(a, k) for a in assignments_list])),
            "label_free": None if label_free_scores is None else float(np.mean(label_free_scores))}
   if len(assignments_list) >= 2:

@@ -71,14 +71,16 @@ def load_assignments(model_dir, method):
     return saved[method]
 
 
-def score_all(model_dir, ks, seeds, reports, method):
-  """One `model_selection.score_k` dict per K, plus `acc`: mean ACC over seeds where labels exist (else None)."""
+def score_all(model_dir, ks, seeds, reports, method, learned=False):
+  """One `model_selection.score_k` dict per K, plus `acc`: mean ACC over seeds where labels exist (else None).
+  learned: the runs learned their cluster shares, so balance is judged against each run's prior_shares."""
   from clustergan_tf import model_selection
   scored = []
   for k in ks:
     clusters = [load_assignments(run_dir(model_dir, k, s), method) for s in seeds]
     label_free = [r.get("label_free_score") for r in reports[k]]
-    part = model_selection.score_k(clusters, k, None if None in label_free else label_free)
+    shares = [r.get("prior_shares") for r in reports[k]] if learned else None
+    part = model_selection.score_k(clusters, k, None if None in label_free else label_free, shares)
     accs = [r["results"][method]["acc"] for r in reports[k] if r["results"]]
     scored.append(dict(part, acc=float(np.mean(accs)) if accs else None))
   return scored
@@ -145,7 +147,7 @@ def select(base, ks, seeds, method="argmax", tolerance=0.0, data=None, train_fn=
   out = sys.stdout if out is None else out
   data = base.load_data() if data is None else data  # one split for every run, so that their rows match
   reports = train_all(base, data, ks, seeds, train_fn or train_lib.train, out)
-  scored = score_all(base.model_dir, ks, seeds, reports, method)
+  scored = score_all(base.model_dir, ks, seeds, reports, method, base.cluster_shares == "learned")
   picked = model_selection.pick(ks, [s["score"] for s in scored], tolerance)
   result = summary(ks, seeds, scored, picked, method, base.eval_split)
   print(f"\n{data.name}, split {base.eval_split}, clusters by {method}, seeds {','.join(map(str, seeds))}; "

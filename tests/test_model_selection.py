@@ -39,6 +39,20 @@ def test_balance_and_used_clusters():
   assert ms.used_clusters(even, 5) == 4
 
 
+def test_balance_against_learned_prior_shares():
+  a = np.array([0, 0, 0, 1])  # shares (3/4, 1/4)
+  assert ms.balance(a, 2, [0.75, 0.25]) == 1.0  # as the prior's
+  assert ms.balance(a, 2, [0.5, 0.5]) == pytest.approx(ms.balance(a, 2))  # uniform: the entropy form, 0.8113
+  assert ms.balance(a, 2) == pytest.approx(0.811278, rel=1e-5)
+  # prior (1/4, 3/4): KL = 3/4 log 3 + 1/4 log(1/3) = 1/2 log 3; 1 - 0.5493 / log 2 = 0.2075
+  assert ms.balance(a, 2, [0.25, 0.75]) == pytest.approx(1 - 0.5 * np.log(3) / np.log(2))
+  assert ms.balance(a, 2, [0.001, 0.999]) == 0.0  # floored
+  even = np.repeat(np.arange(4), 5)
+  out = ms.score_k([even, even], 4, prior_shares=[[0.25] * 4, [0.7, 0.1, 0.1, 0.1]])
+  assert out["balance"] == pytest.approx((1.0 + ms.balance(even, 4, [0.7, 0.1, 0.1, 0.1])) / 2)
+  assert out["balance"] < ms.score_k([even, even], 4)["balance"] == pytest.approx(1.0)
+
+
 def test_score_k_with_seeds_is_agreement_times_balance():
   a = np.repeat(np.arange(10), 10)
   out = ms.score_k([a, a], 10, label_free_scores=[0.5, 0.7])
