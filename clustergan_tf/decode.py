@@ -139,7 +139,7 @@ def main(argv):
     check_output(output)
   t = checkpoint.load(FLAGS.model_dir)
   cfg, data, model = t.cfg, t.data, t.model
-  args = dict(decode_args(cfg), shares=model.shares.numpy() if model.learned_shares else None)
+  args = dict(decode_args(cfg), shares=model.learned_share_values())
   generator = decode_lib.generator_from_keras(model.generator)
   x, y = data.split(FLAGS.split)
   if FLAGS.benchmark:

@@ -124,9 +124,9 @@ def restart_scores(loss, shares=None, dims=1):
   """What the winning restart minimises: loss [N, R] itself, or with learned cluster shares [K] the
   negative log posterior dims * loss / min_r loss - log shares[r].
 
-  The loss is read as a Laplace negative log-likelihood whose scale is fitted per input (the winner's
-  mean absolute residual over the dims data dimensions), so the prior's log shares weigh against the
-  fit on the same scale. Uniform shares add a constant: the winners are the paper's.
+  The loss (L1 fit + lambda ||z_n||^2) is read as a Laplace negative log-likelihood whose scale is fitted
+  per input as the best restart's loss / dims (about its mean absolute residual per data dimension), so
+  the prior's log shares weigh against the fit on the same scale. Uniform shares change no winner.
   """
   loss = np.asarray(loss, np.float64)
   if shares is None:

@@ -90,7 +90,7 @@ def evaluate(model, data, split, cfg, step, labeller=None):
             "step": int(step), "num_clusters": cfg.num_clusters, "num_examples": int(len(x)), "results": results,
             "cluster_sizes": sizes}
   if cfg.is_clustergan:
-    scores = diagnostics.label_free(model.encoder, x, probs, model.shares.numpy() if model.learned_shares else None)
+    scores = diagnostics.label_free(model.encoder, x, probs, model.learned_share_values())
     report["label_free_score"] = scores.pop("score")
     report["label_free"] = scores
     if labeller is not None:

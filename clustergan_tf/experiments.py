@@ -63,7 +63,7 @@ def baselines(base):
   t = checkpoint.load(cfg.model_dir)
   x, y = t.data.split(cfg.eval_split)
   out = decode_lib.decode(t.model.generator, x, cfg.num_clusters, cfg.latent_dim, cfg.sigma, steps=cfg.decode_steps,
-                          seed=cfg.seed)
+                          seed=cfg.seed, shares=t.model.learned_share_values())
   lines.append(table_row("ClusterGAN, bp winning restart", metrics.all_metrics(y, out["restart"]), minutes))
   for kind, name in BASELINES.items():
     _, report = _train(base, f"gan_{kind}", prior=kind, use_encoder=False, latent_dim=10)

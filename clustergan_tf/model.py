@@ -55,6 +55,10 @@ class ClusterGAN(keras.Model):
     # apart; any other critic sees one concatenated batch (one forward pass instead of two or three).
     self.fuse_critic = not any(isinstance(layer, keras.layers.BatchNormalization) for layer in discriminator.layers)
 
+  def learned_share_values(self):
+    """The prior's learned cluster shares [K] (numpy), or None when they are uniform (the paper's)."""
+    return self.shares.numpy() if self.learned_shares else None
+
   @property
   def _averaged(self):
     """The weights that the moving average follows: all of G's and E's (BatchNorm statistics included)."""

@@ -41,14 +41,16 @@ def pairwise_agreement(assignments_list):
 def balance(assignments, k, prior_shares=None):
   """How well the cluster shares of assignments [N] (ids in [0, k)) match the prior's: entropy of the
   shares / log k for a uniform prior (None): 1 when all k clusters are the same size, lower when some
-  are small or empty; with learned prior shares [k], 1 - KL(shares || prior_shares) / log k, floored
-  at 0 (the same number for uniform prior shares)."""
+  are small or empty; with learned prior shares [k], 1 - KL(shares || prior_shares) / log k, kept in
+  [0, 1] (for uniform prior shares the same number up to rounding)."""
   shares = np.bincount(np.asarray(assignments), minlength=k) / len(assignments)
-  if prior_shares is not None:
-    ratio = np.maximum(shares, 1e-12) / np.asarray(prior_shares, np.float64)
-    return max(0.0, 1.0 - float((shares * np.log(ratio)).sum()) / np.log(k))
-  shares = shares[shares > 0]
-  return float(-(shares * np.log(shares)).sum() / np.log(k))
+  if prior_shares is None:
+    return float(-(shares * np.log(np.maximum(shares, 1e-12))).sum() / np.log(k))
+  prior_shares = np.asarray(prior_shares, np.float64)
+  if prior_shares.shape != (k,):
+    raise ValueError(f"prior_shares of shape {prior_shares.shape} for k={k} clusters")
+  kl = float((shares * np.log(np.maximum(shares, 1e-12) / (prior_shares / prior_shares.sum()))).sum())
+  return min(1.0, max(0.0, 1.0 - kl / np.log(k)))
 
 
 def used_clusters(assignments, k):
@@ -63,6 +65,8 @@ def score_k(assignments_list, k, label_free_scores=None, prior_shares=None):
   clusters), label_free (mean of label_free_scores, if given) and `criterion`, the rule that gave
   `score`. One run: score = its label-free score (needs label_free_scores)."""
   prior_shares = [None] * len(assignments_list) if prior_shares is None else prior_shares
+  if len(prior_shares) != len(assignments_list):
+    raise ValueError(f"{len(prior_shares)} prior_shares for {len(assignments_list)} clusterings")
   parts = {"balance": float(np.mean([balance(a, k, p) for a, p in zip(assignments_list, prior_shares)])),
            "used": float(np.mean([used_clusters(a, k) for a in assignments_list])),
            "label_free": None if label_free_scores is None else float(np.mean(label_free_scores))}

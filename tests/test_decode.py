@@ -13,8 +13,16 @@ from clustergan_tf import train_lib
 def test_decode_cli_on_a_learned_shares_model(tiny_config, tmp_path):
   """A model with learned cluster shares decodes end to end: decode.npz holds one restart per sample."""
   import dataclasses
+  from clustergan_tf import checkpoint, decode_lib
+  import tensorflow as tf
   cfg = dataclasses.replace(tiny_config, cluster_shares="learned", logdir="none")
   train_lib.train(cfg)
+  loaded = checkpoint.load(cfg.model_dir)
+  shares = np.array([0.94, 0.02, 0.02, 0.02], np.float32)  # far from uniform, so that they move winners
+  loaded.model.shares.assign(shares)
+  tf.train.CheckpointManager(checkpoint.make_checkpoint(loaded.model), checkpoint.directory(cfg.model_dir),
+                             max_to_keep=None).save(checkpoint_number=cfg.train_steps + 1)
+  dims = int(np.prod(loaded.data.split("test")[0].shape[1:]))
   out = tmp_path / "decode.npz"
   proc = subprocess.run([sys.executable, "-m", "clustergan_tf.decode", f"--model_dir={cfg.model_dir}",
                          "--num_samples=10", "--steps=3", f"--output={out}"], capture_output=True, text=True)
@@ -24,4 +32,7 @@ def test_decode_cli_on_a_learned_shares_model(tiny_config, tmp_path):
     assert f["restart"].shape == (10,) and f["restart"].max() < cfg.num_clusters
     assert f["restart_loss"].shape == (10, cfg.num_clusters)
     np.testing.assert_array_equal(f["z"][:, cfg.latent_dim:].argmax(axis=1), f["restart"])
+    expected = decode_lib.restart_scores(f["restart_loss"], shares, dims).argmin(axis=1)
+    np.testing.assert_array_equal(f["restart"], expected)  # the model's learned shares took part
+    assert not np.array_equal(f["restart"], f["restart_loss"].argmin(axis=1))  # and they moved some winners
   assert "wrote" in proc.stdout

@@ -190,6 +190,18 @@ def test_restart_scores_weigh_the_fit_against_the_log_shares():
   np.testing.assert_array_equal(decode_lib.pick(zn, loss, 2, shares=[0.5, 0.5])["restart"], [0, 0])
 
 
+def test_shares_weigh_in_with_every_data_dimension(monkeypatch):
+  """Image-shaped x [N, 2, 3]: restart_scores gets dims = 6, the product of the sample's axes."""
+  seen = []
+  real = decode_lib.restart_scores
+  monkeypatch.setattr(decode_lib, "restart_scores", lambda loss, shares=None, dims=1: seen.append(dims) or
+                      real(loss, shares, dims))
+  image_generator = lambda zn, zc: tf.reshape(linear_generator(zn, zc), [-1, 2, 3])  # noqa: E731
+  x = (A[:2]).reshape(2, 2, 3)
+  decode_lib.decode(image_generator, x, K, LATENT_DIM, SIGMA, steps=5, shares=[0.2, 0.3, 0.5])
+  assert seen == [6]
+
+
 def test_shares_in_decode(truth):
   _, _, x = truth
   plain = run(x=x, steps=60)

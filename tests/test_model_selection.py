@@ -51,6 +51,12 @@ def test_balance_against_learned_prior_shares():
   out = ms.score_k([even, even], 4, prior_shares=[[0.25] * 4, [0.7, 0.1, 0.1, 0.1]])
   assert out["balance"] == pytest.approx((1.0 + ms.balance(even, 4, [0.7, 0.1, 0.1, 0.1])) / 2)
   assert out["balance"] < ms.score_k([even, even], 4)["balance"] == pytest.approx(1.0)
+  ten = np.repeat(np.arange(10), 3)
+  assert ms.balance(ten, 10, np.full(10, 0.1, np.float32)) == 1.0  # float32 tenths sum past 1: capped
+  with pytest.raises(ValueError, match="shape"):
+    ms.balance(a, 3, [0.5, 0.5])
+  with pytest.raises(ValueError, match="prior_shares for 2 clusterings"):
+    ms.score_k([even, even], 4, prior_shares=[[0.25] * 4])
 
 
 def test_score_k_with_seeds_is_agreement_times_balance():

@@ -57,6 +57,20 @@ def test_select_trains_every_k_and_seed_and_picks_the_k_the_seeds_agree_on(base,
   assert any(line.startswith("| 10 | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 10.0 | 0.8800 | 1.0000 |") for line in lines)
 
 
+def test_learned_shares_judge_balance_against_each_runs_prior_shares(tmp_path):
+  """score_all reads prior_shares from the reports when the runs learned them (else: the entropy form)."""
+  even = np.repeat(np.arange(4), 5)
+  for s in (0, 1):
+    os.makedirs(select_k.run_dir(str(tmp_path), 4, s))
+    np.savez(os.path.join(select_k.run_dir(str(tmp_path), 4, s), "assignments.npz"), argmax=even)
+  reports = {4: [{"results": {}, "prior_shares": [0.25] * 4}, {"results": {}, "prior_shares": [0.7, 0.1, 0.1, 0.1]}]}
+  uniform = select_k.score_all(str(tmp_path), [4], [0, 1], reports, "argmax")[0]
+  learned = select_k.score_all(str(tmp_path), [4], [0, 1], reports, "argmax", learned=True)[0]
+  assert uniform["balance"] == pytest.approx(1.0)
+  kl = 0.25 * (np.log(0.25 / 0.7) + 3 * np.log(0.25 / 0.1))  # the second run's shares are far from its prior's
+  assert learned["balance"] == pytest.approx((1.0 + 1.0 - kl / np.log(4)) / 2)
+
+
 def test_one_seed_falls_back_to_the_label_free_score_and_says_so(base, tiny_data, capsys):
   result = select_k.select(base, [6, 8, 10], [3], data=tiny_data, train_fn=fake_train)
   assert result["picked"] == 8 and result["criterion"].startswith("label_free_score")
