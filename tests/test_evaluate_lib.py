@@ -19,6 +19,9 @@ class StubModel:
   generator that writes them back (x = G(E(x)) up to the softmax)."""
   shares = tf.fill([K], 1.0 / K)
 
+  def learned_share_values(self):
+    return None  # uniform, the paper's prior
+
   def encoder(self, x, training=False):
     return {"zn": x[:, :2], "zc_logits": x[:, 2:]}
 
