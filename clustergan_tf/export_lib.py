@@ -190,7 +190,7 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
                               generator=model.generator, outlier_reference=outlier_reference,
                               standardization=data.standardization)
   gen_fns = generator_functions(model.generator, cfg.latent_dim, cfg.num_clusters, cfg.sigma,
-                                model.shares.numpy() if model.learned_shares else None)
+                                model.learned_share_values())
   served = [model.encoder, model.generator] if outlier_reference is not None else model.encoder
   paths = {"encoder": write_versioned(enc_base, version, lambda p: write_saved_model(served, enc_fns, p)),
            "generator": write_versioned(gen_base, version,
