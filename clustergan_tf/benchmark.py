@@ -37,7 +37,8 @@ def define_flags():
   flags.DEFINE_integer("batch_size", 64, "Batch size per update.")
   flags.DEFINE_enum("precision", "float32", list(config_lib.PRECISIONS), "Compute precision.")
   flags.DEFINE_boolean("jit_compile", False, "XLA-compile the train step (no help for the conv nets on CPU).")
-  flags.DEFINE_integer("steps", 10, "Timed generator steps per recipe (after 2 warm-up steps).")
+  flags.DEFINE_integer("steps", 10, "Timed generator steps per recipe and round (after 2 warm-up steps).")
+  flags.DEFINE_integer("rounds", 5, "Rounds; each times every recipe and the matmul once (medians reported).")
   flags.DEFINE_integer("matmul_size", 4096, "Size n of the n x n matmul that measures the practical peak.")
 
 
@@ -62,8 +63,8 @@ def matmul_flops_per_sec(n, dtype, repeats=10):
   return 2 * n ** 3 * repeats / (time.perf_counter() - t)
 
 
-def time_recipe(cfg, shape, steps, jit_compile):
-  """(generator steps/s, FLOPs per generator step) of cfg's train_step on random data of shape."""
+def prepare_recipe(cfg, shape, jit_compile):
+  """(warmed-up train_step function, its batch, FLOPs per generator step) of cfg on random data of shape."""
   import numpy as np
   import tensorflow as tf
 
@@ -75,14 +76,20 @@ def time_recipe(cfg, shape, steps, jit_compile):
   step = tf.function(m.train_step, jit_compile=jit_compile)
   for _ in range(2):
     step(x)["g_loss"].numpy()
+  return step, x, flops
+
+
+def steps_per_sec(step, x, steps):
+  """Generator steps per second over `steps` calls of step(x)."""
   t = time.perf_counter()
   for _ in range(steps):
     logs = step(x)
   logs["g_loss"].numpy()
-  return steps / (time.perf_counter() - t), flops
+  return steps / (time.perf_counter() - t)
 
 
 def main(argv):
+  import numpy as np
   import tensorflow as tf
 
   from clustergan_tf.errors import UsageError
@@ -92,22 +99,34 @@ def main(argv):
   image = FLAGS.network == "conv"
   shape = (28, 28, 1) if image else (64,)
   mm_dtype = tf.bfloat16 if FLAGS.precision == "mixed_bfloat16" else tf.float32
-  peak = matmul_flops_per_sec(FLAGS.matmul_size, mm_dtype)
-  threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
-  print(f"network {FLAGS.network}, batch {FLAGS.batch_size}, precision {FLAGS.precision}, jit_compile "
-        f"{FLAGS.jit_compile}, intra-op threads {threads}; matmul {FLAGS.matmul_size}^3 {mm_dtype.name}: "
-        f"{peak / 1e9:.1f} GFLOP/s (same run)\n")
-  print("| recipe | critic steps per G step | G steps/s | real images/s | GFLOP per G step | GFLOP/s | of matmul |")
-  print("|---|---|---|---|---|---|---|")
+  prepared = {}
   for name in FLAGS.recipes:
     settings = dict(RECIPES[name])
     if not image:
       settings.pop("augment_shift", None), settings.pop("augment_rotate", None)
     cfg = config_lib.Config(dataset="mnist" if image else "digits", batch_size=FLAGS.batch_size, latent_dim=30,
                             precision=FLAGS.precision, **settings)
-    rate, flops = time_recipe(cfg, shape, FLAGS.steps, FLAGS.jit_compile)
-    print(f"| {name} | {cfg.n_critic} | {rate:.2f} | {rate * cfg.batch_size * cfg.n_critic:.0f} | {flops / 1e9:.2f} | "
-          f"{flops * rate / 1e9:.1f} | {100 * flops * rate / peak:.1f}% |", flush=True)
+    prepared[name] = (cfg, *prepare_recipe(cfg, shape, FLAGS.jit_compile))
+  # Rounds interleave the recipes and the matmul, so that a slow spell of the machine hits all of them alike.
+  rates, peaks = {name: [] for name in prepared}, []
+  for _ in range(FLAGS.rounds):
+    peaks.append(matmul_flops_per_sec(FLAGS.matmul_size, mm_dtype))
+    for name, (_, step, x, _) in prepared.items():
+      rates[name].append(steps_per_sec(step, x, FLAGS.steps))
+  peak = float(np.median(peaks))
+  threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
+  print(f"network {FLAGS.network}, batch {FLAGS.batch_size}, precision {FLAGS.precision}, jit_compile "
+        f"{FLAGS.jit_compile}, intra-op threads {threads}; {FLAGS.rounds} rounds of {FLAGS.steps} steps, medians; "
+        f"matmul {FLAGS.matmul_size}^3 {mm_dtype.name}: {peak / 1e9:.1f} GFLOP/s "
+        f"({min(peaks) / 1e9:.0f}-{max(peaks) / 1e9:.0f} over the rounds, same run)\n")
+  print("| recipe | critic steps per G step | G steps/s (range) | real images/s | GFLOP per G step | GFLOP/s | "
+        "of matmul |")
+  print("|---|---|---|---|---|---|---|")
+  for name, (cfg, _, _, flops) in prepared.items():
+    rate = float(np.median(rates[name]))
+    print(f"| {name} | {cfg.n_critic} | {rate:.2f} ({min(rates[name]):.2f}-{max(rates[name]):.2f}) | "
+          f"{rate * cfg.batch_size * cfg.n_critic:.0f} | {flops / 1e9:.2f} | {flops * rate / 1e9:.1f} | "
+          f"{100 * flops * rate / peak:.1f}% |", flush=True)
 
 
 if __name__ == "__main__":

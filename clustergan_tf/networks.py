@@ -6,8 +6,12 @@ authors' code. G's BatchNorm layers are `synchronized` (statistics all-reduced o
 replicas, so N replicas train like one) and keep moving statistics for inference.
 """
 
+import contextlib
+import threading
+
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -23,6 +27,49 @@ def _dense(units, name):
 
 def _bn(name):
   return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name=name)
+
+
+_batch_groups = threading.local()  # per thread: MirroredStrategy traces each replica in a thread of its own
+
+
+class GroupedBatchNorm(layers.BatchNormalization):
+  """Synchronized BatchNorm whose training statistics are taken per group of rows: inside
+  `batch_groups(G)` a batch [G*b, ...] is normalised as G batches of b, one after another, so one critic
+  pass over concat([real, fake]) equals two passes (moving statistics updated group by group, in order)."""
+
+  def call(self, inputs, training=None, mask=None):
+    groups = getattr(_batch_groups, "n", 1)
+    if groups == 1 or not (training and self.trainable) or mask is not None:
+      return super().call(inputs, training=training, mask=mask)
+    x = tf.cast(inputs, "float32")  # statistics in float32, as Keras does for bfloat16 inputs
+    x = tf.reshape(x, tf.concat([[groups, -1], tf.shape(x)[1:]], 0))  # [G, b, ..., C]
+    axes = list(range(1, len(x.shape) - 1))
+    total = tf.stack([tf.reduce_sum(x, axes), tf.reduce_sum(tf.square(x), axes),
+                      tf.reduce_sum(tf.ones_like(x), axes)])  # [3, G, C]
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None:  # all replicas' rows of each group, like the synchronized layer
+      total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, total)
+    mean = tf.math.divide_no_nan(total[0], total[2])  # [G, C]
+    variance = tf.maximum(tf.math.divide_no_nan(total[1], total[2]) - tf.square(mean), 0.0)
+    for g in range(groups):
+      self.moving_mean.assign(self.moving_mean * self.momentum + mean[g] * (1.0 - self.momentum))
+      self.moving_variance.assign(self.moving_variance * self.momentum + variance[g] * (1.0 - self.momentum))
+    shape = [groups] + [1] * len(axes) + [-1]
+    out = tf.nn.batch_normalization(x, tf.reshape(mean, shape), tf.reshape(variance, shape),
+                                    tf.cast(self.beta, "float32"), tf.cast(self.gamma, "float32"), self.epsilon)
+    return tf.cast(tf.reshape(out, tf.shape(inputs)), self.compute_dtype)
+
+
+@contextlib.contextmanager
+def batch_groups(groups):
+  """Within the block (this thread), GroupedBatchNorm layers take training statistics per group of rows;
+  other layers are unaffected. Read when a tf.function traces the call."""
+  previous = getattr(_batch_groups, "n", 1)
+  _batch_groups.n = groups
+  try:
+    yield
+  finally:
+    _batch_groups.n = previous
 
 
 def input_name(data_shape):
@@ -85,7 +132,7 @@ def _sn(layer, norm):
 def _norm(kind, name):
   """The critic's optional activation normalisation (identity for "none", the paper's, and "spectral")."""
   if kind == "batch":
-    return _bn(name)
+    return GroupedBatchNorm(momentum=0.9, epsilon=1e-5, synchronized=True, name=name)
   if kind == "layer":
     return layers.LayerNormalization(epsilon=1e-5, name=name)
   return layers.Identity(name=name)

@@ -16,3 +16,13 @@ def test_count_flops_of_a_matmul_is_2mnk():
   fn = tf.function(lambda a, b: tf.linalg.matmul(a, b))
   concrete = fn.get_concrete_function(tf.TensorSpec([2, 3]), tf.TensorSpec([3, 4]))
   assert benchmark.count_flops(concrete) == 2 * 2 * 3 * 4
+
+
+def test_steps_per_sec_counts_calls_over_elapsed_time(monkeypatch):
+  """steps / (clock after the last call's result - clock before the first call)."""
+  clock = iter([10.0, 12.5])
+  monkeypatch.setattr(benchmark.time, "perf_counter", lambda: next(clock))
+  calls = []
+  step = lambda x: calls.append(x) or {"g_loss": tf.constant(x)}  # noqa: E731
+  assert benchmark.steps_per_sec(step, 1.0, 5) == 2.0
+  assert len(calls) == 5

@@ -56,8 +56,9 @@ def test_two_replicas_train_like_one(tiny_config, tiny_data, tmp_path, recipe):
   all-reduce), ~1e-7 relative per op. Where one critic pass holds real and fake rows, a bias
   gradient is a sum of nearly cancelling terms, whose relative rounding error (~1e-3) Adam
   turns into steps of ~lr * 1e-3: measured 1.5e-6 after 4 steps at lr 1e-3 (7.5e-9 with
-  separate passes); bound 1e-5. A wrong loss scaling or per-replica noise would differ by
-  ~lr = 1e-3 or more.
+  separate passes), 2.6e-5 for the first-layer bias of the BatchNorm critic's joint pass
+  (statistics per half); bound 5e-5. A wrong loss scaling, per-replica noise or per-replica
+  BatchNorm statistics would differ by ~lr = 1e-3 or more.
   """
   # XLA draws other random numbers than plain TF, and logical-CPU replicas cannot use XLA: compare without.
   tiny_config = dataclasses.replace(tiny_config, logdir="none", **RECIPES[recipe])
@@ -75,8 +76,8 @@ def test_two_replicas_train_like_one(tiny_config, tiny_data, tmp_path, recipe):
     a1, a2 = (checkpoint.load_model(c, tiny_data, c.model_dir).ema_weights for c in (one, two))
     worst = max(worst, max(float(np.max(np.abs(x.numpy() - y.numpy()))) for x, y in zip(a1, a2)))
   print("max |w1 - w2| =", worst)
-  assert worst < 1e-5, worst
-  # the bound means something: every kernel moved from its initial value by 100x more than it
+  assert worst < 5e-5, worst
+  # the bound means something: every kernel moved from its initial value by 20x more than it
   w0 = _initial_weights(one, tiny_data)
   moved = [float(np.max(np.abs(w1[k] - w0[k]))) for k in w1 if k.endswith("kernel")]
   print("max |w1 - w0| per kernel:", moved)

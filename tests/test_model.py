@@ -108,7 +108,7 @@ def test_critic_norm_layers_and_refusal():
   import pytest
   from clustergan_tf.config import Config, validate
   from clustergan_tf.errors import UsageError
-  for kind, cls in (("batch", "BatchNormalization"), ("layer", "LayerNormalization")):
+  for kind, cls in (("batch", "GroupedBatchNorm"), ("layer", "LayerNormalization")):
     d = networks.build_discriminator((28, 28, 1), norm=kind)
     assert [type(layer).__name__ for layer in d.layers if layer.name.startswith("norm")] == [cls, cls]
   with pytest.raises(UsageError, match="--critic_norm=batch .*per-sample gradient penalty"):
@@ -122,18 +122,29 @@ def _image_model(**overrides):
   return cfg, _compiled(cfg, data.Data("mnist", {"train": (np.zeros([8, 28, 28, 1], np.float32), None)}, None, True))
 
 
-def test_fused_critic_equals_separate_calls():
-  cfg, m = _image_model(critic_norm="layer")
+@pytest.mark.parametrize("norm", ["layer", "batch"])
+def test_fused_critic_equals_separate_calls(norm):
+  """One critic pass over real and fake rows gives what two passes give: outputs and, for a BatchNorm
+  critic, the moving statistics (statistics per half, updated real then fake)."""
+  _, m = _image_model(loss="gan", critic_norm=norm)
   x_real = tf.random.stateless_uniform([4, 28, 28, 1], [1, 1])
   x_fake = tf.random.stateless_uniform([4, 28, 28, 1], [1, 2])
-  eps = tf.constant([0.1, 0.5, 0.9, 0.3])
-  assert m.fuse_critic
-  fused = m._critic_outputs(x_real, x_fake, eps)
-  m.fuse_critic = False
-  separate = m._critic_outputs(x_real, x_fake, eps)
-  for a, b in zip(fused, separate):
-    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
-  assert not _image_model(loss="gan", critic_norm="batch")[1].fuse_critic  # BatchNorm: real and fake apart
+  d = m.discriminator
+  stats = [v for v in d.non_trainable_weights]
+  start = [v.numpy() for v in stats]
+  separate = [d(x_real, training=True).numpy(), d(x_fake, training=True).numpy()]
+  separate_stats = [v.numpy() for v in stats]
+  for v, s0 in zip(stats, start):
+    v.assign(s0)
+  d_real, d_fake, _ = m._critic_outputs(x_real, x_fake, tf.zeros([4]))
+  np.testing.assert_allclose(d_real.numpy(), separate[0], rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(d_fake.numpy(), separate[1], rtol=1e-4, atol=1e-5)
+  assert len(stats) == (4 if norm == "batch" else 0)
+  for v, expected in zip(stats, separate_stats):
+    np.testing.assert_allclose(v.numpy(), expected, rtol=1e-4, atol=1e-6)
+  if norm == "batch":  # one batch of 8 rows, without the grouping, would normalise otherwise
+    joint = d(tf.concat([x_real, x_fake], 0), training=True).numpy()[:4]
+    assert np.abs(joint - separate[0]).max() > 1e-3
 
 
 def test_every_recipe_option_trains_a_finite_step():

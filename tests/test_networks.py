@@ -119,3 +119,21 @@ def test_weights_are_normal_with_std_002(build, layer):
   assert abs(w.std() - 0.02) < 0.001 and abs(w.mean()) < 0.001
   assert np.abs(w).max() > 0.06
   np.testing.assert_array_equal(dense.bias.numpy(), 0.0)
+
+
+def test_grouped_batch_norm_equals_one_batch_norm_per_group():
+  """In batch_groups(2) a batch [2b, ...] is normalised as two batches of b (values and moving
+  statistics, group 0 first); outside the block, and at inference, it is a plain BatchNorm."""
+  x = tf.random.stateless_normal([6, 3, 3, 4], [3, 1]) * tf.constant([1.0, 2.0, 3.0, 4.0]) + 1.0
+  grouped = networks.GroupedBatchNorm(momentum=0.9, epsilon=1e-5, synchronized=True)
+  plain = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
+  grouped.build(x.shape)
+  plain.build(x.shape)
+  with networks.batch_groups(2):
+    out = grouped(x, training=True).numpy()
+  expected = np.concatenate([plain(x[:3], training=True).numpy(), plain(x[3:], training=True).numpy()])
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(grouped.moving_mean.numpy(), plain.moving_mean.numpy(), rtol=1e-6)
+  np.testing.assert_allclose(grouped.moving_variance.numpy(), plain.moving_variance.numpy(), rtol=1e-6)
+  np.testing.assert_allclose(grouped(x, training=False).numpy(), plain(x, training=False).numpy(), rtol=1e-5)
+  assert np.abs(grouped(x, training=True).numpy() - out).max() > 1e-2  # ungrouped: one batch of 6
