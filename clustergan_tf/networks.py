@@ -25,8 +25,8 @@ def _dense(units, name):
   return layers.Dense(units, kernel_initializer=_init(), name=name)
 
 
-def _bn(name):
-  return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name=name)
+def _bn(name, cls=layers.BatchNormalization):
+  return cls(momentum=0.9, epsilon=1e-5, synchronized=True, name=name)
 
 
 _batch_groups = threading.local()  # per thread: MirroredStrategy traces each replica in a thread of its own
@@ -132,7 +132,7 @@ def _sn(layer, norm):
 def _norm(kind, name):
   """The critic's optional activation normalisation (identity for "none", the paper's, and "spectral")."""
   if kind == "batch":
-    return GroupedBatchNorm(momentum=0.9, epsilon=1e-5, synchronized=True, name=name)
+    return _bn(name, GroupedBatchNorm)
   if kind == "layer":
     return layers.LayerNormalization(epsilon=1e-5, name=name)
   return layers.Identity(name=name)

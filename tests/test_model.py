@@ -130,7 +130,7 @@ def test_fused_critic_equals_separate_calls(norm):
   x_real = tf.random.stateless_uniform([4, 28, 28, 1], [1, 1])
   x_fake = tf.random.stateless_uniform([4, 28, 28, 1], [1, 2])
   d = m.discriminator
-  stats = [v for v in d.non_trainable_weights]
+  stats = list(d.non_trainable_weights)
   start = [v.numpy() for v in stats]
   separate = [d(x_real, training=True).numpy(), d(x_fake, training=True).numpy()]
   separate_stats = [v.numpy() for v in stats]
