@@ -97,6 +97,11 @@ class Config:
                                           "assignments).", **_at_least(0))
   real_consistency_weight: float = setting(1.0, "Real-data term: weight of CE(softmax(E_c(x)), softmax(E_c(moved "
                                            "x))) (stable under small shifts/rotations).", **_at_least(0))
+  zn_smoothness_weight: float = setting(0.0, "Weight of the variance over the batch of G's steepness along z_n "
+                                       "(||G(z_n + d) - G(z_n)|| / ||d||, d = sigma/2 in a random direction): "
+                                       "a mode that holds two classes needs a steep switch between them, so "
+                                       "classes are pushed into z_c (beyond the paper; 0: off).", hparam=True,
+                                       **_at_least(0))
   # -- networks
   hidden_units: tuple[int, ...] = setting((256, 256), "MLP layer widths for vector data, e.g. 256,256.",
                                           architecture=True, hparam=True,

@@ -73,6 +73,13 @@ def r1_penalty(critic, x_real):
   return tf.reduce_sum(tf.square(tf.reshape(grads, [tf.shape(grads)[0], -1])), axis=1)
 
 
+def steepness(x, x_near, step):
+  """How fast G's output moves along z_n, per example [B]: the root-mean-square change of x [B, ...] to
+  x_near = G(z_c, z_n + step * u) (u a unit vector), divided by `step` (a finite-difference ||J u|| / sqrt(D))."""
+  d = tf.reshape(tf.cast(x_near, tf.float32) - tf.cast(x, tf.float32), [tf.shape(x)[0], -1])
+  return tf.sqrt(tf.reduce_mean(tf.square(d), 1) + 1e-12) / step
+
+
 def zn_cycle_loss(zn, zn_hat):
   """beta_n term per example: mean over dimensions of (z_n - E_n(G(z)))^2 (the authors' MSE). [B, d] -> [B]."""
   return tf.reduce_mean(tf.square(zn - zn_hat), axis=-1)

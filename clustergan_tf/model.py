@@ -17,7 +17,7 @@ from clustergan_tf import augment, losses, networks, optimizers, prior, seeds
 from clustergan_tf.errors import UsageError
 
 LOG_KEYS = ("d_loss", "wasserstein", "gradient_penalty", "r1_penalty", "g_adv_loss", "zn_loss", "zc_loss", "g_loss",
-            "real_loss", "real_cluster_entropy")
+            "real_loss", "real_cluster_entropy", "zn_steepness_var")
 
 
 class ClusterGAN(keras.Model):
@@ -26,7 +26,8 @@ class ClusterGAN(keras.Model):
   def __init__(self, generator, discriminator, encoder, *, latent_dim, num_clusters, sigma=0.1,
                beta_n=10.0, beta_c=10.0, n_critic=5, loss="wgan-gp", gp_weight=10.0, seed=0, prior="onehot",
                use_encoder=True, r1_weight=0.0, r1_every=16, ema_decay=0.0, augment_shift=0.0,
-               augment_rotate=0.0, real_weights=(0.0, 1.0, 0.1, 1.0), learned_shares=False, **kwargs):
+               augment_rotate=0.0, real_weights=(0.0, 1.0, 0.1, 1.0), learned_shares=False, zn_smoothness_weight=0.0,
+               **kwargs):
     super().__init__(**kwargs)
     if loss not in losses.LOSS_TYPES:
       raise ValueError(f"loss must be one of {losses.LOSS_TYPES}, got {loss!r}")
@@ -39,6 +40,7 @@ class ClusterGAN(keras.Model):
     self.n_critic, self.loss_type, self.gp_weight = n_critic, loss, gp_weight
     self.r1_weight, self.r1_every = r1_weight, r1_every
     self.augment = (augment_shift, augment_rotate)
+    self.zn_smoothness_weight = zn_smoothness_weight
     # (real_data_weight, balance, confidence, consistency): E's terms on real data, beyond the paper.
     self.real_weights = real_weights if use_encoder else (0.0,) + tuple(real_weights[1:])
     self.seed = seed
@@ -180,6 +182,25 @@ class ClusterGAN(keras.Model):
     enc = self.encoder(tf.concat([x_fake, moved], 0), training=True)
     return losses.zn_cycle_loss(zn, enc["zn"][:b]), losses.zc_cycle_loss(k, enc["zc_logits"][b:])
 
+  def _generate(self, zn, zc, b, global_batch):
+    """(G(z) [b, ...], steepness penalty [b]). With --zn_smoothness_weight, G also draws each z_n moved by
+    sigma/2 in a random direction (one pass over 2b rows) and the penalty is (s_i - mean s)^2 of the
+    steepness s along z_n, the mean over the global batch: its sum over the batch is the variance of s."""
+    if not self.zn_smoothness_weight:
+      x = self.generator([zn, zc], training=True)
+      return x, tf.zeros([b])
+    seed = seeds.fold(self._seed(self.n_critic), seeds.STEP_SMOOTHNESS)
+    u = self._replica_rows(tf.math.l2_normalize(tf.random.stateless_normal([global_batch, self.latent_dim], seed),
+                                                1), b)
+    step = 0.5 * self.sigma
+    out = self.generator([tf.concat([zn, zn + step * u], 0), tf.concat([zc, zc], 0)], training=True)
+    s = losses.steepness(out[:b], out[b:], step)
+    total = tf.reduce_sum(s)
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None:
+      total = ctx.all_reduce("SUM", total)
+    return out[:b], tf.square(s - total / tf.cast(global_batch, s.dtype))
+
   def _real_data_loss(self, x_real, b, global_batch):
     """E's terms on real data (beyond the paper):
     L = consistency * CE(p(x), p(moved x)) + confidence * H(p(x)) + balance * KL(mean_x p(x) || shares),
@@ -230,13 +251,13 @@ class ClusterGAN(keras.Model):
 
     zn, zc, k = self._prior(b, global_batch, n)
     with tf.GradientTape() as tape:
-      x_fake = self.generator([zn, zc], training=True)
+      x_fake, steep = self._generate(zn, zc, b, global_batch)
       adv = losses.generator_adversarial_loss(self.discriminator(x_fake, training=True), self.loss_type)
       if self.use_encoder:
         zn_l, zc_l = self._cycle_losses(x_fake, zn, k, b, global_batch)
       else:
         zn_l = zc_l = tf.zeros_like(adv)
-      g_per_ex = adv + self.beta_n * zn_l + self.beta_c * zc_l
+      g_per_ex = adv + self.beta_n * zn_l + self.beta_c * zc_l + self.zn_smoothness_weight * steep
       g_loss = average(g_per_ex)
       real_loss = real_entropy = tf.constant(0.0)
       if self.real_weights[0]:
@@ -251,7 +272,8 @@ class ClusterGAN(keras.Model):
     mean = tf.reduce_mean  # logged values: true (unscaled) per-replica means
     logs = {k: mean(v) for k, v in d_logs.items()}  # of the last critic update
     logs.update({"g_adv_loss": mean(adv), "zn_loss": mean(zn_l), "zc_loss": mean(zc_l), "g_loss": mean(g_per_ex),
-                 "real_loss": real_loss, "real_cluster_entropy": real_entropy})
+                 "real_loss": real_loss, "real_cluster_entropy": real_entropy,
+                 "zn_steepness_var": mean(steep)})
     return logs
 
 
@@ -289,7 +311,8 @@ def _assemble(cfg, data_shape, bounded):
                     use_encoder=cfg.use_encoder, r1_weight=cfg.r1_weight, r1_every=cfg.r1_every,
                     ema_decay=cfg.ema_decay, augment_shift=cfg.augment_shift, augment_rotate=cfg.augment_rotate,
                     real_weights=(cfg.real_data_weight, cfg.real_balance_weight, cfg.real_confidence_weight,
-                                  cfg.real_consistency_weight), learned_shares=cfg.cluster_shares == "learned")
+                                  cfg.real_consistency_weight), learned_shares=cfg.cluster_shares == "learned",
+                    zn_smoothness_weight=cfg.zn_smoothness_weight)
 
 
 def make_optimizers(cfg):

@@ -12,6 +12,7 @@ import tensorflow as tf
 STEP_INTERPOLATION = 1  # WGAN-GP's interpolation coefficients eps
 STEP_CYCLE_MOVE = 2  # the shift/rotation of G(z) in the z_c cycle loss (--augment_*)
 STEP_REAL_MOVE = 3  # the move of real data in the real-data consistency term
+STEP_SMOOTHNESS = 4  # the z_n directions of the --zn_smoothness_weight penalty
 
 # Second half of the key (seed, stream) of draws outside training.
 DECODE_START = 0  # backprop decoding's starting points

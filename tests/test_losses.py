@@ -80,3 +80,11 @@ def test_entropy_and_cross_entropy_by_hand():
   # target (0.5, 0.5), logits (0, 0): -(0.5 log 0.5 + 0.5 log 0.5) = log 2
   np.testing.assert_allclose(losses.cross_entropy(tf.constant([[0.5, 0.5]]), tf.zeros([1, 2])).numpy(), [np.log(2)],
                              rtol=1e-6)
+
+
+def test_steepness_is_rms_change_over_step():
+  x = tf.zeros([2, 2, 2, 1])
+  # row 0: one of 4 pixels moves by 0.4 -> rms 0.2; row 1: all move by 0.1 -> rms 0.1; step 0.05
+  near = tf.constant([[0.4, 0, 0, 0], [0.1, 0.1, 0.1, 0.1]], tf.float32)
+  s = losses.steepness(x, tf.reshape(near, [2, 2, 2, 1]), 0.05).numpy()
+  np.testing.assert_allclose(s, [4.0, 2.0], rtol=1e-5)

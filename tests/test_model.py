@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clustergan_tf import data, model, networks
+from clustergan_tf import data, losses, model, networks
 
 
 def _compiled(cfg, d):
@@ -145,6 +145,26 @@ def test_fused_critic_equals_separate_calls(norm):
   if norm == "batch":  # one batch of 8 rows, without the grouping, would normalise otherwise
     joint = d(tf.concat([x_real, x_fake], 0), training=True).numpy()[:4]
     assert np.abs(joint - separate[0]).max() > 1e-3
+
+
+def test_zn_smoothness_penalty_is_the_batch_variance_of_steepness():
+  """The per-example penalty (s_i - mean s)^2 averages to the variance of G's steepness along z_n, measured on
+  the same draws (one G pass over z_n and the moved z_n); off, it is zero and G runs once."""
+  from clustergan_tf import seeds
+  _, m = _image_model(loss="gan", zn_smoothness_weight=2.0)
+  zn, zc, _ = m._prior(4, 4, 1)
+  x, penalty = m._generate(zn, zc, 4, 4)
+  u = tf.math.l2_normalize(tf.random.stateless_normal([4, 4], seeds.fold(m._seed(1), seeds.STEP_SMOOTHNESS)), 1)
+  out = m.generator([tf.concat([zn, zn + 0.05 * u], 0), tf.concat([zc, zc], 0)], training=True)
+  s = losses.steepness(out[:4], out[4:], 0.05).numpy()
+  np.testing.assert_allclose(x.numpy(), out[:4].numpy(), atol=1e-6)
+  np.testing.assert_allclose(penalty.numpy(), (s - s.mean()) ** 2, rtol=1e-4, atol=1e-8)
+  assert s.var() > 0
+  m.zn_smoothness_weight = 0.0
+  assert not np.any(m._generate(zn, zc, 4, 4)[1].numpy())
+  logs = tf.function(_image_model(loss="gan", zn_smoothness_weight=2.0)[1].train_step)(
+      tf.random.stateless_uniform([4, 28, 28, 1], [2, 2]))
+  assert float(logs["zn_steepness_var"]) > 0 and np.isfinite(float(logs["g_loss"]))
 
 
 def test_every_recipe_option_trains_a_finite_step():
