@@ -25,6 +25,8 @@ RECIPES = {
     "fast": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999),  # mnist_cpu.flags
     "fast_real": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999,
                       real_data_weight=1.0),  # + the real-data extension (mnist_real.flags)
+    "fast_smooth": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999,
+                        zn_smoothness_weight=2.0),  # + the z_n smoothness penalty (G runs over 2b rows)
 }
 
 FLAGS = flags.FLAGS
