@@ -195,11 +195,7 @@ class ClusterGAN(keras.Model):
     step = 0.5 * self.sigma
     out = self.generator([tf.concat([zn, zn + step * u], 0), tf.concat([zc, zc], 0)], training=True)
     s = losses.steepness(out[:b], out[b:], step)
-    total = tf.reduce_sum(s)
-    ctx = tf.distribute.get_replica_context()
-    if ctx is not None:
-      total = ctx.all_reduce("SUM", total)
-    return out[:b], tf.square(s - total / tf.cast(global_batch, s.dtype))
+    return out[:b], tf.square(s - _global_mean(s, global_batch))
 
   def _real_data_loss(self, x_real, b, global_batch):
     """E's terms on real data (beyond the paper):
@@ -214,10 +210,7 @@ class ClusterGAN(keras.Model):
     per_ex = confidence * losses.entropy(p) + consistency * losses.cross_entropy(tf.stop_gradient(p), logits[b:])
     ctx = tf.distribute.get_replica_context()
     replicas = ctx.num_replicas_in_sync if ctx is not None else 1
-    mean_p = tf.reduce_sum(p, 0)
-    if ctx is not None:
-      mean_p = ctx.all_reduce("SUM", mean_p)
-    mean_p = mean_p / tf.cast(global_batch, p.dtype)
+    mean_p = _global_mean(p, global_batch)
     # Every replica computes the same batch-level term; gradients are summed over replicas.
     h_mean = losses.entropy(mean_p)
     divergence = -h_mean
@@ -279,6 +272,15 @@ class ClusterGAN(keras.Model):
 
 def _flat(t):
   return tf.reshape(t, [-1])
+
+
+def _global_mean(values, global_batch):
+  """Mean over the global batch (every replica's rows) of per-example values [b, ...] -> [...]."""
+  total = tf.reduce_sum(values, 0)
+  ctx = tf.distribute.get_replica_context()
+  if ctx is not None:
+    total = ctx.all_reduce("SUM", total)
+  return total / tf.cast(global_batch, total.dtype)
 
 
 def build(cfg, data_shape, bounded, strategy=None):
