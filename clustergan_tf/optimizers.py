@@ -24,3 +24,11 @@ class FusedAdam(keras.optimizers.Adam):
         var=variable.handle, m=self._momentums[index].handle, v=self._velocities[index].handle,
         beta1_power=tf.pow(beta_1, t), beta2_power=tf.pow(beta_2, t), lr=tf.cast(learning_rate, dtype),
         beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
+
+
+def decay_factor(done, decay_from):
+  """Learning-rate multiplier for the fraction of training done (in [0, 1]): 1 until decay_from, then
+  linear to 0 at the end (budgeted training: the rate reaches 0 when the budget does). decay_from 1: always 1."""
+  if decay_from >= 1 or done <= decay_from:
+    return 1.0
+  return max(0.0, (1.0 - done) / (1.0 - decay_from))

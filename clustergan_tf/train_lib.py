@@ -1,7 +1,9 @@
 """The training loop: blocks of generator steps, each followed by named actions.
 
-  NanGuard -> Clock -> ShareEstimator -> TensorBoard -> Checkpointing -> Progress -> Evaluator   after every block
-  TimeBudget                                                                     before every block
+  NanGuard -> Clock -> ShareEstimator -> TensorBoard -> Checkpointing -> Progress -> Evaluator -> LearningRates
+                                                                                           after every block
+  TimeBudget                                                                               before every block
+  LearningRates                                                                            before the first block
 
 One tf.function loop over `strategy.run(model.train_step)` serves every strategy: Keras 3
 `fit` cannot reduce a GAN step's logs under MultiWorkerMirroredStrategy (keras#20585);
@@ -17,10 +19,12 @@ import sys
 import tempfile
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import checkpoint, diagnostics, distribute, evaluate_lib, files, prior, quiet, starts, summaries
+from clustergan_tf import (checkpoint, diagnostics, distribute, evaluate_lib, files, optimizers, prior, quiet, starts,
+                           summaries)
 from clustergan_tf import config as config_lib
 from clustergan_tf import data as data_lib
 from clustergan_tf import model as model_lib
@@ -182,16 +186,49 @@ class TimeBudget:
     self.run = run
 
   def spent(self, step):
-    cfg, strategy = self.run.cfg, self.run.strategy
-    if not cfg.time_budget_minutes:
-      return False
-    over = self.run.chief and float(self.run.clock.seconds.numpy()) >= 60 * cfg.time_budget_minutes
-    flag = tf.constant(1.0 if over else 0.0)
-    if not strategy.reduce("SUM", strategy.run(lambda: tf.identity(flag)), axis=None) > 0:
+    cfg = self.run.cfg
+    if not cfg.time_budget_minutes or chief_seconds(self.run) < 60 * cfg.time_budget_minutes:
       return False
     print(f"time budget of {cfg.time_budget_minutes:g} minutes spent at step {step} of {cfg.train_steps}",
           file=self.run.out, flush=True)
     return True
+
+
+def chief_seconds(run):
+  """Training seconds by the chief's clock (the only one that excludes its evaluations), told to every worker:
+  a collective sum of the chief's value at global replica 0 and zeros elsewhere."""
+  seconds = float(run.clock.seconds.numpy()) if run.chief else 0.0
+
+  def value():
+    first = tf.equal(tf.distribute.get_replica_context().replica_id_in_sync_group, 0)
+    return tf.where(first, tf.constant(seconds, tf.float64), tf.constant(0.0, tf.float64))
+
+  return float(run.strategy.reduce("SUM", run.strategy.run(value), axis=None))
+
+
+def fraction_done(step, cfg, seconds):
+  """Fraction of training done: the larger of step / --train_steps and seconds / --time_budget_minutes."""
+  done = step / cfg.train_steps if cfg.train_steps else 1.0
+  if cfg.time_budget_minutes:
+    done = max(done, seconds / (60 * cfg.time_budget_minutes))
+  return min(done, 1.0)
+
+
+class LearningRates:
+  """--lr_decay_from < 1: before each block, both optimizers' rates are the flags' times
+  `optimizers.decay_factor` of the training done (every worker the same, by the chief's clock). Runs last
+  after a block, so TensorBoard logs the rates the block trained with."""
+
+  def __init__(self, run):
+    self.run = run
+
+  def __call__(self, step, logs=None):
+    cfg, model = self.run.cfg, self.run.model
+    if cfg.lr_decay_from >= 1:
+      return
+    factor = optimizers.decay_factor(fraction_done(step, cfg, chief_seconds(self.run)), cfg.lr_decay_from)
+    model.g_optimizer.learning_rate = cfg.learning_rate * factor
+    model.d_optimizer.learning_rate = cfg.critic_learning_rate * factor
 
 
 class NanGuard:
@@ -276,8 +313,10 @@ class TensorBoard:
   def __call__(self, step, logs):
     if self.writers:
       cfg, rate = self.run.cfg, rate_of(self.run, step)
+      model = self.run.model
+      rates = {"g": model.g_optimizer.learning_rate, "d": model.d_optimizer.learning_rate}
       summaries.write_train(self.writers["train"], step, logs, rate, rate * cfg.batch_size * cfg.n_critic,
-                            {"g": cfg.learning_rate, "d": cfg.critic_learning_rate})
+                            {k: float(keras.ops.convert_to_numpy(v)) for k, v in rates.items()})
 
   def evaluation(self, step, report, x, pics):
     if self.writers:
@@ -367,10 +406,12 @@ def train(cfg, data=None, out=sys.stdout):
   run = prepare(cfg, data, out, adopt)
   checkpointing, tensorboard = Checkpointing(run), TensorBoard(run)
   guard, budget, evaluator = NanGuard(run, checkpointing), TimeBudget(run), Evaluator(run, tensorboard)
-  actions = (guard, run.clock, ShareEstimator(run), tensorboard, checkpointing, Progress(run), evaluator)
+  rates = LearningRates(run)
+  actions = (guard, run.clock, ShareEstimator(run), tensorboard, checkpointing, Progress(run), evaluator, rates)
   block = make_block(run)
   step = run.start
   run.clock.start()
+  rates(step)
   try:
     while step < cfg.train_steps and not budget.spent(step):
       n = steps_to_next_stop(step, cfg)

@@ -57,7 +57,7 @@ def test_hparams_are_the_declared_fields_with_lists_joined():
   values = config_lib.hparams(Config(hidden_units=(32, 16), ema_decay=0.999))
   assert values["hidden_units"] == "32,16" and values["ema_decay"] == 0.999
   assert "model_dir" not in values and "data_dir" not in values  # paths are not hyperparameters
-  assert len(values) == 26
+  assert len(values) == 27
 
 
 def test_save_and_load_round_trip(tmp_path):

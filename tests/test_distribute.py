@@ -41,8 +41,10 @@ RECIPES = {
     "paper": {},
     # the fast recipe with the real-data terms: BatchNorm critic, moving averages, a batch-level balance term
     "fast_real": dict(loss="gan", critic_norm="batch", ema_decay=0.9, real_data_weight=1.0),
-    # + the z_n smoothness penalty, whose batch mean is all-reduced over replicas
-    "hinge_r1": dict(loss="hinge", critic_norm="layer", r1_weight=1.0, r1_every=2, zn_smoothness_weight=2.0),
+    # + the z_n smoothness penalty, whose batch mean is all-reduced over replicas, and the learning-rate
+    # decay, whose fraction of training done is read through a collective of the chief's clock
+    "hinge_r1": dict(loss="hinge", critic_norm="layer", r1_weight=1.0, r1_every=2, zn_smoothness_weight=2.0,
+                     lr_decay_from=0.25),  # steps 3-4 at 2/3 of the rates
 }
 # Weights compared: 10 kernels + 10 biases (G 3 + D 3 + E 4 dense layers); the BatchNorm critic drops fc2's
 # bias (it feeds norm2) and adds norm2's gamma and beta; the LayerNorm critic adds gamma and beta.

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from clustergan_tf import optimizers
@@ -40,3 +41,9 @@ def test_amsgrad_takes_keras_path():
   plain, _ = _run(keras.optimizers.Adam(**kwargs))
   for a, b in zip(fused, plain):
     np.testing.assert_array_equal(a, b)
+
+
+def test_decay_factor_is_one_then_linear_to_zero_at_the_end():
+  assert [optimizers.decay_factor(d, 0.5) for d in (0.0, 0.5, 0.75, 0.9, 1.0)] == pytest.approx([1, 1, 0.5, 0.2, 0])
+  assert optimizers.decay_factor(0.25, 0.0) == 0.75
+  assert optimizers.decay_factor(1.0, 1.0) == 1.0  # 1: constant rates, the paper's

@@ -126,6 +126,37 @@ def test_time_budget_stops_only_when_spent(run):
   assert "time budget of 1 minutes spent at step 3 of 10" in run.out.getvalue()
 
 
+def test_fraction_done_is_the_larger_of_steps_and_budget_minutes():
+  from clustergan_tf.config import Config
+  assert train_lib.fraction_done(25, Config(train_steps=100), seconds=1e6) == 0.25  # no budget: steps only
+  cfg = Config(train_steps=100, time_budget_minutes=2)
+  assert train_lib.fraction_done(25, cfg, seconds=90) == 0.75
+  assert train_lib.fraction_done(80, cfg, seconds=60) == 0.8
+  assert train_lib.fraction_done(5, cfg, seconds=600) == 1.0
+
+
+def test_chief_seconds_are_counted_once_over_mirrored_replicas(tiny_config, tiny_data):
+  cfg = dataclasses.replace(tiny_config, logdir="none", jit_compile=False, strategy="mirrored", cpu_replicas=2)
+  run = train_lib.prepare(cfg, tiny_data, io.StringIO())
+  run.clock.seconds.assign(42.5)
+  assert run.strategy.num_replicas_in_sync == 2 and train_lib.chief_seconds(run) == 42.5
+
+
+def test_learning_rates_decay_by_the_training_done(run):
+  g, d = run.model.g_optimizer, run.model.d_optimizer
+  rates = train_lib.LearningRates(run)
+  rates(8)  # lr_decay_from = 1 (the default): the flags' rates stay
+  assert float(g.learning_rate.numpy()) == pytest.approx(run.cfg.learning_rate)
+  run.cfg.lr_decay_from = 0.5
+  rates(8)  # 0.8 of 10 steps done: (1 - 0.8) / 0.5 = 0.4
+  assert float(g.learning_rate.numpy()) == pytest.approx(0.4 * run.cfg.learning_rate)
+  assert float(d.learning_rate.numpy()) == pytest.approx(0.4 * run.cfg.critic_learning_rate)
+  run.cfg.time_budget_minutes = 1.0
+  run.clock.seconds.assign(54.0)  # 0.9 of the budget beats 0.1 of the steps
+  rates(1)
+  assert float(g.learning_rate.numpy()) == pytest.approx(0.2 * run.cfg.learning_rate)
+
+
 def test_nan_guard_names_the_loss_and_the_last_checkpoint(run):
   checkpointing = train_lib.Checkpointing(run)
   guard = train_lib.NanGuard(run, checkpointing)
