@@ -171,6 +171,9 @@ class Config:
                             **_at_least(0, " (0: evaluate only at the end)"))
   checkpoint_every: int = setting(1000, "Checkpoint every N generator steps (and at the end).", **_at_least(1))
   eval_split: str = setting("test", "Split to evaluate and write metrics for.", choices=SPLITS)
+  collapse_guard: bool = setting(True, "Stop (exit 3, last good checkpoint kept) when G stops using z_c: the z_c "
+                                 "cycle loss climbs back above half of log K after falling below a tenth of it, a "
+                                 "collapse that no NaN shows. --nocollapse_guard trains on.")
 
   @property
   def is_clustergan(self):

@@ -1,7 +1,7 @@
 """The training loop: blocks of generator steps, each followed by named actions.
 
-  NanGuard -> Clock -> ShareEstimator -> TensorBoard -> Checkpointing -> Progress -> Evaluator -> LearningRates
-                                                                                           after every block
+  NanGuard -> CollapseGuard -> Clock -> ShareEstimator -> TensorBoard -> Checkpointing -> Progress -> Evaluator
+    -> LearningRates                                                                       after every block
   TimeBudget                                                                               before every block
   LearningRates                                                                            before the first block
 
@@ -245,6 +245,29 @@ class NanGuard:
     self.checked = step
 
 
+class CollapseGuard:
+  """--collapse_guard: raises TrainingDiverged when G stops using z_c. The z_c cycle loss is a cross-entropy,
+  about log K when E can only guess; a run that took it below a tenth of log K and sees it back above half
+  has collapsed (every mode draws alike, the critic wins) although every loss is finite."""
+
+  def __init__(self, run, checkpointing):
+    cfg = run.cfg
+    self.on = cfg.collapse_guard and cfg.is_clustergan and cfg.beta_c > 0 and cfg.num_clusters > 1
+    self.log_k, self.lowest, self.checkpointing = math.log(cfg.num_clusters), math.inf, checkpointing
+
+  def __call__(self, step, logs):
+    if not self.on:
+      return
+    loss = logs["zc_loss"]
+    self.lowest = min(self.lowest, loss)
+    if self.lowest < 0.1 * self.log_k and loss > 0.5 * self.log_k:
+      raise TrainingDiverged(
+          f"G stopped using z_c by step {step} (zc_loss {loss:.3g}, log K = {self.log_k:.3g}; it was "
+          f"{self.lowest:.3g}): a mode collapse; last good checkpoint: {self.checkpointing.last()}; the same "
+          "command repeats it from there: resume with --lr_decay_from=0.5 or a lower --learning_rate, use another "
+          "--seed, or pass --nocollapse_guard to train on")
+
+
 class Checkpointing:
   """Saves every --checkpoint_every steps, at the end, and on an interrupt (when the weights are finite)."""
 
@@ -407,7 +430,8 @@ def train(cfg, data=None, out=sys.stdout):
   checkpointing, tensorboard = Checkpointing(run), TensorBoard(run)
   guard, budget, evaluator = NanGuard(run, checkpointing), TimeBudget(run), Evaluator(run, tensorboard)
   rates = LearningRates(run)
-  actions = (guard, run.clock, ShareEstimator(run), tensorboard, checkpointing, Progress(run), evaluator, rates)
+  actions = (guard, CollapseGuard(run, checkpointing), run.clock, ShareEstimator(run), tensorboard, checkpointing,
+             Progress(run), evaluator, rates)
   block = make_block(run)
   step = run.start
   run.clock.start()

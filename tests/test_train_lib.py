@@ -167,6 +167,19 @@ def test_nan_guard_names_the_loss_and_the_last_checkpoint(run):
   assert guard.checked == 2
 
 
+def test_collapse_guard_stops_when_zc_loss_climbs_back_toward_log_k(run):
+  guard = train_lib.CollapseGuard(run, train_lib.Checkpointing(run))
+  log_k = math.log(run.cfg.num_clusters)
+  for step, loss in ((2, log_k), (4, 0.6 * log_k), (6, 0.05 * log_k), (8, 0.45 * log_k)):
+    guard(step, {"zc_loss": loss})  # the early fall from log K, and a bump below half of it, pass
+  with pytest.raises(train_lib.TrainingDiverged, match=r"G stopped using z_c by step 10 .*last good checkpoint: none"):
+    guard(10, {"zc_loss": 1.02 * log_k})
+  run.cfg.collapse_guard = False
+  quiet_guard = train_lib.CollapseGuard(run, train_lib.Checkpointing(run))
+  quiet_guard(2, {"zc_loss": 0.01})
+  quiet_guard(4, {"zc_loss": log_k})  # --nocollapse_guard: trains on
+
+
 def test_checkpointing_saves_when_due_and_once_at_the_end(run):
   checkpointing = train_lib.Checkpointing(run)
   for step in (2, 4, 6):
