@@ -123,10 +123,12 @@ class Config:
                               why="must lie in [0, 1)")
   adam_beta2: float = setting(0.9, "Adam beta2 for both optimizers.", check=lambda v: 0 <= v < 1,
                               why="must lie in [0, 1)")
-  lr_decay_from: float = setting(1.0, "Fraction of training done (steps of --train_steps, or minutes of "
-                                 "--time_budget_minutes when that ends first) after which both learning rates fall "
-                                 "linearly to 0 at the end. 1: constant rates (the paper's).", hparam=True,
-                                 check=lambda v: 0 <= v <= 1, why="must lie in [0, 1] (1: constant learning rates)")
+  lr_decay_from: float = setting(
+      1.0, "Fraction of training done (steps of --train_steps, or minutes of --time_budget_minutes when that ends "
+      "first) after which both learning rates fall linearly to 0 at the end, in steps of one block "
+      "(--steps_per_loop); with a time budget they follow the clock, so --deterministic cannot repeat such a run. "
+      "1: constant rates (the paper's).", hparam=True, check=lambda v: 0 <= v <= 1,
+      why="must lie in [0, 1] (1: constant learning rates)")
   batch_size: int = setting(64, "Global batch size (over all replicas).", architecture=True, hparam=True,
                             **_at_least(1))
   train_steps: int = setting(1000, "Generator steps to train in total (a resumed run continues to it).",

@@ -22,13 +22,15 @@ RECORD = "starts.json"
 
 def configs(cfg):
   """The Config of each start: its seed, --start_steps steps, no time budget, evaluated at its end only,
-  in MODEL_DIR/starts/start<i>."""
+  in MODEL_DIR/starts/start<i>; constant learning rates (the decay belongs to the continued run) and no
+  collapse guard (a start that collapses scores low and is not picked; it must not stop the choice)."""
   out = []
   for i in range(cfg.starts):
     model_dir = os.path.join(cfg.model_dir, "starts", f"start{i}")
     logdir = "none" if cfg.logdir == "none" else os.path.join(model_dir, "logs")
     out.append(dataclasses.replace(cfg, seed=cfg.seed + SEED_STRIDE * i, starts=1, train_steps=cfg.start_steps,
-                                   time_budget_minutes=0.0, eval_every=0, model_dir=model_dir, logdir=logdir))
+                                   time_budget_minutes=0.0, eval_every=0, model_dir=model_dir, logdir=logdir,
+                                   lr_decay_from=1.0, collapse_guard=False))
   return out
 
 

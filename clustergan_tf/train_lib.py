@@ -32,7 +32,7 @@ from clustergan_tf.errors import UsageError
 
 
 class TrainingDiverged(RuntimeError):
-  """A loss became NaN or Inf; the last checkpoint (written before it) is intact."""
+  """Training diverged (a non-finite loss, or G stopped using z_c); the last checkpoint (written before) is intact."""
 
 
 class TrainingInterrupted(RuntimeError):
@@ -216,8 +216,10 @@ def fraction_done(step, cfg, seconds):
 
 class LearningRates:
   """--lr_decay_from < 1: before each block, both optimizers' rates are the flags' times
-  `optimizers.decay_factor` of the training done (every worker the same, by the chief's clock). Runs last
-  after a block, so TensorBoard logs the rates the block trained with."""
+  `optimizers.decay_factor` of the training done (every worker the same, by the chief's clock): a staircase
+  of one step per block (--steps_per_loop). Runs last after a block, so TensorBoard logs the rates the
+  block trained with. With --time_budget_minutes the rates depend on the clock, so such runs are not
+  bit-reproducible."""
 
   def __init__(self, run):
     self.run = run
@@ -226,7 +228,8 @@ class LearningRates:
     cfg, model = self.run.cfg, self.run.model
     if cfg.lr_decay_from >= 1:
       return
-    factor = optimizers.decay_factor(fraction_done(step, cfg, chief_seconds(self.run)), cfg.lr_decay_from)
+    seconds = chief_seconds(self.run) if cfg.time_budget_minutes else 0.0  # the same cfg on every worker
+    factor = optimizers.decay_factor(fraction_done(step, cfg, seconds), cfg.lr_decay_from)
     model.g_optimizer.learning_rate = cfg.learning_rate * factor
     model.d_optimizer.learning_rate = cfg.critic_learning_rate * factor
 
@@ -248,7 +251,9 @@ class NanGuard:
 class CollapseGuard:
   """--collapse_guard: raises TrainingDiverged when G stops using z_c. The z_c cycle loss is a cross-entropy,
   about log K when E can only guess; a run that took it below a tenth of log K and sees it back above half
-  has collapsed (every mode draws alike, the critic wins) although every loss is finite."""
+  has collapsed (every mode draws alike, the critic wins) although every loss is finite. Its memory of the
+  lowest loss starts afresh with each run (a resume must see zc_loss fall again first); with learned shares
+  chance level is the shares' entropy, below log K, so a collapse there may stay under the threshold."""
 
   def __init__(self, run, checkpointing):
     cfg = run.cfg

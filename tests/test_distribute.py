@@ -80,6 +80,10 @@ def test_two_replicas_train_like_one(tiny_config, tiny_data, tmp_path, recipe):
     worst = max(worst, max(float(np.max(np.abs(x.numpy() - y.numpy()))) for x, y in zip(a1, a2)))
   print("max |w1 - w2| =", worst)
   assert worst < 5e-5, worst
+  if tiny_config.lr_decay_from < 1:  # the step-4 checkpoint holds the rate of steps 3-4: (1 - 2/4) / (1 - 1/4)
+    for c in (one, two):
+      rate = checkpoint.load_model(c, tiny_data, c.model_dir).g_optimizer.learning_rate
+      assert float(rate.numpy()) == pytest.approx(2 / 3 * c.learning_rate)
   # the bound means something: every kernel moved from its initial value by 20x more than it
   w0 = _initial_weights(one, tiny_data)
   moved = [float(np.max(np.abs(w1[k] - w0[k]))) for k in w1 if k.endswith("kernel")]

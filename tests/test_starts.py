@@ -14,11 +14,12 @@ from clustergan_tf.errors import UsageError
 
 def test_each_start_is_a_short_ordinary_run_of_its_own_seed(tmp_path):
   cfg = config.Config(seed=7, starts=3, start_steps=50, train_steps=900, time_budget_minutes=30, eval_every=100,
-                      model_dir=str(tmp_path))
+                      model_dir=str(tmp_path), lr_decay_from=0.5)
   made = starts.configs(cfg)
   assert [c.seed for c in made] == [7, 1007, 2007]
   assert [c.model_dir for c in made] == [str(tmp_path / "starts" / f"start{i}") for i in range(3)]
   assert {(c.starts, c.train_steps, c.time_budget_minutes, c.eval_every) for c in made} == {(1, 50, 0.0, 0)}
+  assert {(c.lr_decay_from, c.collapse_guard) for c in made} == {(1.0, False)}
   assert made[1].logdir == str(tmp_path / "starts" / "start1" / "logs")
   assert starts.configs(dataclasses.replace(cfg, logdir="none"))[0].logdir == "none"
 

@@ -157,6 +157,19 @@ def test_learning_rates_decay_by_the_training_done(run):
   assert float(g.learning_rate.numpy()) == pytest.approx(0.2 * run.cfg.learning_rate)
 
 
+def test_rates_set_between_blocks_reach_the_compiled_loop(run):
+  block = train_lib.make_block(run)
+  block(2)
+  run.model.g_optimizer.learning_rate = 0.0
+  run.model.d_optimizer.learning_rate = 0.0
+  before = [w.numpy().copy() for w in run.model.generator.trainable_weights]
+  block(2)  # the same traced loop, now at rate 0: G's weights stay
+  assert all(np.array_equal(b, w.numpy()) for b, w in zip(before, run.model.generator.trainable_weights))
+  run.model.g_optimizer.learning_rate = run.cfg.learning_rate
+  block(2)
+  assert not all(np.array_equal(b, w.numpy()) for b, w in zip(before, run.model.generator.trainable_weights))
+
+
 def test_nan_guard_names_the_loss_and_the_last_checkpoint(run):
   checkpointing = train_lib.Checkpointing(run)
   guard = train_lib.NanGuard(run, checkpointing)
