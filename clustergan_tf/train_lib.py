@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -136,9 +135,7 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
     checkpoint.restore(model, latest, clock.seconds)
     clock.seconds.assign_add(extra_seconds)
     start = int(tf.convert_to_tensor(model.step))
-    # The checkpoint holds the optimizers' learning rates; the flags of this run win.
-    model.g_optimizer.learning_rate = cfg.learning_rate
-    model.d_optimizer.learning_rate = cfg.critic_learning_rate
+    # The checkpoint holds the optimizers' learning rates; LearningRates sets this run's before its first block.
     print(f"resuming from {latest} at step {start} of {cfg.train_steps}", file=out, flush=True)
   if chief:
     cfg.save(os.path.join(cfg.model_dir, "config.json"))
@@ -215,21 +212,21 @@ def fraction_done(step, cfg, seconds):
 
 
 class LearningRates:
-  """--lr_decay_from < 1: before each block, both optimizers' rates are the flags' times
-  `optimizers.decay_factor` of the training done (every worker the same, by the chief's clock): a staircase
-  of one step per block (--steps_per_loop). Runs last after a block, so TensorBoard logs the rates the
-  block trained with. With --time_budget_minutes the rates depend on the clock, so such runs are not
-  bit-reproducible."""
+  """Before each block, both optimizers' rates are this run's flags (not a checkpoint's), times
+  `optimizers.decay_factor` of the training done when --lr_decay_from < 1 (every worker the same, by the
+  chief's clock): a staircase of one step per block (--steps_per_loop). Runs last after a block, so
+  TensorBoard logs the rates the block trained with. With --time_budget_minutes and a decay the rates
+  depend on the clock, so such runs are not bit-reproducible."""
 
   def __init__(self, run):
     self.run = run
 
   def __call__(self, step, logs=None):
     cfg, model = self.run.cfg, self.run.model
-    if cfg.lr_decay_from >= 1:
-      return
-    seconds = chief_seconds(self.run) if cfg.time_budget_minutes else 0.0  # the same cfg on every worker
-    factor = optimizers.decay_factor(fraction_done(step, cfg, seconds), cfg.lr_decay_from)
+    factor = 1.0
+    if cfg.lr_decay_from < 1:
+      seconds = chief_seconds(self.run) if cfg.time_budget_minutes else 0.0  # the same cfg on every worker
+      factor = optimizers.decay_factor(fraction_done(step, cfg, seconds), cfg.lr_decay_from)
     model.g_optimizer.learning_rate = cfg.learning_rate * factor
     model.d_optimizer.learning_rate = cfg.critic_learning_rate * factor
 
@@ -342,9 +339,8 @@ class TensorBoard:
     if self.writers:
       cfg, rate = self.run.cfg, rate_of(self.run, step)
       model = self.run.model
-      rates = {"g": model.g_optimizer.learning_rate, "d": model.d_optimizer.learning_rate}
-      summaries.write_train(self.writers["train"], step, logs, rate, rate * cfg.batch_size * cfg.n_critic,
-                            {k: float(keras.ops.convert_to_numpy(v)) for k, v in rates.items()})
+      rates = {"g": float(model.g_optimizer.learning_rate.numpy()), "d": float(model.d_optimizer.learning_rate.numpy())}
+      summaries.write_train(self.writers["train"], step, logs, rate, rate * cfg.batch_size * cfg.n_critic, rates)
 
   def evaluation(self, step, report, x, pics):
     if self.writers:

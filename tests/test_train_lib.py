@@ -145,7 +145,9 @@ def test_chief_seconds_are_counted_once_over_mirrored_replicas(tiny_config, tiny
 def test_learning_rates_decay_by_the_training_done(run):
   g, d = run.model.g_optimizer, run.model.d_optimizer
   rates = train_lib.LearningRates(run)
-  rates(8)  # lr_decay_from = 1 (the default): the flags' rates stay
+  g.learning_rate, d.learning_rate = 0.5, 0.5  # as restored from a checkpoint of another run
+  rates(8)  # lr_decay_from = 1 (the default): this run's flags win
+  assert float(d.learning_rate.numpy()) == pytest.approx(run.cfg.critic_learning_rate)
   assert float(g.learning_rate.numpy()) == pytest.approx(run.cfg.learning_rate)
   run.cfg.lr_decay_from = 0.5
   rates(8)  # 0.8 of 10 steps done: (1 - 0.8) / 0.5 = 0.4
