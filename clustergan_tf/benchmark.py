@@ -1,6 +1,6 @@
 """Times the training step of each recipe side by side, against the machine's matmul FLOP/s in the same run.
 
-  python -m clustergan_tf.benchmark [--recipes=paper,fast,...] [--network=conv --batch_size=64 --precision=float32]
+  python -m clustergan_tf.benchmark [--recipes=paper,fast,...] [--network=conv --batch_size=64 --precision=auto]
 
 FLOPs per step are counted by TensorFlow's profiler on the traced train_step graph (ops with
 registered FLOP statistics: MatMul, Conv2D and its two backprops, ...), not estimated.
@@ -8,11 +8,13 @@ registered FLOP statistics: MatMul, Conv2D and its two backprops, ...), not esti
 
 from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
 
+import sys
 import time
 
 from absl import flags
 
 from clustergan_tf import config as config_lib
+from clustergan_tf import hardware
 
 # Each recipe: the Config fields it sets on top of the network's defaults (latent_dim 30, batch 64).
 RECIPES = {
@@ -22,11 +24,11 @@ RECIPES = {
     "hinge_sn": dict(loss="hinge", n_critic=1, critic_norm="spectral"),
     "gan_r1_lazy": dict(loss="gan", n_critic=1, r1_weight=1.0, r1_every=16),
     "gan_bn_augment": dict(loss="gan", n_critic=1, critic_norm="batch", augment_shift=2.0, augment_rotate=10.0),
-    "fast": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999),  # mnist_cpu.flags
+    "fast": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999),  # mnist_cpu.flags without its penalty
     "fast_real": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999,
                       real_data_weight=1.0),  # + the real-data extension (mnist_real.flags)
     "fast_smooth": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999,
-                        zn_smoothness_weight=2.0),  # + the z_n smoothness penalty (G runs over 2b rows)
+                        zn_smoothness_weight=2.0),  # mnist_cpu.flags: + the z_n smoothness penalty (G over 2b rows)
 }
 
 FLAGS = flags.FLAGS
@@ -37,8 +39,10 @@ def define_flags():
   flags.DEFINE_enum("network", "conv", ["conv", "mlp"],
                     "conv: the paper's 28x28 MNIST nets; mlp: 256-256 on 64-d digits.")
   flags.DEFINE_integer("batch_size", 64, "Batch size per update.")
-  flags.DEFINE_enum("precision", "float32", list(config_lib.PRECISIONS), "Compute precision.")
-  flags.DEFINE_boolean("jit_compile", False, "XLA-compile the train step (no help for the conv nets on CPU).")
+  flags.DEFINE_enum("precision", "auto", list(config_lib.PRECISIONS),
+                    "Compute precision (auto: this machine's fastest, as --precision=auto of train).")
+  flags.DEFINE_boolean("jit_compile", True, "XLA-compile the train step and the matmul (--precision=auto turns it "
+                       "off for the conv nets on CPUs with native bfloat16, where it was slower).")
   flags.DEFINE_integer("steps", 10, "Timed generator steps per recipe and round (after 2 warm-up steps).")
   flags.DEFINE_integer("rounds", 5, "Rounds; each times every recipe and the matmul once (medians reported).")
   flags.DEFINE_integer("matmul_size", 4096, "Size n of the n x n matmul that measures the practical peak.")
@@ -52,11 +56,12 @@ def count_flops(concrete_function):
   return model_analyzer.profile(concrete_function.graph, options=opts).total_float_ops
 
 
-def matmul_flops_per_sec(n, dtype, repeats=10):
-  """Practical peak: FLOP/s of an n x n x n matmul chain on the same threads."""
+def matmul_flops_per_sec(n, dtype, jit_compile=False, repeats=10):
+  """Practical peak: FLOP/s of an n x n x n matmul on the same threads, compiled as the steps are (XLA's CPU
+  matmul differs from TF's own: 60 vs 38 GFLOP/s on an AVX2-only CPU)."""
   import tensorflow as tf
   a = tf.cast(tf.random.normal([n, n], dtype=tf.float32), dtype)
-  f = tf.function(lambda x: tf.linalg.matmul(x, x), autograph=False)
+  f = tf.function(lambda x: tf.linalg.matmul(x, x), autograph=False, jit_compile=jit_compile)
   f(a).numpy()
   t = time.perf_counter()
   for _ in range(repeats):
@@ -100,26 +105,29 @@ def main(argv):
     raise UsageError(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
   image = FLAGS.network == "conv"
   shape = (28, 28, 1) if image else (64,)
-  mm_dtype = tf.bfloat16 if FLAGS.precision == "mixed_bfloat16" else tf.float32
+  compute = hardware.resolve(config_lib.Config(precision=FLAGS.precision, jit_compile=FLAGS.jit_compile), shape,
+                             sys.stdout)
+  mm_dtype = tf.bfloat16 if compute.precision == "mixed_bfloat16" else tf.float32
   prepared = {}
   for name in FLAGS.recipes:
     settings = dict(RECIPES[name])
     if not image:
       settings.pop("augment_shift", None), settings.pop("augment_rotate", None)
     cfg = config_lib.Config(dataset="mnist" if image else "digits", batch_size=FLAGS.batch_size, latent_dim=30,
-                            precision=FLAGS.precision, **settings)
-    prepared[name] = (cfg, *prepare_recipe(cfg, shape, FLAGS.jit_compile))
+                            precision=compute.precision, **settings)
+    prepared[name] = (cfg, *prepare_recipe(cfg, shape, compute.jit_compile))
   # Rounds interleave the recipes and the matmul, so that a slow spell of the machine hits all of them alike.
   rates, peaks = {name: [] for name in prepared}, []
   for _ in range(FLAGS.rounds):
-    peaks.append(matmul_flops_per_sec(FLAGS.matmul_size, mm_dtype))
+    peaks.append(matmul_flops_per_sec(FLAGS.matmul_size, mm_dtype, compute.jit_compile))
     for name, (_, step, x, _) in prepared.items():
       rates[name].append(steps_per_sec(step, x, FLAGS.steps))
   peak = float(np.median(peaks))
   threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
-  print(f"network {FLAGS.network}, batch {FLAGS.batch_size}, precision {FLAGS.precision}, jit_compile "
-        f"{FLAGS.jit_compile}, intra-op threads {threads}; {FLAGS.rounds} rounds of {FLAGS.steps} steps, medians; "
-        f"matmul {FLAGS.matmul_size}^3 {mm_dtype.name}: {peak / 1e9:.1f} GFLOP/s "
+  xla = " (XLA)" if compute.jit_compile else ""
+  print(f"network {FLAGS.network}, batch {FLAGS.batch_size}, precision {compute.precision}, jit_compile "
+        f"{compute.jit_compile}, intra-op threads {threads}; {FLAGS.rounds} rounds of {FLAGS.steps} steps, medians; "
+        f"matmul {FLAGS.matmul_size}^3 {mm_dtype.name}{xla}: {peak / 1e9:.1f} GFLOP/s "
         f"({min(peaks) / 1e9:.0f}-{max(peaks) / 1e9:.0f} over the rounds, same run)\n")
   print("| recipe | critic steps per G step | G steps/s (range) | real images/s | GFLOP per G step | GFLOP/s | "
         "of matmul |")

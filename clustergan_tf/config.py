@@ -15,7 +15,7 @@ from clustergan_tf import distribute, losses, networks, prior
 from clustergan_tf.data import DATASETS, SOURCES, SPLITS
 from clustergan_tf.errors import UsageError
 
-PRECISIONS = ("float32", "mixed_bfloat16")  # bfloat16 needs no loss scaling; float16 would
+PRECISIONS = ("float32", "mixed_bfloat16", "auto")  # bfloat16 needs no loss scaling; float16 would
 
 
 def setting(default, help, *, choices=None, check=None, why="", architecture=False, hparam=False):
@@ -164,11 +164,15 @@ class Config:
                           "--cpu_replicas), multi_worker (TF_CONFIG).", choices=distribute.STRATEGIES)
   cpu_replicas: int = setting(0, "With --strategy=mirrored on a CPU-only machine: split the CPU into N replicas.")
   steps_per_loop: int = setting(50, "Generator steps per tf.function call (logging granularity).", **_at_least(1))
-  precision: str = setting("float32", "Compute precision: float32 or mixed_bfloat16 (bf16 compute, float32 "
-                           "weights: CPUs with AMX/AVX512_BF16, GPUs).", choices=PRECISIONS, hparam=True)
+  precision: str = setting("float32", "Compute precision: float32, mixed_bfloat16 (bf16 compute, float32 "
+                           "weights: fast only on CPUs with AMX/AVX512_BF16 and on GPUs) or auto (mixed_bfloat16 "
+                           "for the conv nets where the hardware computes it, with XLA off on such CPUs; else "
+                           "float32; printed at start-up, recorded in config.json).",
+                           choices=PRECISIONS, hparam=True)
   deterministic: bool = setting(False, "Op determinism (tf.config.experimental.enable_op_determinism): same seed -> "
                                 "bit-identical weights.")
-  jit_compile: bool = setting(True, "XLA-compile the train step (--nojit_compile to debug).")
+  jit_compile: bool = setting(True, "XLA-compile the train step (--nojit_compile to debug; --precision=auto turns "
+                              "it off for the conv nets on CPUs with native bfloat16, where it was slower).")
   eval_every: int = setting(0, "Evaluate every N generator steps (0: only at the end).",
                             **_at_least(0, " (0: evaluate only at the end)"))
   checkpoint_every: int = setting(1000, "Checkpoint every N generator steps (and at the end).", **_at_least(1))
@@ -239,6 +243,8 @@ _COMBINATIONS = (
      "picks a start by the encoder's label_free_score: it needs --prior=onehot --use_encoder"),
     (lambda c: c.starts == 1 or c.strategy != "multi_worker", "starts",
      "is not supported with --strategy=multi_worker: choose the start on one machine, then resume it there"),
+    (lambda c: c.precision != "auto" or c.strategy != "multi_worker", "precision",
+     "would let each worker choose for its own processor: give every worker the same explicit --precision"),
 )
 
 

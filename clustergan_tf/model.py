@@ -289,6 +289,8 @@ def build(cfg, data_shape, bounded, strategy=None):
   if (cfg.augment_shift or cfg.augment_rotate) and len(data_shape) != 3:
     raise UsageError(f"--augment_shift={cfg.augment_shift:g} --augment_rotate={cfg.augment_rotate:g} move images; "
                      f"{cfg.dataset} holds vectors of shape {tuple(data_shape)}: set both to 0")
+  if cfg.precision == "auto":
+    raise ValueError("precision 'auto' names no policy: resolve it first (hardware.resolve)")
   keras.utils.set_random_seed(cfg.seed)
   keras.mixed_precision.set_global_policy(cfg.precision)  # layers keep the policy they were built with
   try:

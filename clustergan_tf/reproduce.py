@@ -51,8 +51,10 @@ def label_free_summary(seeds, scores, accs):
   the seed it picks against the best seed's (labels are used here to judge the score, never to pick)."""
   from scipy.stats import spearmanr
   picked, best = int(np.argmax(scores)), int(np.argmax(accs))
-  rho = spearmanr(scores, accs)[0] if len(seeds) >= 3 else float("nan")
-  return (f"\nlabel-free choice: Spearman rho {rho:.2f} against ACC over {len(seeds)} seeds; picked seed "
+  ranked = len(seeds) >= 3 and np.ptp(scores) > 0 and np.ptp(accs) > 0
+  rank = f"Spearman rho {spearmanr(scores, accs)[0]:.2f} against ACC" if ranked else \
+      "no rank correlation (needs 3 seeds that differ)"
+  return (f"\nlabel-free choice: {rank} over {len(seeds)} seed{'s' * (len(seeds) != 1)}; picked seed "
           f"{seeds[picked]} (ACC {accs[picked]:.4f}), best seed {seeds[best]} (ACC {accs[best]:.4f}), "
           f"gap {accs[best] - accs[picked]:.4f}")
 

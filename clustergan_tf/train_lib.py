@@ -22,8 +22,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import (checkpoint, diagnostics, distribute, evaluate_lib, files, optimizers, prior, quiet, starts,
-                           summaries)
+from clustergan_tf import (checkpoint, diagnostics, distribute, evaluate_lib, files, hardware, optimizers, prior, quiet,
+                           starts, summaries)
 from clustergan_tf import config as config_lib
 from clustergan_tf import data as data_lib
 from clustergan_tf import model as model_lib
@@ -120,6 +120,7 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
   if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
   data = _check(cfg, data, strategy)
+  cfg = hardware.resolve(cfg, data.data_shape, out)  # the Run's cfg and config.json hold what runs
   prepare_model_dir(cfg.model_dir)
   latest, extra_seconds = checkpoint.latest(cfg.model_dir), 0.0
   if latest:

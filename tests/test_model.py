@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -84,7 +86,6 @@ def test_weights_finite_flags_a_nan_weight(tiny_config, tiny_data):
 
 def test_plain_gan_trains_generator_only(tiny_config, tiny_data):
   """--nouse_encoder: E is neither trained nor in the loss; the cycle losses log 0."""
-  import dataclasses
   cfg = dataclasses.replace(tiny_config, prior="gaussian", use_encoder=False)
   m = _compiled(cfg, tiny_data)
   x = tiny_data.splits["train"][0][:cfg.batch_size * cfg.n_critic]
@@ -226,3 +227,9 @@ def test_one_augmentation_without_the_other(monkeypatch):
     _, m = _image_model(augment_shift=shift, augment_rotate=rotate)
     m._move(x, 4, 4, 0, 2)
     assert seen[-1] == expected  # (0, 0): the real-data consistency term's default move
+
+
+def test_build_refuses_an_unresolved_precision(tiny_config, tiny_data):
+  """'auto' names no Keras policy: train_lib.prepare resolves it (hardware.resolve) before building."""
+  with pytest.raises(ValueError, match="resolve it first"):
+    model.build(dataclasses.replace(tiny_config, precision="auto"), tiny_data.data_shape, tiny_data.bounded)

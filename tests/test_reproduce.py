@@ -34,3 +34,11 @@ def test_label_free_summary_names_the_pick_and_the_gap():
   assert "Spearman rho 1.00" in line and "picked seed 2 (ACC 0.8500)" in line and "gap 0.0000" in line
   line = reproduce.label_free_summary([0, 1, 2], [0.9, 0.8, 0.95], [0.80, 0.90, 0.85])
   assert "best seed 1 (ACC 0.9000)" in line and "gap 0.0500" in line
+
+
+def test_label_free_summary_of_one_seed_prints_no_correlation():
+  line = reproduce.label_free_summary([4], [0.7], [0.75])
+  assert "no rank correlation (needs 3 seeds that differ) over 1 seed; picked seed 4 (ACC 0.7500)" in line
+  assert "nan" not in line
+  line = reproduce.label_free_summary([0, 1, 2], [0.5, 0.5, 0.5], [0.80, 0.70, 0.85])  # rho of a constant: nan
+  assert "no rank correlation" in line and "nan" not in line

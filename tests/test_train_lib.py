@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clustergan_tf import checkpoint, metrics, train_lib
+from clustergan_tf import checkpoint, hardware, metrics, train_lib
+from clustergan_tf import data as data_lib
 from clustergan_tf import model as model_lib
 
 
@@ -279,3 +280,23 @@ def test_learned_shares_follow_an_imbalanced_mixture(tmp_path):
   np.testing.assert_allclose(sorted(report["prior_shares"]), [0.1, 0.3, 0.6], atol=0.05)
   restored = checkpoint.load_model(cfg, mixture, cfg.model_dir)
   np.testing.assert_allclose(restored.shares.numpy(), report["prior_shares"], atol=1e-6)
+
+
+@pytest.mark.parametrize("flags, precision, jit_compile", [({"avx2"}, "float32", True),
+                                                      ({"amx_bf16"}, "mixed_bfloat16", False)])
+def test_prepare_resolves_auto_precision_and_saves_what_runs(tiny_config, monkeypatch, flags, precision, jit_compile):
+  """The Run, its model and config.json hold the settings that train, not 'auto'."""
+  monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+  monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
+  monkeypatch.setattr(hardware, "gpu_capabilities", lambda: [])
+  x, y = np.zeros([16, 28, 28, 1], np.float32), np.arange(16) % 4
+  images = data_lib.Data("images", {"train": (x, y), "test": (x, y)}, 4, bounded=True)
+  cfg = dataclasses.replace(tiny_config, dataset="mnist", precision="auto", logdir="none")
+  out = io.StringIO()
+  run = train_lib.prepare(cfg, images, out)
+  assert (run.cfg.precision, run.cfg.jit_compile) == (precision, jit_compile)
+  assert f"--precision=auto: {precision}" in out.getvalue()
+  assert run.model.generator.dtype_policy.name == precision
+  with open(os.path.join(tiny_config.model_dir, "config.json")) as f:
+    saved = json.load(f)
+  assert (saved["precision"], saved["jit_compile"]) == (precision, jit_compile)

@@ -1,0 +1,87 @@
+"""--precision=auto: the processor's flags decide bfloat16 and XLA; explicit settings are left alone."""
+
+import io
+
+import pytest
+
+from clustergan_tf import hardware
+from clustergan_tf.config import Config, validate
+from clustergan_tf.errors import UsageError
+
+CPUINFO = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx2 fma amx_bf16 amx_tile\n\n" \
+          "processor\t: 1\nflags\t\t: fpu\n"
+IMAGES, VECTORS = (28, 28, 1), (64,)
+
+
+def test_cpu_flags_reads_the_first_cpu(tmp_path):
+  path = tmp_path / "cpuinfo"
+  path.write_text(CPUINFO)
+  assert hardware.cpu_flags(str(path)) == {"fpu", "sse2", "avx2", "fma", "amx_bf16", "amx_tile"}
+
+
+def test_cpu_flags_of_an_unreadable_file_are_empty(tmp_path):
+  assert hardware.cpu_flags(str(tmp_path / "missing")) == frozenset()
+
+
+@pytest.mark.parametrize("flags, jit, conv, expected", [
+    ({"avx2", "amx_bf16"}, True, True, ("mixed_bfloat16", False)),  # native bf16: XLA off (slower there)
+    ({"avx512f", "avx512_bf16"}, True, True, ("mixed_bfloat16", False)),
+    ({"avx2", "amx_bf16"}, True, False, ("float32", True)),  # MLPs: bf16 not measured, XLA as asked
+    ({"avx2", "fma"}, True, True, ("float32", True)),  # emulated bf16: float32, XLA as asked
+    ({"avx2", "fma"}, False, True, ("float32", False)),
+    (set(), True, True, ("float32", True)),  # not Linux x86: nothing known
+])
+def test_fastest_on_a_cpu(flags, jit, conv, expected, monkeypatch):
+  monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+  assert hardware.fastest(flags, [], jit, conv)[:2] == expected
+
+
+def test_fastest_without_onednn_keeps_float32(monkeypatch):
+  monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+  assert hardware.fastest({"amx_bf16"}, [], True)[:2] == ("float32", True)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+@pytest.mark.parametrize("gpus, expected", [
+    ([(8, 0)], "mixed_bfloat16"),
+    ([(9, 0), (8, 6)], "mixed_bfloat16"),
+    ([(7, 5)], "float32"),
+    ([(8, 0), (7, 0)], "float32"),  # replicas must agree: the oldest decides
+])
+def test_fastest_on_gpus_keeps_xla_as_asked(gpus, expected, jit):
+  """GPUs decide, whatever the host CPU has."""
+  assert hardware.fastest({"amx_bf16"}, gpus, jit)[:2] == (expected, jit)
+
+
+def test_resolve_leaves_an_explicit_precision_alone():
+  cfg = Config(precision="mixed_bfloat16", jit_compile=True)
+  assert hardware.resolve(cfg, IMAGES, io.StringIO()) is cfg
+
+
+@pytest.mark.parametrize("flags, shape, line", [
+    ({"avx2"}, IMAGES, "--precision=auto: float32, XLA on (CPU without amx_bf16/avx512_bf16"),
+    ({"amx_bf16"}, IMAGES, "--precision=auto: mixed_bfloat16, XLA off (CPU with amx_bf16"),
+    ({"amx_bf16"}, VECTORS, "--precision=auto: float32, XLA on (CPU with amx_bf16, but"),
+])
+def test_resolve_auto_says_what_it_chose(flags, shape, line, monkeypatch):
+  monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+  monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
+  monkeypatch.setattr(hardware, "gpu_capabilities", lambda: [])
+  out = io.StringIO()
+  cfg = hardware.resolve(Config(precision="auto"), shape, out)
+  assert out.getvalue().startswith(line)
+  assert cfg.precision in line and ("XLA on" in line) == cfg.jit_compile
+
+
+def test_resolve_for_cpu_replicas_ignores_gpus(monkeypatch):
+  monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2"}))
+  monkeypatch.setattr(hardware, "gpu_capabilities", lambda: [(9, 0)])
+  assert hardware.resolve(Config(precision="auto"), IMAGES).precision == "mixed_bfloat16"
+  cfg = Config(precision="auto", strategy="mirrored", cpu_replicas=2)
+  assert hardware.resolve(cfg, IMAGES).precision == "float32"
+
+
+def test_auto_is_refused_with_several_workers():
+  validate(Config(precision="auto"))
+  with pytest.raises(UsageError, match="--precision=auto would let each worker choose"):
+    validate(Config(precision="auto", strategy="multi_worker"))
