@@ -160,7 +160,8 @@ def format_report(report):
 
 def append_curve(model_dir, report, train_minutes):
   """One JSON line per evaluation in MODEL_DIR/curve.jsonl: step, training minutes, metrics per read-out,
-  label-free score and mode purity, for learning curves (accuracy against minutes)."""
+  label-free score and mode purity, for learning curves (accuracy against minutes). Lines of this step or
+  later go first: a resumed run evaluates again from its checkpoint, a reused finished run its last step."""
   line = {"step": report["step"], "train_minutes": train_minutes}
   for method, values in report["results"].items():
     line.update({f"{method}_{k}": v for k, v in values.items()})
@@ -169,5 +170,9 @@ def append_curve(model_dir, report, train_minutes):
   line.update(report.get("diagnostics", {}))
   if "auroc_excluded" in report.get("outliers", {}):
     line["outlier_auroc"] = report["outliers"]["auroc_excluded"]
-  with open(os.path.join(model_dir, "curve.jsonl"), "a") as f:
-    f.write(json.dumps(line) + "\n")
+  path = os.path.join(model_dir, "curve.jsonl")
+  kept = []
+  if os.path.exists(path):
+    with open(path) as f:
+      kept = [text for text in f.read().splitlines() if text.strip() and json.loads(text)["step"] < report["step"]]
+  files.atomic_bytes(path, "".join(text + "\n" for text in [*kept, json.dumps(line)]).encode())

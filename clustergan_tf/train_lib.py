@@ -185,11 +185,16 @@ class TimeBudget:
 
   def spent(self, step):
     cfg = self.run.cfg
-    if not cfg.time_budget_minutes or chief_seconds(self.run) < 60 * cfg.time_budget_minutes:
+    if not budget_spent(cfg, chief_seconds(self.run)):
       return False
     print(f"time budget of {cfg.time_budget_minutes:g} minutes spent at step {step} of {cfg.train_steps}",
           file=self.run.out, flush=True)
     return True
+
+
+def budget_spent(cfg, seconds):
+  """Whether `seconds` of training have used up --time_budget_minutes (never, without a budget)."""
+  return bool(cfg.time_budget_minutes) and seconds >= 60 * cfg.time_budget_minutes
 
 
 def chief_seconds(run):
@@ -406,8 +411,10 @@ class Evaluator:
     self.labeller = diagnostics.ModeLabeller(x_train, y_train, seed=cfg.seed) if use_labeller else None
 
   def __call__(self, step, logs):
-    cfg = self.run.cfg
-    if self.run.chief and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.train_steps:
+    """Evaluates when due, unless this is the last step (by count or by time budget): the final evaluation covers it."""
+    run, cfg = self.run, self.run.cfg
+    last = step >= cfg.train_steps or budget_spent(cfg, float(run.clock.seconds.numpy()))
+    if run.chief and cfg.eval_every and step % cfg.eval_every == 0 and not last:
       print(evaluate_lib.format_report(self.evaluate(step)[0].report), file=self.run.out, flush=True)
 
   def evaluate(self, step, final=False):

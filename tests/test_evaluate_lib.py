@@ -117,6 +117,15 @@ def test_append_curve_writes_one_line_per_evaluation(tmp_path):
   assert [p["step"] for p in lines] == [4, 8]
 
 
+def test_append_curve_replaces_the_evaluations_a_resume_repeats(tmp_path):
+  """A run resumed from step 4 evaluates 8 again, a reused finished run its last step: one line per step."""
+  report = {"step": 4, "results": {"argmax": {"acc": 0.5}}}
+  for step, minutes in ((4, 1.0), (8, 2.0), (12, 3.0), (8, 2.5), (12, 3.5), (12, 3.5)):
+    evaluate_lib.append_curve(str(tmp_path), dict(report, step=step), minutes)
+  lines = [json.loads(line) for line in (tmp_path / "curve.jsonl").read_text().splitlines()]
+  assert [(p["step"], p["train_minutes"]) for p in lines] == [(4, 1.0), (8, 2.5), (12, 3.5)]
+
+
 def test_raw_kmeans_separates_separated_blobs():
   rng = np.random.default_rng(0)
   y = np.repeat(np.arange(3), 20)

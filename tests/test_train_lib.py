@@ -248,6 +248,19 @@ def test_evaluator_runs_when_due_and_appends_the_curve(run):
   assert "synthetic test (n=64) at step 4:" in run.out.getvalue()
 
 
+def test_evaluator_leaves_the_step_that_spends_the_budget_to_the_final_evaluation(run):
+  evaluator = train_lib.Evaluator(run, train_lib.TensorBoard(run))
+  run.cfg.eval_every, run.cfg.time_budget_minutes = 4, 1.0
+  run.clock.start()
+  evaluator(4, {})
+  run.clock.seconds.assign(60.0)  # the budget is spent at step 8, an evaluation step
+  evaluator(8, {})
+  with open(os.path.join(run.cfg.model_dir, "curve.jsonl")) as f:
+    assert [json.loads(line)["step"] for line in f] == [4]
+  assert train_lib.budget_spent(run.cfg, 60.0) and not train_lib.budget_spent(run.cfg, 59.9)
+  assert not train_lib.budget_spent(dataclasses.replace(run.cfg, time_budget_minutes=0), 1e9)
+
+
 def test_learns_to_cluster_a_gaussian_mixture(tmp_path):
   """The fast recipe (mnist_cpu.flags' settings on MLPs) finds 5 Gaussians in R^20 in 800 steps (a few
   seconds): measured 0.974 argmax ACC; at 200 steps it is 0.72, so this fails when learning breaks."""
