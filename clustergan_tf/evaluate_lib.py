@@ -158,6 +158,15 @@ def format_report(report):
   return "\n".join(lines)
 
 
+def _curve_step(text):
+  """The step of one curve.jsonl line; inf (dropped) for a blank or torn line, as a crash mid-write
+  by an older version could leave."""
+  try:
+    return json.loads(text)["step"]
+  except (ValueError, KeyError, TypeError):
+    return float("inf")
+
+
 def append_curve(model_dir, report, train_minutes):
   """One JSON line per evaluation in MODEL_DIR/curve.jsonl: step, training minutes, metrics per read-out,
   label-free score and mode purity, for learning curves (accuracy against minutes). Lines of this step or
@@ -174,5 +183,5 @@ def append_curve(model_dir, report, train_minutes):
   kept = []
   if os.path.exists(path):
     with open(path) as f:
-      kept = [text for text in f.read().splitlines() if text.strip() and json.loads(text)["step"] < report["step"]]
+      kept = [text for text in f.read().splitlines() if _curve_step(text) < report["step"]]
   files.atomic_bytes(path, "".join(text + "\n" for text in [*kept, json.dumps(line)]).encode())

@@ -126,6 +126,13 @@ def test_append_curve_replaces_the_evaluations_a_resume_repeats(tmp_path):
   assert [(p["step"], p["train_minutes"]) for p in lines] == [(4, 1.0), (8, 2.5), (12, 3.5)]
 
 
+def test_append_curve_drops_a_torn_line(tmp_path):
+  (tmp_path / "curve.jsonl").write_text('{"step": 4, "train_minutes": 1.0}\n{"step": 8, "train_mi\n\n')
+  evaluate_lib.append_curve(str(tmp_path), {"step": 8, "results": {}}, 2.0)
+  lines = [json.loads(line) for line in (tmp_path / "curve.jsonl").read_text().splitlines()]
+  assert [p["step"] for p in lines] == [4, 8]
+
+
 def test_raw_kmeans_separates_separated_blobs():
   rng = np.random.default_rng(0)
   y = np.repeat(np.arange(3), 20)
