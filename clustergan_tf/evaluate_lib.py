@@ -170,7 +170,7 @@ def _curve_step(text):
 def append_curve(model_dir, report, train_minutes):
   """One JSON line per evaluation in MODEL_DIR/curve.jsonl: step, training minutes, metrics per read-out,
   label-free score and mode purity, for learning curves (accuracy against minutes). Lines of this step or
-  later go first: a resumed run evaluates again from its checkpoint, a reused finished run its last step."""
+  later are dropped first: a resumed run evaluates again from its checkpoint, a reused finished run its last step."""
   line = {"step": report["step"], "train_minutes": train_minutes}
   for method, values in report["results"].items():
     line.update({f"{method}_{k}": v for k, v in values.items()})
