@@ -413,8 +413,9 @@ class Evaluator:
   def __call__(self, step, logs):
     """Evaluates when due, unless this is the last step (by count or by time budget): the final evaluation covers it."""
     run, cfg = self.run, self.run.cfg
-    last = step >= cfg.train_steps or budget_spent(cfg, float(run.clock.seconds.numpy()))
-    if run.chief and cfg.eval_every and step % cfg.eval_every == 0 and not last:
+    if not (run.chief and cfg.eval_every and step % cfg.eval_every == 0) or step >= cfg.train_steps:
+      return
+    if not budget_spent(cfg, float(run.clock.seconds.numpy())):
       print(evaluate_lib.format_report(self.evaluate(step)[0].report), file=self.run.out, flush=True)
 
   def evaluate(self, step, final=False):
