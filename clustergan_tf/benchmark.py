@@ -29,6 +29,10 @@ RECIPES = {
                       real_data_weight=1.0),  # + the real-data extension (mnist_real.flags)
     "fast_smooth": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999,
                         zn_smoothness_weight=2.0),  # mnist_cpu.flags: + the z_n smoothness penalty (G over 2b rows)
+    "fast_smooth_w075": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999, zn_smoothness_weight=2.0,
+                             net_width=0.75),  # the same with --net_width=0.75 (conv nets only)
+    "fast_smooth_w050": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999, zn_smoothness_weight=2.0,
+                             net_width=0.5),  # ... and 0.5
 }
 
 FLAGS = flags.FLAGS
@@ -112,7 +116,8 @@ def main(argv):
   for name in FLAGS.recipes:
     settings = dict(RECIPES[name])
     if not image:
-      settings.pop("augment_shift", None), settings.pop("augment_rotate", None)
+      for image_only in ("augment_shift", "augment_rotate", "net_width"):
+        settings.pop(image_only, None)
     cfg = config_lib.Config(dataset="mnist" if image else "digits", batch_size=FLAGS.batch_size, latent_dim=30,
                             precision=compute.precision, **settings)
     prepared[name] = (cfg, *prepare_recipe(cfg, shape, compute.jit_compile))

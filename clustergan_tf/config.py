@@ -107,6 +107,11 @@ class Config:
                                           architecture=True, hparam=True,
                                           check=lambda v: len(v) >= 1 and all(u >= 1 for u in v),
                                           why="must be a comma-separated list of positive layer widths, e.g. 256,256")
+  net_width: float = setting(1.0, "Width multiplier of the image networks (28x28 images): G's, D's and E's "
+                             "channels and hidden units times this (1: the paper's 64, 128, 1024; 0.5: about a "
+                             "quarter of the FLOPs, beyond the paper). Vector data: --hidden_units.",
+                             architecture=True, hparam=True, check=lambda v: 0 < v <= 4,
+                             why="must lie in (0, 4] (1: the paper's networks)")
   mlp_batchnorm: bool = setting(False, "BatchNorm in the MLP generator (vector data).", architecture=True,
                                 hparam=True)
   critic_norm: str = setting("none", "Normalisation in the critic D: none (the paper's), batch (DCGAN-style, not "
@@ -243,6 +248,8 @@ _COMBINATIONS = (
      "picks a start by the encoder's label_free_score: it needs --prior=onehot --use_encoder"),
     (lambda c: c.starts == 1 or c.strategy != "multi_worker", "starts",
      "is not supported with --strategy=multi_worker: choose the start on one machine, then resume it there"),
+    (lambda c: c.net_width == 1 or c.dataset in data_lib.IMAGE_DATASETS, "net_width",
+     "scales the image networks only: for vector data set the MLP's widths with --hidden_units"),
     (lambda c: c.precision != "auto" or c.strategy != "multi_worker", "precision",
      "would let each worker choose for its own processor: give every worker the same explicit --precision"),
 )

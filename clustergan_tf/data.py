@@ -23,6 +23,7 @@ import tensorflow as tf
 from clustergan_tf.errors import UsageError
 
 DATASETS = ("mnist", "fashion_mnist", "digits", "synthetic", "mixture", "vectors")
+IMAGE_DATASETS = ("mnist", "fashion_mnist")  # 28x28x1 images, the conv networks
 SOURCES = ("tfds", "idx")
 SPLITS = ("train", "validation", "test")
 
@@ -68,7 +69,7 @@ def load(dataset, data_source="tfds", data_dir=None, data_path=None, labels_path
 
 def _load_named(dataset, data_source, data_dir, data_path, labels_path):
   """The data set as its source has it."""
-  if dataset in ("mnist", "fashion_mnist"):
+  if dataset in IMAGE_DATASETS:
     if data_source == "idx":
       return _load_idx_dir(dataset, data_dir)
     if data_source == "tfds":

@@ -306,9 +306,9 @@ def _assemble(cfg, data_shape, bounded):
   """G, D, E and the ClusterGAN model around them (uncompiled)."""
   out = "sigmoid" if bounded else "linear"
   g = networks.build_generator(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units, out,
-                               cfg.mlp_batchnorm, cfg.linear_generator)
-  d = networks.build_discriminator(data_shape, cfg.hidden_units, cfg.critic_norm)
-  e = networks.build_encoder(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units)
+                               cfg.mlp_batchnorm, cfg.linear_generator, cfg.net_width)
+  d = networks.build_discriminator(data_shape, cfg.hidden_units, cfg.critic_norm, cfg.net_width)
+  e = networks.build_encoder(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units, cfg.net_width)
   return ClusterGAN(g, d, e, latent_dim=cfg.latent_dim, num_clusters=cfg.num_clusters, sigma=cfg.sigma,
                     beta_n=cfg.beta_n, beta_c=cfg.beta_c if cfg.has_cluster_readout else 0.0,
                     n_critic=cfg.n_critic, loss=cfg.loss, gp_weight=cfg.gp_weight, seed=cfg.seed, prior=cfg.prior,

@@ -82,10 +82,16 @@ def data_input(data_shape):
   return keras.Input(shape=tuple(data_shape), name=input_name(data_shape))
 
 
+def _scaled(units, width):
+  """A layer width of the paper's image networks times the width multiplier (at least 1)."""
+  return max(1, int(round(units * width)))
+
+
 def build_generator(data_shape, latent_dim, num_clusters, hidden_units=(256, 256),
-                    output_activation="sigmoid", mlp_batchnorm=False, linear=False):
+                    output_activation="sigmoid", mlp_batchnorm=False, linear=False, width=1.0):
   """G: (zn [B, latent_dim], zc [B, K]) -> x [B, *data_shape].
 
+  width scales the image network's hidden units and channels (1: the paper's 1024, 7x7x128, 64).
   linear=True: G(z) = W z_n + A z_c + b, no hidden layer and no output activation (the
   paper's linear-generator lemma).
   """
@@ -98,12 +104,12 @@ def build_generator(data_shape, latent_dim, num_clusters, hidden_units=(256, 256
     if len(data_shape) > 1:
       h = layers.Reshape(tuple(data_shape))(h)
   elif tuple(data_shape) == IMAGE_SHAPE:
-    h = _dense(1024, "fc1")(h)
+    h = _dense(_scaled(1024, width), "fc1")(h)
     h = layers.ReLU()(_bn("bn1")(h))
-    h = _dense(7 * 7 * 128, "fc2")(h)
+    h = _dense(7 * 7 * _scaled(128, width), "fc2")(h)
     h = layers.ReLU()(_bn("bn2")(h))
-    h = layers.Reshape((7, 7, 128))(h)
-    h = layers.Conv2DTranspose(64, 4, 2, padding="same", kernel_initializer=_init(), name="deconv1")(h)
+    h = layers.Reshape((7, 7, _scaled(128, width)))(h)
+    h = layers.Conv2DTranspose(_scaled(64, width), 4, 2, padding="same", kernel_initializer=_init(), name="deconv1")(h)
     h = layers.ReLU()(_bn("bn3")(h))
     h = layers.Conv2DTranspose(1, 4, 2, padding="same", kernel_initializer=_init(), name="deconv2")(h)
   else:
@@ -138,15 +144,16 @@ def _norm(kind, name):
   return layers.Identity(name=name)
 
 
-def _body(x, data_shape, hidden_units, norm="none"):
-  """Shared trunk of D and E (LeakyReLU 0.2; normalised after every layer but the first when norm != none)."""
+def _body(x, data_shape, hidden_units, norm="none", width=1.0):
+  """Shared trunk of D and E (LeakyReLU 0.2; normalised after every layer but the first when norm != none);
+  width scales the image trunk's channels and hidden units (1: the paper's 64, 128, 1024)."""
   if tuple(data_shape) == IMAGE_SHAPE:
-    h = _sn(layers.Conv2D(64, 4, 2, padding="same", kernel_initializer=_init(), name="conv1"), norm)(x)
+    h = _sn(layers.Conv2D(_scaled(64, width), 4, 2, padding="same", kernel_initializer=_init(), name="conv1"), norm)(x)
     h = layers.LeakyReLU(0.2)(h)
-    h = _sn(layers.Conv2D(128, 4, 2, padding="same", kernel_initializer=_init(), name="conv2"), norm)(h)
+    h = _sn(layers.Conv2D(_scaled(128, width), 4, 2, padding="same", kernel_initializer=_init(), name="conv2"), norm)(h)
     h = layers.LeakyReLU(0.2)(_norm(norm, "norm2")(h))
     h = layers.Flatten()(h)
-    h = layers.LeakyReLU(0.2)(_norm(norm, "norm3")(_sn(_dense(1024, "fc1"), norm)(h)))
+    h = layers.LeakyReLU(0.2)(_norm(norm, "norm3")(_sn(_dense(_scaled(1024, width), "fc1"), norm)(h)))
     return h
   h = layers.Flatten()(x) if len(data_shape) > 1 else x
   for i, units in enumerate(hidden_units):
@@ -155,7 +162,7 @@ def _body(x, data_shape, hidden_units, norm="none"):
   return h
 
 
-def build_discriminator(data_shape, hidden_units=(256, 256), norm="none"):
+def build_discriminator(data_shape, hidden_units=(256, 256), norm="none", width=1.0):
   """D: x [B, *data_shape] -> logit [B, 1] (a WGAN critic value or a GAN logit).
 
   norm: "none" (the paper's), "batch" (DCGAN-style, with the non-saturating loss), "layer" or
@@ -163,14 +170,14 @@ def build_discriminator(data_shape, hidden_units=(256, 256), norm="none"):
   """
   x = data_input(data_shape)
   out = layers.Activation("linear", dtype="float32", name="logit")(
-      _sn(_dense(1, "out"), norm)(_body(x, data_shape, hidden_units, norm)))
+      _sn(_dense(1, "out"), norm)(_body(x, data_shape, hidden_units, norm, width)))
   return keras.Model(x, out, name="discriminator")
 
 
-def build_encoder(data_shape, latent_dim, num_clusters, hidden_units=(256, 256)):
+def build_encoder(data_shape, latent_dim, num_clusters, hidden_units=(256, 256), width=1.0):
   """E: x [B, *data_shape] -> {"zn": [B, latent_dim], "zc_logits": [B, K]}."""
   x = data_input(data_shape)
-  h = _body(x, data_shape, hidden_units)
+  h = _body(x, data_shape, hidden_units, width=width)
   # The paper's single FC(latent_dim + K) layer, written as two heads (same function).
   zn = layers.Activation("linear", dtype="float32", name="zn")(_dense(latent_dim, "zn_dense")(h))
   zc_logits = layers.Activation("linear", dtype="float32", name="zc_logits")(

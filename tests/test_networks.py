@@ -137,3 +137,21 @@ def test_grouped_batch_norm_equals_one_batch_norm_per_group():
   np.testing.assert_allclose(grouped.moving_variance.numpy(), plain.moving_variance.numpy(), rtol=1e-6)
   np.testing.assert_allclose(grouped(x, training=False).numpy(), plain(x, training=False).numpy(), rtol=1e-5)
   assert np.abs(grouped(x, training=True).numpy() - out).max() > 1e-2  # ungrouped: one batch of 6
+
+
+def test_net_width_scales_every_hidden_layer_of_the_image_networks():
+  """--net_width=0.5: G's 1024 / 7x7x128 / 64 and D's and E's 64 / 128 / 1024 halve; inputs and outputs keep
+  their shapes, so a narrow model serves and evaluates like the paper's."""
+  def widths(model):
+    return [layer.kernel.shape[-1 if not isinstance(layer, layers.Conv2DTranspose) else -2]
+            for layer in model.layers if isinstance(layer, (layers.Dense, layers.Conv2D, layers.Conv2DTranspose))]
+  g = networks.build_generator(IMAGE, 5, 3, width=0.5)
+  d = networks.build_discriminator(IMAGE, norm="batch", width=0.5)
+  e = networks.build_encoder(IMAGE, 5, 3, width=0.5)
+  assert widths(g) == [512, 7 * 7 * 64, 32, 1]
+  assert widths(d) == [32, 64, 512, 1]
+  assert sorted(widths(e)[3:]) == [3, 5] and widths(e)[:3] == [32, 64, 512]
+  assert widths(networks.build_generator(IMAGE, 5, 3)) == [1024, 7 * 7 * 128, 64, 1]
+  x = g(_z(4, 5, 3))
+  assert tuple(x.shape) == (4,) + IMAGE and tuple(d(x).shape) == (4, 1)
+  assert tuple(e(x)["zc_logits"].shape) == (4, 3)
