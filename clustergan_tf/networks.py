@@ -104,11 +104,12 @@ def build_generator(data_shape, latent_dim, num_clusters, hidden_units=(256, 256
     if len(data_shape) > 1:
       h = layers.Reshape(tuple(data_shape))(h)
   elif tuple(data_shape) == IMAGE_SHAPE:
+    channels = _scaled(128, width)
     h = _dense(_scaled(1024, width), "fc1")(h)
     h = layers.ReLU()(_bn("bn1")(h))
-    h = _dense(7 * 7 * _scaled(128, width), "fc2")(h)
+    h = _dense(7 * 7 * channels, "fc2")(h)
     h = layers.ReLU()(_bn("bn2")(h))
-    h = layers.Reshape((7, 7, _scaled(128, width)))(h)
+    h = layers.Reshape((7, 7, channels))(h)
     h = layers.Conv2DTranspose(_scaled(64, width), 4, 2, padding="same", kernel_initializer=_init(), name="deconv1")(h)
     h = layers.ReLU()(_bn("bn3")(h))
     h = layers.Conv2DTranspose(1, 4, 2, padding="same", kernel_initializer=_init(), name="deconv2")(h)
