@@ -56,7 +56,7 @@ def main(argv):
   candidates = {"saved_model": serving.saved_model_encoder(paths["encoder"]),
                 "tf_serving_session": serving.session_encoder(paths["encoder"])}
   candidates.update({f"tflite_{k}": serving.tflite_encoder(paths[f"encoder_{k}"])
-                     for k in export_lib.TFLITE_ENCODERS if f"encoder_{k}" in paths})
+                     for k in (*export_lib.TFLITE_ENCODERS, "outlier_score_float32") if f"encoder_{k}" in paths})
   if FLAGS.parity:
     def keras_fn(b):
       b = export_lib.standardized(b, data.standardization)

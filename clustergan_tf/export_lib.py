@@ -4,7 +4,8 @@
                                                                     outlier_score (the encoder carries G for it)
                                kmeans:          images|features -> cluster (nearest exported centroid)
   EXPORT/generator/<version>/  serving_default: zn, zc -> images;  sample: cluster, seed -> images
-  EXPORT/tflite/encoder_{float32,float16,dynamic,int8}.tflite, generator_float32.tflite
+  EXPORT/tflite/encoder_{float32,float16,dynamic,int8}.tflite, generator_float32.tflite,
+                encoder_outlier_score_float32.tflite (E and G: the outputs above with outlier_score)
   EXPORT/models.config         TF Serving model_config_list for both
 
 A version directory is written under a temporary name and renamed when complete, so a
@@ -181,7 +182,8 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
            representative_size=500, outlier_reference=None):
   """Writes encoder and generator SavedModels (+ TFLite files, models.config). Returns {name: path}.
   With an outlier reference (outliers.fit) the encoder's serving_default also returns outlier_score
-  and the encoder SavedModel carries G; the TFLite encoders stay E alone."""
+  and the encoder SavedModel carries G; so does one more TFLite file, encoder_outlier_score_float32 (the
+  other TFLite encoders stay E alone: 3-4x faster)."""
   data_shape = data.data_shape
   enc_base, gen_base = os.path.join(export_dir, "encoder"), os.path.join(export_dir, "generator")
   if version is None:
@@ -211,6 +213,14 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
         path = os.path.join(tdir, f"encoder_{kind}.tflite")
         files.atomic_bytes(path, convert_encoder_tflite(plain, kind, rep))
         paths[f"encoder_{kind}"] = path
+      if outlier_reference is not None:  # E + G: 3-4x E's time, so a file of its own, float32 (exact scores)
+        with_g = os.path.join(tmp, "encoder_outlier_score")
+        write_saved_model(served, {"serving_default": encoder_functions(
+            model.encoder, data_shape, data.bounded, checks=False, generator=model.generator,
+            outlier_reference=outlier_reference, standardization=data.standardization)["serving_default"]}, with_g)
+        path = os.path.join(tdir, "encoder_outlier_score_float32.tflite")
+        files.atomic_bytes(path, convert_encoder_tflite(with_g, "float32"))
+        paths["encoder_outlier_score_float32"] = path
       gen_plain = os.path.join(tmp, "generator")
       write_saved_model(model.generator, {"serving_default": gen_fns["serving_default"]}, gen_plain)
       conv = tf.lite.TFLiteConverter.from_saved_model(gen_plain, signature_keys=["serving_default"])

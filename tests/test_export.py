@@ -41,7 +41,7 @@ def test_layout_and_versions(exported):
   assert 'name: "encoder"' in (export_dir / "models.config").read_text()
   assert sorted(os.listdir(export_dir / "tflite")) == [
       "encoder_dynamic.tflite", "encoder_float16.tflite", "encoder_float32.tflite", "encoder_int8.tflite",
-      "generator_float32.tflite"]
+      "encoder_outlier_score_float32.tflite", "generator_float32.tflite"]
 
 
 def test_existing_version_is_refused(exported):
@@ -64,7 +64,7 @@ def test_check_accepts_the_export(exported):
       f"generator/2 sample: (cluster int32[-1], seed int32[]) -> ({image})",
       f"generator/2 sample_prior: (count int32[], seed int32[]) -> (cluster int32[-1], {image})"]
   tflite = sorted(os.listdir(export_dir / "tflite"))
-  assert len(lines) == 5 + len(tflite) == 10
+  assert len(lines) == 5 + len(tflite) == 11
   for line, name in zip(lines[5:], tflite):  # then one line per TFLite file, with its size on disk
     size = os.path.getsize(export_dir / "tflite" / name)
     assert re.fullmatch(rf"tflite/{re.escape(name)}: [1-9]\d* builtin op kinds, {size} bytes", line), line
@@ -149,6 +149,17 @@ def test_served_outlier_score_equals_the_evaluation(exported):
   reference = outliers.fit(model.generator, model.encoder, data.split("train")[0])
   np.testing.assert_allclose(served, outliers.score(outliers.parts(model.generator, model.encoder, x), reference),
                              rtol=1e-4, atol=1e-4)
+
+
+def test_tflite_outlier_score_equals_the_saved_model(exported):
+  """encoder_outlier_score_float32.tflite serves the SavedModel's outputs, outlier_score included."""
+  _, paths, _, data = exported
+  x = data.split("test")[0]
+  served = serving.saved_model_encoder(paths["encoder"])(x)
+  lite = serving.tflite_encoder(paths["encoder_outlier_score_float32"])(x)
+  assert sorted(lite) == sorted(served)
+  np.testing.assert_allclose(lite["outlier_score"], served["outlier_score"], atol=1e-3)
+  np.testing.assert_array_equal(lite["cluster"], served["cluster"])
 
 
 def test_standardized_vectors_are_served_raw():
