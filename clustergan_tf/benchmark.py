@@ -17,7 +17,8 @@ from clustergan_tf import config as config_lib
 from clustergan_tf import hardware
 
 # Each recipe: the Config fields it sets on top of the network's defaults (latent_dim 30, batch 64).
-_FAST_SMOOTH = dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999, zn_smoothness_weight=2.0)
+_FAST = dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999)  # InfoGAN's schedule + moving average
+_FAST_SMOOTH = dict(_FAST, zn_smoothness_weight=2.0)
 RECIPES = {
     "paper": dict(loss="wgan-gp", n_critic=5),  # mnist.flags
     "wgan_gp_2": dict(loss="wgan-gp", n_critic=2),  # the first mnist_cpu.flags
@@ -25,9 +26,8 @@ RECIPES = {
     "hinge_sn": dict(loss="hinge", n_critic=1, critic_norm="spectral"),
     "gan_r1_lazy": dict(loss="gan", n_critic=1, r1_weight=1.0, r1_every=16),
     "gan_bn_augment": dict(loss="gan", n_critic=1, critic_norm="batch", augment_shift=2.0, augment_rotate=10.0),
-    "fast": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999),  # without the smoothness penalty
-    "fast_real": dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999,
-                      real_data_weight=1.0),  # + the real-data extension (mnist_real.flags)
+    "fast": _FAST,  # without the smoothness penalty
+    "fast_real": dict(_FAST, real_data_weight=1.0),  # + the real-data extension (mnist_real.flags)
     "fast_smooth": _FAST_SMOOTH,  # + the z_n smoothness penalty (G over 2b rows): mnist_cpu.flags at the paper's widths
     "fast_smooth_w075": dict(_FAST_SMOOTH, net_width=0.75),  # image networks at 3/4 width (conv only)
     "fast_smooth_w050": dict(_FAST_SMOOTH, net_width=0.5),  # ... at half width: mnist_cpu.flags

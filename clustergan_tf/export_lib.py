@@ -183,7 +183,7 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
   """Writes encoder and generator SavedModels (+ TFLite files, models.config). Returns {name: path}.
   With an outlier reference (outliers.fit) the encoder's serving_default also returns outlier_score
   and the encoder SavedModel carries G; so does one more TFLite file, encoder_outlier_score_float32 (the
-  other TFLite encoders stay E alone: 3-4x faster)."""
+  other TFLite encoders stay E alone: 4-5x faster)."""
   data_shape = data.data_shape
   enc_base, gen_base = os.path.join(export_dir, "encoder"), os.path.join(export_dir, "generator")
   if version is None:
@@ -213,7 +213,7 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
         path = os.path.join(tdir, f"encoder_{kind}.tflite")
         files.atomic_bytes(path, convert_encoder_tflite(plain, kind, rep))
         paths[f"encoder_{kind}"] = path
-      if outlier_reference is not None:  # E + G: 3-4x E's time, so a file of its own, float32 (exact scores)
+      if outlier_reference is not None:  # E + G: 4-5x E's time, so a file of its own, float32 (exact scores)
         with_g = os.path.join(tmp, "encoder_outlier_score")
         write_saved_model(served, {"serving_default": encoder_functions(
             model.encoder, data_shape, data.bounded, checks=False, generator=model.generator,

@@ -32,13 +32,14 @@ def fingerprint(stdout):
   return re.search(r"final weights sha256:([0-9a-f]+) at step (\d+)", stdout).groups()
 
 
-def test_deterministic_runs_and_resume_after_kills(tmp_path):
+def test_deterministic_runs_and_resume_after_kills(tmp_path, request):
   """A --deterministic run SIGKILLed 5 times at random points and rerun each time ends with the same
   step count and bit-identical weights as an uninterrupted run of the same seed in another process
   (noise is keyed by step and the data order by seed, so resuming loses nothing)."""
   args = ["--train_steps=300", "--deterministic"]
   uninterrupted = subprocess.Popen(train_cmd(tmp_path / "a", *args), cwd=ROOT, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)  # beside the killed runs: timing cannot change it
+  request.addfinalizer(lambda: uninterrupted.poll() is None and uninterrupted.kill())  # a failed assert leaves none
   rng = random.Random(0)
   ckpt_dir = str(tmp_path / "k" / "ckpt")
 
