@@ -203,21 +203,24 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
     tdir = os.path.join(export_dir, "tflite")
     os.makedirs(tdir, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:  # builtin-ops-only graphs: no serving-time Assert ops
-      plain = os.path.join(tmp, "encoder")
-      write_saved_model(model.encoder, {"serving_default": encoder_functions(
-          model.encoder, data_shape, data.bounded, checks=False, standardization=data.standardization)[
-              "serving_default"]}, plain)
+      def lite_ready(name, models, **outliers_by):
+        """A SavedModel of serving_default without the serving-time checks, for the converter."""
+        path = os.path.join(tmp, name)
+        write_saved_model(models, {"serving_default": encoder_functions(
+            model.encoder, data_shape, data.bounded, checks=False, standardization=data.standardization,
+            **outliers_by)["serving_default"]}, path)
+        return path
+
+      plain = lite_ready("encoder", model.encoder)
       x_train = data.split("train")[0]
       rep = raw_inputs(x_train[np.random.default_rng(0).permutation(len(x_train))[:representative_size]], data)
       for kind in TFLITE_ENCODERS:
         path = os.path.join(tdir, f"encoder_{kind}.tflite")
         files.atomic_bytes(path, convert_encoder_tflite(plain, kind, rep))
         paths[f"encoder_{kind}"] = path
-      if outlier_reference is not None:  # E + G: 4-5x E's time, so a file of its own, float32 (exact scores)
-        with_g = os.path.join(tmp, "encoder_outlier_score")
-        write_saved_model(served, {"serving_default": encoder_functions(
-            model.encoder, data_shape, data.bounded, checks=False, generator=model.generator,
-            outlier_reference=outlier_reference, standardization=data.standardization)["serving_default"]}, with_g)
+      if outlier_reference is not None:  # E + G, 4-5x E's time: a file of its own, float32 (int8 scrambles scores)
+        with_g = lite_ready("encoder_outlier_score", served, generator=model.generator,
+                            outlier_reference=outlier_reference)
         path = os.path.join(tdir, "encoder_outlier_score_float32.tflite")
         files.atomic_bytes(path, convert_encoder_tflite(with_g, "float32"))
         paths["encoder_outlier_score_float32"] = path
