@@ -55,8 +55,8 @@ def main(argv):
   x = export_lib.raw_inputs(data.split(cfg.eval_split)[0], data)  # as clients send them
   candidates = {"saved_model": serving.saved_model_encoder(paths["encoder"]),
                 "tf_serving_session": serving.session_encoder(paths["encoder"])}
-  candidates.update({f"tflite_{k}": serving.tflite_encoder(paths[f"encoder_{k}"])
-                     for k in (*export_lib.TFLITE_ENCODERS, "outlier_score_float32") if f"encoder_{k}" in paths})
+  candidates.update({f"tflite_{name.removeprefix('encoder_')}": serving.tflite_encoder(path)
+                     for name, path in paths.items() if name.startswith("encoder_")})  # every TFLite encoder written
   if FLAGS.parity:
     def keras_fn(b):
       b = export_lib.standardized(b, data.standardization)
