@@ -2,8 +2,8 @@
 export, decode and experiments.
 
 A checkpoint holds G, D, E, both optimizers (the step counter included), the moving
-averages of G and E (--ema_decay), the prior's cluster shares and the seconds trained
-so far. Files: MODEL_DIR/ckpt/ckpt-<step>.
+averages of G and E (--ema_decay), the prior's cluster shares and the training loop's state
+(the seconds trained so far, the collapse guard's lowest zc_loss). Files: MODEL_DIR/ckpt/ckpt-<step>.
 """
 
 import dataclasses
@@ -29,11 +29,11 @@ def latest(model_dir):
   return tf.train.latest_checkpoint(directory(model_dir))
 
 
-def make_checkpoint(model, train_seconds=None, extras=True):
+def make_checkpoint(model, loop_state=None, extras=True):
   """tf.train.Checkpoint of everything a resumed run needs; extras=False leaves the moving averages and
-  the cluster shares out (they are restored apart: checkpoints may predate them), train_seconds=None the
-  training time."""
-  extra = {} if train_seconds is None else {"train_seconds": train_seconds}
+  the cluster shares out (they are restored apart: checkpoints may predate them). loop_state: {name:
+  tf.Variable} of the training loop saved beside the model (`train_lib.loop_state`; None: none)."""
+  extra = dict(loop_state or {})
   if extras:
     extra["shares"] = model.shares
     if model.ema_weights:
@@ -59,9 +59,9 @@ def restore_averages(model, path):
       a.assign(tf.convert_to_tensor(v))
 
 
-def restore(model, path, train_seconds=None, strict=True):
-  """Restores model (networks, optimizers, moving averages) and, when given, the train_seconds
-  variable (0 in checkpoints older than --time_budget_minutes) from checkpoint `path`.
+def restore(model, path, loop_state=None, strict=True):
+  """Restores model (networks, optimizers, moving averages) and, when given, the loop_state variables
+  from checkpoint `path`; a variable the checkpoint predates keeps its initial value.
   strict: every object of the model must be in the checkpoint (resuming training)."""
   status = make_checkpoint(model, extras=False).restore(path)
   if strict:  # every object of the model restored; the extras in the file are restored below (no warning)
@@ -69,8 +69,8 @@ def restore(model, path, train_seconds=None, strict=True):
   status.expect_partial()
   restore_averages(model, path)
   tf.train.Checkpoint(shares=model.shares).restore(path).expect_partial()  # absent: uniform, as before
-  if train_seconds is not None:
-    tf.train.Checkpoint(train_seconds=train_seconds).restore(path).expect_partial()
+  if loop_state:
+    tf.train.Checkpoint(**loop_state).restore(path).expect_partial()
 
 
 def check_resumable(cfg, model_dir):

@@ -84,6 +84,7 @@ class Run:
   resumed_from: str | None  # the checkpoint this run started from
   start: int  # generator step this run started at
   out: object  # where progress lines go
+  loop_state: dict  # variables checkpoints carry beside the model: train_seconds, zc_loss_lowest (CollapseGuard)
 
 
 def _check(cfg, data, strategy):
@@ -132,15 +133,17 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
   ckpt_dir = checkpoint.directory(cfg.model_dir) if chief else tempfile.mkdtemp(prefix="clustergan_worker_")
   model = model_lib.build(cfg, data.data_shape, data.bounded, strategy)
   clock, start = Clock(), 0
+  state = {"train_seconds": clock.seconds,
+           "zc_loss_lowest": tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="zc_loss_lowest")}
   if latest:
-    checkpoint.restore(model, latest, clock.seconds)
+    checkpoint.restore(model, latest, state)
     clock.seconds.assign_add(extra_seconds)
     start = int(tf.convert_to_tensor(model.step))
     # The checkpoint holds the optimizers' learning rates; LearningRates sets this run's before its first block.
     print(f"resuming from {latest} at step {start} of {cfg.train_steps}", file=out, flush=True)
   if chief:
     cfg.save(os.path.join(cfg.model_dir, "config.json"))
-  return Run(cfg, data, strategy, chief, model, clock, ckpt_dir, latest, start, out)
+  return Run(cfg, data, strategy, chief, model, clock, ckpt_dir, latest, start, out, state)
 
 
 def make_block(run):
@@ -255,23 +258,26 @@ class CollapseGuard:
   """--collapse_guard: raises TrainingDiverged when G stops using z_c. The z_c cycle loss is a cross-entropy,
   about log K when E can only guess; a run that took it below a tenth of log K and sees it back above half
   has collapsed (every mode draws alike, the critic wins) although every loss is finite. Its memory of the
-  lowest loss starts afresh with each run (a resume must see zc_loss fall again first); with learned shares
-  chance level is the shares' entropy, below log K, so a collapse there may stay under the threshold."""
+  lowest loss travels in the checkpoints, so a run resumed from a checkpoint saved during a collapse (an
+  interrupt saves the weights as they are) is stopped at its first block; with learned shares chance level
+  is the shares' entropy, below log K, so a collapse there may stay under the threshold."""
 
   def __init__(self, run, checkpointing):
     cfg = run.cfg
     self.on = cfg.collapse_guard and cfg.is_clustergan and cfg.beta_c > 0 and cfg.num_clusters > 1
-    self.log_k, self.lowest, self.checkpointing = math.log(cfg.num_clusters), math.inf, checkpointing
+    self.log_k, self.checkpointing = math.log(cfg.num_clusters), checkpointing
+    self.lowest = run.loop_state["zc_loss_lowest"]
 
   def __call__(self, step, logs):
     if not self.on:
       return
     loss = logs["zc_loss"]
-    self.lowest = min(self.lowest, loss)
-    if self.lowest < 0.1 * self.log_k and loss > 0.5 * self.log_k:
+    lowest = min(float(self.lowest.numpy()), float(loss))
+    self.lowest.assign(lowest)
+    if lowest < 0.1 * self.log_k and loss > 0.5 * self.log_k:
       raise TrainingDiverged(
           f"G stopped using z_c by step {step} (zc_loss {loss:.3g}, log K = {self.log_k:.3g}; it was "
-          f"{self.lowest:.3g}): a mode collapse; last good checkpoint: {self.checkpointing.last()}; the same "
+          f"{lowest:.3g}): a mode collapse; last good checkpoint: {self.checkpointing.last()}; the same "
           "command repeats it from there: resume with --lr_decay_from=0.5 or a lower --learning_rate, use another "
           "--seed, or pass --nocollapse_guard to train on")
 
@@ -281,7 +287,7 @@ class Checkpointing:
 
   def __init__(self, run):
     self.run = run
-    ckpt = checkpoint.make_checkpoint(run.model, run.clock.seconds)
+    ckpt = checkpoint.make_checkpoint(run.model, run.loop_state)
     self.manager = tf.train.CheckpointManager(ckpt, run.ckpt_dir, max_to_keep=3)
 
   def last(self):

@@ -23,7 +23,7 @@ def test_restore_gives_back_weights_optimizer_step_averages_and_seconds(trained,
   cfg, report = trained
   model = model_lib.build(cfg, tiny_data.data_shape, tiny_data.bounded)
   seconds = tf.Variable(0.0, dtype=tf.float64)
-  checkpoint.restore(model, checkpoint.latest(cfg.model_dir), seconds)
+  checkpoint.restore(model, checkpoint.latest(cfg.model_dir), {"train_seconds": seconds})
   assert int(model.step) == 2 and float(seconds.numpy()) > 0
   assert checkpoint.weights_fingerprint(model) == report["weights_sha256"]
   assert float(seconds.numpy()) == checkpoint.train_seconds(checkpoint.latest(cfg.model_dir))

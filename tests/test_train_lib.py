@@ -196,6 +196,19 @@ def test_collapse_guard_stops_when_zc_loss_climbs_back_toward_log_k(run):
   quiet_guard(4, {"zc_loss": log_k})  # --nocollapse_guard: trains on
 
 
+def test_collapse_guard_remembers_the_lowest_zc_loss_across_a_resume(run):
+  """A checkpoint saved during a collapse (an interrupt saves the weights as they are) is caught on resume."""
+  log_k = math.log(run.cfg.num_clusters)
+  checkpointing = train_lib.Checkpointing(run)
+  guard = train_lib.CollapseGuard(run, checkpointing)
+  guard(2, {"zc_loss": 0.05 * log_k})
+  checkpointing(4, {})  # saved with the lowest zc_loss so far
+  resumed = train_lib.prepare(run.cfg, run.data, io.StringIO())
+  assert float(resumed.loop_state["zc_loss_lowest"].numpy()) == pytest.approx(0.05 * log_k)
+  with pytest.raises(train_lib.TrainingDiverged, match=r"by step 6 .*it was 0\.0693"):
+    train_lib.CollapseGuard(resumed, train_lib.Checkpointing(resumed))(6, {"zc_loss": 0.9 * log_k})
+
+
 def test_checkpointing_saves_when_due_and_once_at_the_end(run):
   checkpointing = train_lib.Checkpointing(run)
   for step in (2, 4, 6):
