@@ -22,3 +22,13 @@ def tiny_config(tmp_path):
 def tiny_data():
   from clustergan_tf import data
   return data.make_synthetic(num_train=256, num_test=64, num_clusters=4, dim=6)
+
+
+LONGEST_FIRST = ("test_reliability.py", "test_train.py", "test_export.py")  # minutes each, mostly subprocesses
+
+
+def pytest_collection_modifyitems(items):
+  """The longest files first: `--dist loadfile` hands files to the two workers in this order, so both end
+  near the same time instead of one running the longest file alone at the end."""
+  items.sort(key=lambda item: (LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST
+                               else len(LONGEST_FIRST)))
