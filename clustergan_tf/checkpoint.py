@@ -32,7 +32,7 @@ def latest(model_dir):
 def make_checkpoint(model, loop_state=None, extras=True):
   """tf.train.Checkpoint of everything a resumed run needs; extras=False leaves the moving averages and
   the cluster shares out (they are restored apart: checkpoints may predate them). loop_state: {name:
-  tf.Variable} of the training loop saved beside the model (`train_lib.loop_state`; None: none)."""
+  tf.Variable} of the training loop saved beside the model (`train_lib.Run.loop_state`; None: none)."""
   extra = dict(loop_state or {})
   if extras:
     extra["shares"] = model.shares

@@ -5,7 +5,7 @@
                                kmeans:          images|features -> cluster (nearest exported centroid)
   EXPORT/generator/<version>/  serving_default: zn, zc -> images;  sample: cluster, seed -> images
   EXPORT/tflite/encoder_{float32,float16,dynamic,int8}.tflite, generator_float32.tflite,
-                encoder_outlier_score_float32.tflite (E and G: the outputs above with outlier_score)
+                encoder_outlier_score_{float32,float16}.tflite (E and G: the outputs above with outlier_score)
   EXPORT/models.config         TF Serving model_config_list for both
 
 A version directory is written under a temporary name and renamed when complete, so a
@@ -23,6 +23,7 @@ from clustergan_tf import evaluate_lib, files, networks, outliers, prior, seeds
 from clustergan_tf.errors import UsageError
 
 TFLITE_ENCODERS = ("float32", "float16", "dynamic", "int8")
+TFLITE_OUTLIER_ENCODERS = ("float32", "float16")  # dynamic-range and int8 scores are coarse (BUILD_NOTES)
 
 
 def _encode(encoder, x, generator=None, outlier_reference=None):
@@ -182,8 +183,8 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
            representative_size=500, outlier_reference=None):
   """Writes encoder and generator SavedModels (+ TFLite files, models.config). Returns {name: path}.
   With an outlier reference (outliers.fit) the encoder's serving_default also returns outlier_score
-  and the encoder SavedModel carries G; so does one more TFLite file, encoder_outlier_score_float32 (the
-  other TFLite encoders stay E alone: 4-5x faster)."""
+  and the encoder SavedModel carries G; so do two more TFLite files, encoder_outlier_score_{float32,float16}
+  (the other TFLite encoders stay E alone: 4-5x faster)."""
   data_shape = data.data_shape
   enc_base, gen_base = os.path.join(export_dir, "encoder"), os.path.join(export_dir, "generator")
   if version is None:
@@ -218,12 +219,13 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
         path = os.path.join(tdir, f"encoder_{kind}.tflite")
         files.atomic_bytes(path, convert_encoder_tflite(plain, kind, rep))
         paths[f"encoder_{kind}"] = path
-      if outlier_reference is not None:  # E + G, 4-5x E's time: a file of its own, float32 (int8 scrambles scores)
+      if outlier_reference is not None:  # E + G, 4-5x E's time: files of their own (int8 scrambles scores)
         with_g = lite_ready("encoder_outlier_score", served, generator=model.generator,
                             outlier_reference=outlier_reference)
-        path = os.path.join(tdir, "encoder_outlier_score_float32.tflite")
-        files.atomic_bytes(path, convert_encoder_tflite(with_g, "float32"))
-        paths["encoder_outlier_score_float32"] = path
+        for kind in TFLITE_OUTLIER_ENCODERS:
+          path = os.path.join(tdir, f"encoder_outlier_score_{kind}.tflite")
+          files.atomic_bytes(path, convert_encoder_tflite(with_g, kind))
+          paths[f"encoder_outlier_score_{kind}"] = path
       gen_plain = os.path.join(tmp, "generator")
       write_saved_model(model.generator, {"serving_default": gen_fns["serving_default"]}, gen_plain)
       conv = tf.lite.TFLiteConverter.from_saved_model(gen_plain, signature_keys=["serving_default"])
