@@ -28,7 +28,7 @@ LONGEST_FIRST = ("test_reliability.py", "test_train.py", "test_export.py")  # mi
 
 
 def pytest_collection_modifyitems(items):
-  """The longest files first: `--dist loadfile` hands files to the two workers in this order, so both end
-  near the same time instead of one running the longest file alone at the end."""
+  """The longest files first: `--dist loadfile --no-loadscope-reorder` hands files to the two workers in this
+  order, so both end near the same time instead of one running the longest file alone at the end."""
   items.sort(key=lambda item: (LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST
                                else len(LONGEST_FIRST)))
