@@ -212,20 +212,18 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
             **outliers_by)["serving_default"]}, path)
         return path
 
-      plain = lite_ready("encoder", model.encoder)
       x_train = data.split("train")[0]
       rep = raw_inputs(x_train[np.random.default_rng(0).permutation(len(x_train))[:representative_size]], data)
-      for kind in TFLITE_ENCODERS:
-        path = os.path.join(tdir, f"encoder_{kind}.tflite")
-        files.atomic_bytes(path, convert_encoder_tflite(plain, kind, rep))
-        paths[f"encoder_{kind}"] = path
+      encoders = [("encoder", lite_ready("encoder", model.encoder), TFLITE_ENCODERS)]
       if outlier_reference is not None:  # E + G, 4-5x E's time: files of their own (int8 scrambles scores)
-        with_g = lite_ready("encoder_outlier_score", served, generator=model.generator,
-                            outlier_reference=outlier_reference)
-        for kind in TFLITE_OUTLIER_ENCODERS:
-          path = os.path.join(tdir, f"encoder_outlier_score_{kind}.tflite")
-          files.atomic_bytes(path, convert_encoder_tflite(with_g, kind))
-          paths[f"encoder_outlier_score_{kind}"] = path
+        encoders.append(("encoder_outlier_score", lite_ready("encoder_outlier_score", served, generator=model.generator,
+                                                             outlier_reference=outlier_reference),
+                         TFLITE_OUTLIER_ENCODERS))
+      for name, saved, kinds in encoders:
+        for kind in kinds:
+          path = os.path.join(tdir, f"{name}_{kind}.tflite")
+          files.atomic_bytes(path, convert_encoder_tflite(saved, kind, rep))
+          paths[f"{name}_{kind}"] = path
       gen_plain = os.path.join(tmp, "generator")
       write_saved_model(model.generator, {"serving_default": gen_fns["serving_default"]}, gen_plain)
       conv = tf.lite.TFLiteConverter.from_saved_model(gen_plain, signature_keys=["serving_default"])
