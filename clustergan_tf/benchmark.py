@@ -31,7 +31,6 @@ RECIPES = {
     "fast_smooth": _FAST_SMOOTH,  # + the z_n smoothness penalty (G over 2b rows): mnist_cpu.flags at the paper's widths
     "fast_smooth_w075": dict(_FAST_SMOOTH, net_width=0.75),  # image networks at 3/4 width (conv only)
     "fast_smooth_w050": dict(_FAST_SMOOTH, net_width=0.5),  # ... at half width: mnist_cpu.flags
-    "fast_smooth_w050_trunk": dict(_FAST_SMOOTH, net_width=0.5, encoder_trunk="critic"),  # E's heads on D's trunk
 }
 
 FLAGS = flags.FLAGS

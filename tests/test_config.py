@@ -36,8 +36,6 @@ def test_defaults_are_valid_and_are_the_papers_choices():
     (dict(prior="gaussian", augment_shift=2.0), "--augment_shift=2.0 and --augment_rotate/--real_data_weight"),
     (dict(dataset="mnist", net_width=0.0), "--net_width=0.0 must lie in (0, 4]"),
     (dict(dataset="digits", net_width=0.5), "--net_width=0.5 scales the image networks only"),
-    (dict(encoder_trunk="critic", real_data_weight=1.0), "--encoder_trunk=critic needs --prior=onehot"),
-    (dict(encoder_trunk="critic", use_encoder=False), "--encoder_trunk=critic needs --prior=onehot"),
 ])
 def test_validate_names_the_flag_and_the_fix(change, message):
   with pytest.raises(UsageError) as e:
@@ -54,14 +52,14 @@ def test_architecture_settings_are_those_a_checkpoint_is_tied_to():
   assert set(config_lib.ARCHITECTURE) == {"dataset", "num_clusters", "latent_dim", "hidden_units", "mlp_batchnorm",
                                           "critic_norm", "linear_generator", "batch_size", "n_critic", "prior",
                                           "use_encoder", "standardize", "class_imbalance", "exclude_classes",
-                                          "data_seed", "net_width", "encoder_trunk"}
+                                          "data_seed", "net_width"}
 
 
 def test_hparams_are_the_declared_fields_with_lists_joined():
   values = config_lib.hparams(Config(hidden_units=(32, 16), ema_decay=0.999))
   assert values["hidden_units"] == "32,16" and values["ema_decay"] == 0.999
   assert "model_dir" not in values and "data_dir" not in values  # paths are not hyperparameters
-  assert len(values) == 29
+  assert len(values) == 28
 
 
 def test_save_and_load_round_trip(tmp_path):

@@ -137,8 +137,7 @@ def test_fused_critic_equals_separate_calls(norm):
   separate_stats = [v.numpy() for v in stats]
   for v, s0 in zip(stats, start):
     v.assign(s0)
-  d_real, d_fake, _, enc_fake = m._critic_outputs(x_real, x_fake, tf.zeros([4]))
-  assert enc_fake is None  # E has a trunk of its own
+  d_real, d_fake, _ = m._critic_outputs(x_real, x_fake, tf.zeros([4]))
   np.testing.assert_allclose(d_real.numpy(), separate[0], rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(d_fake.numpy(), separate[1], rtol=1e-4, atol=1e-5)
   assert len(stats) == (4 if norm == "batch" else 0)
@@ -189,26 +188,6 @@ def test_every_recipe_option_trains_a_finite_step():
   d = 2.0 / 11.0
   np.testing.assert_allclose(m.ema_weights[0].numpy(), d * before + (1 - d) * m._averaged[0].numpy(), atol=1e-6)
   assert not np.allclose(m._averaged[0].numpy(), before)  # the weight itself moved
-
-
-def test_encoder_on_the_critic_trunk_trains_with_the_critic():
-  """--encoder_trunk=critic: the critic update trains D and E's heads (its d_loss carries the cycle losses
-  of its fakes, so E's heads move); the generator update trains G alone; the logged losses add up."""
-  cfg, m = _image_model(loss="gan", critic_norm="batch", encoder_trunk="critic", beta_n=1.0, beta_c=1.0)
-  heads = [v for v in m.encoder.trainable_variables if "dense" in v.path]
-  assert len(heads) == 4 and m.g_variables == m.generator.trainable_variables
-  assert {id(v) for v in m.d_variables} == {id(v) for v in m.discriminator.trainable_variables + heads}
-  assert {id(v) for v in m.encoder.trainable_variables} <= {id(v) for v in m.d_variables}  # one trunk
-  x = tf.random.stateless_uniform([4, 28, 28, 1], [4, 4])
-  x_fake = tf.random.stateless_uniform([4, 28, 28, 1], [4, 5])
-  _, d_fake, _, enc_fake = m._critic_outputs(x, x_fake, tf.zeros([4]))
-  np.testing.assert_allclose(enc_fake["zc_logits"].numpy(), m.encoder(x_fake, training=True)["zc_logits"].numpy(),
-                             rtol=1e-4, atol=1e-5)  # the fakes' half of one pass: E on the fakes alone
-  before = {id(v): v.numpy().copy() for v in m.d_variables + m.g_variables}
-  logs = {k: float(v) for k, v in tf.function(m.train_step)(x).items()}
-  assert all(not np.array_equal(before[id(v)], v.numpy()) for v in heads + m.generator.trainable_variables)
-  np.testing.assert_allclose(logs["g_loss"], logs["g_adv_loss"] + logs["zn_loss"] + logs["zc_loss"], rtol=1e-5)
-  assert logs["zc_loss"] > 0.5  # E's heads start near uniform over K = 3: about log 3
 
 
 def test_lazy_r1_only_on_every_nth_critic_update():

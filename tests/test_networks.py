@@ -155,17 +155,3 @@ def test_net_width_scales_every_hidden_layer_of_the_image_networks():
   x = g(_z(4, 5, 3))
   assert tuple(x.shape) == (4,) + IMAGE and tuple(d(x).shape) == (4, 1)
   assert tuple(e(x)["zc_logits"].shape) == (4, 3)
-
-
-def test_critic_with_encoder_shares_one_trunk():
-  """InfoGAN's layout: D and E read one trunk; DE gives both in one pass, equal to D and E called apart."""
-  d, e, de = networks.build_critic_with_encoder(IMAGE, 5, 3, norm="batch", width=0.5)
-  trunk = {id(v) for v in d.weights} & {id(v) for v in e.weights}
-  assert len(trunk) == len(d.weights) - 2  # every weight of D but its output layer's kernel and bias
-  assert len(e.weights) == len(trunk) + 4  # + the two heads
-  x = tf.random.stateless_uniform([2, 28, 28, 1], [5, 5])
-  both = de(x, training=False)
-  np.testing.assert_allclose(both["logit"].numpy(), d(x, training=False).numpy(), rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(both["zc_logits"].numpy(), e(x, training=False)["zc_logits"].numpy(), rtol=1e-5,
-                             atol=1e-6)
-  assert both["zn"].shape == (2, 5) and e(x)["zc_logits"].shape == (2, 3)
