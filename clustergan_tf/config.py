@@ -103,10 +103,6 @@ class Config:
                                        "classes are pushed into z_c (beyond the paper; 0: off).", hparam=True,
                                        **_at_least(0))
   # -- networks
-  encoder_trunk: str = setting("separate", "E's trunk: 'separate' (the paper's: E has layers of its own, trained "
-                               "with G) or 'critic' (InfoGAN's layout, beyond the paper: E's heads read D's trunk "
-                               "and train with D on the critic update's fakes; one trunk pass serves D and E).",
-                               choices=("separate", "critic"), architecture=True, hparam=True)
   hidden_units: tuple[int, ...] = setting((256, 256), "MLP layer widths for vector data, e.g. 256,256.",
                                           architecture=True, hparam=True,
                                           check=lambda v: len(v) >= 1 and all(u >= 1 for u in v),
@@ -248,10 +244,6 @@ _COMBINATIONS = (
      "mixes examples in the critic, which breaks the per-sample gradient penalty: use layer with --loss=wgan-gp"),
     (lambda c: c.is_clustergan or not (c.augment_shift or c.augment_rotate or c.real_data_weight), "augment_shift",
      "and --augment_rotate/--real_data_weight train the encoder: they need --prior=onehot --use_encoder"),
-    (lambda c: c.encoder_trunk == "separate" or (c.is_clustergan and not (c.augment_shift or c.augment_rotate
-                                                                            or c.real_data_weight)),
-     "encoder_trunk", "needs --prior=onehot --use_encoder, and works without --augment_shift, --augment_rotate "
-     "and --real_data_weight (they train E in the generator update): set them to 0"),
     (lambda c: c.starts == 1 or c.is_clustergan, "starts",
      "picks a start by the encoder's label_free_score: it needs --prior=onehot --use_encoder"),
     (lambda c: c.starts == 1 or c.strategy != "multi_worker", "starts",

@@ -27,14 +27,11 @@ class ClusterGAN(keras.Model):
                beta_n=10.0, beta_c=10.0, n_critic=5, loss="wgan-gp", gp_weight=10.0, seed=0, prior="onehot",
                use_encoder=True, r1_weight=0.0, r1_every=16, ema_decay=0.0, augment_shift=0.0,
                augment_rotate=0.0, real_weights=(0.0, 1.0, 0.1, 1.0), learned_shares=False, zn_smoothness_weight=0.0,
-               critic_encoder=None, **kwargs):
+               **kwargs):
     super().__init__(**kwargs)
     if loss not in losses.LOSS_TYPES:
       raise ValueError(f"loss must be one of {losses.LOSS_TYPES}, got {loss!r}")
     self.generator, self.discriminator, self.encoder = generator, discriminator, encoder
-    # InfoGAN's layout (--encoder_trunk=critic): D and E share a trunk, and DE runs both in one pass; E then
-    # trains with D (the cycle losses on the critic update's fakes), G alone in the generator update.
-    self.critic_encoder = critic_encoder
     self.latent_dim, self.num_clusters, self.sigma = latent_dim, num_clusters, sigma
     self.prior, self.use_encoder = prior, use_encoder
     # No encoder: a plain GAN without cycle losses. `build` zeroes beta_c where z_c carries no cluster.
@@ -75,27 +72,12 @@ class ClusterGAN(keras.Model):
     self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
     # Build the slots now, in the strategy's scope: slots first created inside `fit`'s tf.cond fail to build.
     g_optimizer.build(self.g_variables)
-    d_optimizer.build(self.d_variables)
-
-  @property
-  def shared_trunk(self):
-    """Whether E reads D's trunk (--encoder_trunk=critic) instead of a trunk of its own (the paper's)."""
-    return self.critic_encoder is not None
+    d_optimizer.build(self.discriminator.trainable_variables)
 
   @property
   def g_variables(self):
-    """What the generator step trains: G and E (G alone for a plain GAN, or when E shares D's trunk)."""
-    own_encoder = self.use_encoder and not self.shared_trunk
-    return self.generator.trainable_variables + (self.encoder.trainable_variables if own_encoder else [])
-
-  @property
-  def d_variables(self):
-    """What the critic step trains: D (and E's heads when E shares D's trunk)."""
-    d = self.discriminator.trainable_variables
-    if not self.shared_trunk:
-      return d
-    seen = {id(v) for v in d}
-    return d + [v for v in self.encoder.trainable_variables if id(v) not in seen]
+    """What the generator step trains: G and E (G alone for a plain GAN)."""
+    return self.generator.trainable_variables + (self.encoder.trainable_variables if self.use_encoder else [])
 
   @property
   def step(self):
@@ -151,24 +133,18 @@ class ClusterGAN(keras.Model):
 
   # -- one step --------------------------------------------------------------------------------
   def _critic_outputs(self, x_real, x_fake, eps):
-    """(D(x_real) [b, 1], D(x_fake) [b, 1], gradient penalty [b], E(x_fake) or None); real and fake rows in
-    one forward pass (a BatchNorm critic takes its statistics per half, as two passes would), which also
-    gives E's outputs on the fakes when E shares D's trunk. The interpolates get a pass of their own: inside
-    a joint pass the penalty's double backprop would run over all 3b rows (measured: 216 vs 149 GFLOP per
-    paper step)."""
+    """(D(x_real) [b, 1], D(x_fake) [b, 1], gradient penalty [b]); real and fake rows in one forward pass
+    (a BatchNorm critic takes its statistics per half, as two passes would). The interpolates get a pass of
+    their own: inside a joint pass the penalty's double backprop would run over all 3b rows (measured: 216
+    vs 149 GFLOP per paper step)."""
     d = lambda t: self.discriminator(t, training=True)  # noqa: E731
     b = tf.shape(x_real)[0]
-    enc_fake = None
     with networks.batch_groups(2):
-      if self.shared_trunk:
-        both = self.critic_encoder(tf.concat([x_real, x_fake], 0), training=True)
-        out, enc_fake = both["logit"], {name: both[name][b:] for name in ("zn", "zc_logits")}
-      else:
-        out = d(tf.concat([x_real, x_fake], 0))
+      out = d(tf.concat([x_real, x_fake], 0))
     d_real, d_fake = out[:b], out[b:]
     if self.loss_type != "wgan-gp":
-      return d_real, d_fake, tf.zeros([b]), enc_fake
-    return d_real, d_fake, losses.gradient_penalty(d, losses.interpolate(x_real, x_fake, eps)), enc_fake
+      return d_real, d_fake, tf.zeros([b])
+    return d_real, d_fake, losses.gradient_penalty(d, losses.interpolate(x_real, x_fake, eps))
 
   def _r1(self, x_real):
     """Lazy R1 per example [b]: gamma/2 * interval * ||grad D(x_real)||^2 on every interval-th critic
@@ -182,22 +158,17 @@ class ClusterGAN(keras.Model):
                    lambda: tf.zeros([b]))
 
   def _critic_update(self, x_real, b, global_batch, j, average):
-    zn, zc, k = self._prior(b, global_batch, j)
+    zn, zc, _ = self._prior(b, global_batch, j)
     eps_seed = seeds.fold(self._seed(j), seeds.STEP_INTERPOLATION)
     eps = self._replica_rows(tf.random.stateless_uniform([global_batch], eps_seed), b)
     with tf.GradientTape() as tape:
       x_fake = self.generator([zn, zc], training=True)
-      d_real, d_gen, gp, enc_fake = self._critic_outputs(x_real, x_fake, eps)
+      d_real, d_gen, gp = self._critic_outputs(x_real, x_fake, eps)
       d_per_ex = losses.critic_loss(d_real, d_gen, self.loss_type)
       r1 = self._r1(x_real)
-      cycle = tf.zeros([b])
-      if enc_fake is not None:  # E on D's trunk learns with D, from this update's fakes
-        cycle = (self.beta_n * losses.zn_cycle_loss(zn, enc_fake["zn"])
-                 + self.beta_c * losses.zc_cycle_loss(k, enc_fake["zc_logits"]))
-      d_loss = average(d_per_ex + self.gp_weight * gp + r1 + cycle)
-    variables = self.d_variables
-    grads = tape.gradient(d_loss, variables)
-    self.d_optimizer.apply_gradients(zip(grads, variables))
+      d_loss = average(d_per_ex + self.gp_weight * gp + r1)
+    grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+    self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
     return {"d_loss": d_per_ex + self.gp_weight * gp, "wasserstein": _flat(d_real) - _flat(d_gen),
             "gradient_penalty": gp, "r1_penalty": r1}
 
@@ -274,16 +245,11 @@ class ClusterGAN(keras.Model):
     zn, zc, k = self._prior(b, global_batch, n)
     with tf.GradientTape() as tape:
       x_fake, steep = self._generate(zn, zc, b, global_batch)
-      if self.shared_trunk:  # one pass over D's trunk for the adversarial and the cycle losses
-        both = self.critic_encoder(x_fake, training=True)
-        adv = losses.generator_adversarial_loss(both["logit"], self.loss_type)
-        zn_l, zc_l = losses.zn_cycle_loss(zn, both["zn"]), losses.zc_cycle_loss(k, both["zc_logits"])
+      adv = losses.generator_adversarial_loss(self.discriminator(x_fake, training=True), self.loss_type)
+      if self.use_encoder:
+        zn_l, zc_l = self._cycle_losses(x_fake, zn, k, b, global_batch)
       else:
-        adv = losses.generator_adversarial_loss(self.discriminator(x_fake, training=True), self.loss_type)
-        if self.use_encoder:
-          zn_l, zc_l = self._cycle_losses(x_fake, zn, k, b, global_batch)
-        else:
-          zn_l = zc_l = tf.zeros_like(adv)
+        zn_l = zc_l = tf.zeros_like(adv)
       g_per_ex = adv + self.beta_n * zn_l + self.beta_c * zc_l + self.zn_smoothness_weight * steep
       g_loss = average(g_per_ex)
       real_loss = real_entropy = tf.constant(0.0)
@@ -341,13 +307,8 @@ def _assemble(cfg, data_shape, bounded):
   out = "sigmoid" if bounded else "linear"
   g = networks.build_generator(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units, out,
                                cfg.mlp_batchnorm, cfg.linear_generator, cfg.net_width)
-  de = None
-  if cfg.encoder_trunk == "critic":
-    d, e, de = networks.build_critic_with_encoder(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units,
-                                                  cfg.critic_norm, cfg.net_width)
-  else:
-    d = networks.build_discriminator(data_shape, cfg.hidden_units, cfg.critic_norm, cfg.net_width)
-    e = networks.build_encoder(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units, cfg.net_width)
+  d = networks.build_discriminator(data_shape, cfg.hidden_units, cfg.critic_norm, cfg.net_width)
+  e = networks.build_encoder(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units, cfg.net_width)
   return ClusterGAN(g, d, e, latent_dim=cfg.latent_dim, num_clusters=cfg.num_clusters, sigma=cfg.sigma,
                     beta_n=cfg.beta_n, beta_c=cfg.beta_c if cfg.has_cluster_readout else 0.0,
                     n_critic=cfg.n_critic, loss=cfg.loss, gp_weight=cfg.gp_weight, seed=cfg.seed, prior=cfg.prior,
@@ -355,7 +316,7 @@ def _assemble(cfg, data_shape, bounded):
                     ema_decay=cfg.ema_decay, augment_shift=cfg.augment_shift, augment_rotate=cfg.augment_rotate,
                     real_weights=(cfg.real_data_weight, cfg.real_balance_weight, cfg.real_confidence_weight,
                                   cfg.real_consistency_weight), learned_shares=cfg.cluster_shares == "learned",
-                    zn_smoothness_weight=cfg.zn_smoothness_weight, critic_encoder=de)
+                    zn_smoothness_weight=cfg.zn_smoothness_weight)
 
 
 def make_optimizers(cfg):

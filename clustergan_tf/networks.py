@@ -175,30 +175,12 @@ def build_discriminator(data_shape, hidden_units=(256, 256), norm="none", width=
   return keras.Model(x, out, name="discriminator")
 
 
-def _encoder_heads(h, latent_dim, num_clusters):
-  """{"zn": [B, latent_dim], "zc_logits": [B, K]} from trunk features h: the paper's single FC(latent_dim + K)
-  layer, written as two heads (same function)."""
-  zn = layers.Activation("linear", dtype="float32", name="zn")(_dense(latent_dim, "zn_dense")(h))
-  zc_logits = layers.Activation("linear", dtype="float32", name="zc_logits")(
-      _dense(num_clusters, "zc_dense")(h))
-  return {"zn": zn, "zc_logits": zc_logits}
-
-
 def build_encoder(data_shape, latent_dim, num_clusters, hidden_units=(256, 256), width=1.0):
   """E: x [B, *data_shape] -> {"zn": [B, latent_dim], "zc_logits": [B, K]}."""
   x = data_input(data_shape)
   h = _body(x, data_shape, hidden_units, width=width)
-  return keras.Model(x, _encoder_heads(h, latent_dim, num_clusters), name="encoder")
-
-
-def build_critic_with_encoder(data_shape, latent_dim, num_clusters, hidden_units=(256, 256), norm="none",
-                              width=1.0):
-  """InfoGAN's layout (its Q head on D's trunk): D and E share one trunk. Returns (D, E, DE): D and E as
-  `build_discriminator` and `build_encoder` make them, and DE: x -> {"logit", "zn", "zc_logits"}, both in
-  one pass over the trunk. The trunk is normalised as D's (norm)."""
-  x = data_input(data_shape)
-  h = _body(x, data_shape, hidden_units, norm, width)
-  logit = layers.Activation("linear", dtype="float32", name="logit")(_sn(_dense(1, "out"), norm)(h))
-  heads = _encoder_heads(h, latent_dim, num_clusters)
-  return (keras.Model(x, logit, name="discriminator"), keras.Model(x, heads, name="encoder"),
-          keras.Model(x, dict(heads, logit=logit), name="critic_encoder"))
+  # The paper's single FC(latent_dim + K) layer, written as two heads (same function).
+  zn = layers.Activation("linear", dtype="float32", name="zn")(_dense(latent_dim, "zn_dense")(h))
+  zc_logits = layers.Activation("linear", dtype="float32", name="zc_logits")(
+      _dense(num_clusters, "zc_dense")(h))
+  return keras.Model(x, {"zn": zn, "zc_logits": zc_logits}, name="encoder")
