@@ -31,6 +31,8 @@ RECIPES = {
     "fast_smooth": _FAST_SMOOTH,  # + the z_n smoothness penalty (G over 2b rows): mnist_cpu.flags at the paper's widths
     "fast_smooth_w075": dict(_FAST_SMOOTH, net_width=0.75),  # image networks at 3/4 width (conv only)
     "fast_smooth_w050": dict(_FAST_SMOOTH, net_width=0.5),  # ... at half width: mnist_cpu.flags
+    # ... + E recovers z_c from a shifted and rotated G(z) (a second encoder pass over b rows)
+    "fast_smooth_w050_aug": dict(_FAST_SMOOTH, net_width=0.5, augment_shift=2.0, augment_rotate=10.0),
 }
 
 FLAGS = flags.FLAGS
