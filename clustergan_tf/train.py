@@ -6,9 +6,6 @@ metrics.json and assignments.npz under --model_dir; rerunning resumes.
 
 from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
 
-import signal
-import sys
-
 from absl import flags
 
 from clustergan_tf import config_flags
@@ -21,26 +18,10 @@ def define_flags():
 
 
 def main(argv):
-  from clustergan_tf import checkpoint, train_lib
-  signal.signal(signal.SIGTERM, signal.default_int_handler)  # preemption: checkpoint, then exit
-  cfg = config_flags.config_from_flags()
-  try:
-    train_lib.train(cfg)
-  except train_lib.TrainingDiverged as e:
-    print(f"error: training diverged: {e}", file=sys.stderr)
-    sys.exit(3)
-  except train_lib.TrainingInterrupted as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(130)
-  except KeyboardInterrupt:  # outside the training loop: loading data, building the model, final evaluation
-    saved = checkpoint.latest(cfg.model_dir)
-    print("error: " + (f"interrupted outside the training loop; no training step was lost: rerunning the same "
-                       f"command continues from {saved}" if saved else
-                       "interrupted before training started (loading data or building the model); nothing was saved"),
-          file=sys.stderr)
-    sys.exit(130)
+  from clustergan_tf import train_lib
+  train_lib.train(config_flags.config_from_flags())
 
 
 if __name__ == "__main__":
   define_flags()
-  cli.run(main)
+  cli.run(main, trains=True)

@@ -19,7 +19,7 @@ def _modules():
 
 
 def _cli_modules():
-  return [p for p in _modules() if "cli.run(main)" in open(p).read()]
+  return [p for p in _modules() if "cli.run(main" in open(p).read()]
 
 
 def test_no_function_is_longer_than_sixty_lines():
@@ -40,6 +40,15 @@ def test_no_command_line_module_imports_another():
     for node in ast.walk(ast.parse(open(path).read())):
       if isinstance(node, ast.ImportFrom) and node.module == "clustergan_tf":
         assert not {a.name for a in node.names} & clis, f"{os.path.basename(path)} imports a CLI"
+
+
+def test_every_command_that_trains_checkpoints_on_sigterm():
+  """cli.run(main, trains=True) routes SIGTERM (preemption) to the training loop's checkpoint-and-exit."""
+  trains = {os.path.basename(p)[:-3]: "train_lib.train" in open(p).read() for p in _cli_modules()}
+  assert {"train", "reproduce", "select_k", "experiments"} <= {m for m, t in trains.items() if t}
+  for path in _cli_modules():
+    text = open(path).read()
+    assert ("cli.run(main, trains=True)" in text) == trains[os.path.basename(path)[:-3]], os.path.basename(path)
 
 
 def test_importing_a_command_line_module_defines_no_flags():

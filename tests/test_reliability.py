@@ -132,16 +132,22 @@ def test_two_workers_train_and_resume_identically(tmp_path):
   assert str(tf.train.latest_checkpoint(str(tmp_path / "mw" / "ckpt"))).endswith("ckpt-15")
 
 
-def test_sigterm_checkpoints_and_exits(tmp_path):
-  """Preemption: SIGTERM writes a checkpoint of the last finished step, exits 130 with one line."""
-  proc = subprocess.Popen(train_cmd(tmp_path, "--train_steps=100000"), cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-  ckpt_dir, deadline = str(tmp_path / "ckpt"), time.time() + 120
+@pytest.mark.parametrize("module, extra, subdir", [("train", [], ""),
+                                                   ("reproduce", ["--seeds=0", "--nokmeans_baseline"], "seed0"),
+                                                   ("select_k", ["--k=4", "--seeds=0"], "k4/seed0")])
+def test_sigterm_checkpoints_and_exits(tmp_path, module, extra, subdir):
+  """Preemption: SIGTERM to any command that trains writes a checkpoint of the last finished step and
+  exits 130 with one line."""
+  cmd = [sys.executable, "-m", f"clustergan_tf.{module}", *TINY, f"--model_dir={tmp_path}", "--train_steps=100000",
+         *extra]
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  ckpt_dir, deadline = str(tmp_path / subdir / "ckpt"), time.time() + 120
   while proc.poll() is None and not tf.train.latest_checkpoint(ckpt_dir) and time.time() < deadline:
     time.sleep(0.1)
   proc.send_signal(signal.SIGTERM)
   _, err = proc.communicate(timeout=60)
   assert proc.returncode == 130, err[-2000:]
+  assert "Traceback" not in err
   last = err.strip().splitlines()[-1]
   match = re.match(r"error: interrupted at step (\d+) of 100000; checkpoint saved in .*; rerun", last)
   assert match, err[-2000:]
