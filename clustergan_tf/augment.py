@@ -1,4 +1,4 @@
-"""Random small shifts and rotations of images, differentiable and XLA-compilable.
+"""Random small shifts, rotations and shears of images, differentiable and XLA-compilable.
 
 Used where E must recognise a cluster from a moved copy of an image: the z_c cycle loss
 (`--augment_shift/--augment_rotate`: E recovers z_c from a shifted/rotated G(z), so a mode
@@ -11,15 +11,22 @@ import math
 import tensorflow as tf
 
 
-def random_affine(batch_size, max_shift, max_degrees, seed):
+def random_affine(batch_size, max_shift, max_degrees, seed, max_shear=0.0):
   """Per-sample inverse maps [B, 2, 3] (output pixel (row, col, 1) -> source (row, col)) of a rotation
-  by U(-max_degrees, max_degrees) about the image centre and a shift by U(-max_shift, max_shift) pixels."""
-  seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+  by U(-max_degrees, max_degrees) about the image centre, a shift by U(-max_shift, max_shift) pixels and,
+  with max_shear, a shear (slant) moving each row's source column by U(-max_shear, max_shear) x its row."""
+  seed = tf.cast(seed, tf.int64)
+  seeds = tf.random.experimental.stateless_split(seed, 2)
   angle = tf.random.stateless_uniform([batch_size], seeds[0], -1.0, 1.0) * (max_degrees * math.pi / 180.0)
   shift = tf.random.stateless_uniform([batch_size, 2], seeds[1], -1.0, 1.0) * float(max_shift)
   c, s = tf.cos(angle), tf.sin(angle)
-  rot = tf.reshape(tf.stack([c, -s, s, c], axis=1), [batch_size, 2, 2])
-  return tf.concat([rot, shift[:, :, None]], axis=2)
+  linear = tf.reshape(tf.stack([c, -s, s, c], axis=1), [batch_size, 2, 2])
+  if max_shear:  # its own stream: the rotations and shifts stay those drawn without it
+    shear_seed = tf.random.experimental.stateless_fold_in(seed, 3)
+    k = tf.random.stateless_uniform([batch_size], shear_seed, -1.0, 1.0) * float(max_shear)
+    ones, zeros = tf.ones_like(k), tf.zeros_like(k)
+    linear = tf.matmul(linear, tf.reshape(tf.stack([ones, zeros, k, ones], axis=1), [batch_size, 2, 2]))
+  return tf.concat([linear, shift[:, :, None]], axis=2)
 
 
 def warp(images, maps):
@@ -48,8 +55,8 @@ def warp(images, maps):
   return tf.reshape(out, [b, h, w, ch])
 
 
-def random_move(images, max_shift, max_degrees, seed):
-  """images [B, H, W, C] each shifted and rotated at random (stateless in seed [2])."""
-  if not max_shift and not max_degrees:
+def random_move(images, max_shift, max_degrees, seed, max_shear=0.0):
+  """images [B, H, W, C] each shifted, rotated (and sheared) at random (stateless in seed [2])."""
+  if not max_shift and not max_degrees and not max_shear:
     return images
-  return warp(images, random_affine(tf.shape(images)[0], max_shift, max_degrees, seed))
+  return warp(images, random_affine(tf.shape(images)[0], max_shift, max_degrees, seed, max_shear))

@@ -117,7 +117,7 @@ def main(argv):
   for name in FLAGS.recipes:
     settings = dict(RECIPES[name])
     if not image:
-      for image_only in ("augment_shift", "augment_rotate", "net_width"):
+      for image_only in ("augment_shift", "augment_rotate", "augment_shear", "net_width"):
         settings.pop(image_only, None)
     cfg = config_lib.Config(dataset="mnist" if image else "digits", batch_size=FLAGS.batch_size, latent_dim=30,
                             precision=compute.precision, **settings)

@@ -86,6 +86,9 @@ class Config:
                                  "(images; 0: off, the paper's).", hparam=True, **_at_least(0, " (pixels)"))
   augment_rotate: float = setting(0.0, "... and rotated at random by up to this many degrees (images; 0: off).",
                                   hparam=True, check=lambda v: 0 <= v <= 180, why="must lie in [0, 180] (degrees)")
+  augment_shear: float = setting(0.0, "... and sheared (its slant changed) at random by up to this many pixels of "
+                                 "column shift per row (images; 0: off; 0.3 is about 17 degrees).", hparam=True,
+                                 check=lambda v: 0 <= v <= 1, why="must lie in [0, 1] (column shift per row)")
   # -- beyond the paper (reported apart): E also learns from real data
   real_data_weight: float = setting(
       0.0, "Beyond the paper: E also learns from real images (cluster balance, confidence, consistency under small "
@@ -242,8 +245,9 @@ def hparams(cfg):
 _COMBINATIONS = (
     (lambda c: not (c.critic_norm == "batch" and c.loss == "wgan-gp"), "critic_norm",
      "mixes examples in the critic, which breaks the per-sample gradient penalty: use layer with --loss=wgan-gp"),
-    (lambda c: c.is_clustergan or not (c.augment_shift or c.augment_rotate or c.real_data_weight), "augment_shift",
-     "and --augment_rotate/--real_data_weight train the encoder: they need --prior=onehot --use_encoder"),
+    (lambda c: c.is_clustergan or not (c.augment_shift or c.augment_rotate or c.augment_shear or c.real_data_weight),
+     "augment_shift", "and --augment_rotate/--augment_shear/--real_data_weight train the encoder: they need "
+     "--prior=onehot --use_encoder"),
     (lambda c: c.starts == 1 or c.is_clustergan, "starts",
      "picks a start by the encoder's label_free_score: it needs --prior=onehot --use_encoder"),
     (lambda c: c.starts == 1 or c.strategy != "multi_worker", "starts",

@@ -26,7 +26,8 @@ class ClusterGAN(keras.Model):
   def __init__(self, generator, discriminator, encoder, *, latent_dim, num_clusters, sigma=0.1,
                beta_n=10.0, beta_c=10.0, n_critic=5, loss="wgan-gp", gp_weight=10.0, seed=0, prior="onehot",
                use_encoder=True, r1_weight=0.0, r1_every=16, ema_decay=0.0, augment_shift=0.0,
-               augment_rotate=0.0, real_weights=(0.0, 1.0, 0.1, 1.0), learned_shares=False, zn_smoothness_weight=0.0,
+               augment_rotate=0.0, augment_shear=0.0, real_weights=(0.0, 1.0, 0.1, 1.0), learned_shares=False,
+               zn_smoothness_weight=0.0,
                **kwargs):
     super().__init__(**kwargs)
     if loss not in losses.LOSS_TYPES:
@@ -39,7 +40,7 @@ class ClusterGAN(keras.Model):
     self.beta_c = beta_c if use_encoder else 0.0
     self.n_critic, self.loss_type, self.gp_weight = n_critic, loss, gp_weight
     self.r1_weight, self.r1_every = r1_weight, r1_every
-    self.augment = (augment_shift, augment_rotate)
+    self.augment = (augment_shift, augment_rotate, augment_shear)
     self.zn_smoothness_weight = zn_smoothness_weight
     # (real_data_weight, balance, confidence, consistency): E's terms on real data, beyond the paper.
     self.real_weights = real_weights if use_encoder else (0.0,) + tuple(real_weights[1:])
@@ -121,12 +122,12 @@ class ClusterGAN(keras.Model):
     return [self._replica_rows(t, per_replica) for t in (zn, zc, k)]
 
   def _move(self, x, per_replica, global_batch, index, stream):
-    """x [b, ...] moved at random, keyed like the prior: images by --augment_shift/--augment_rotate (2 px
-    and 10 degrees when both are 0, for the real-data consistency term), vectors by noise of std 0.05."""
+    """x [b, ...] moved at random, keyed like the prior: images by --augment_shift/--augment_rotate/--augment_shear
+    (2 px and 10 degrees when all are 0, for the real-data consistency term), vectors by noise of std 0.05."""
     seed = seeds.fold(self._seed(index), stream)
     if len(x.shape) == 4:
-      shift, degrees = self.augment if any(self.augment) else (2.0, 10.0)  # the real-data term's default move
-      maps = augment.random_affine(global_batch, shift, degrees, seed)
+      shift, degrees, shear = self.augment if any(self.augment) else (2.0, 10.0, 0.0)  # the real-data term's default
+      maps = augment.random_affine(global_batch, shift, degrees, seed, shear)
       return augment.warp(x, self._replica_rows(maps, per_replica))
     noise = self._replica_rows(tf.random.stateless_normal([global_batch, x.shape[-1]], seed), per_replica)
     return x + 0.05 * tf.cast(noise, x.dtype)
@@ -286,9 +287,10 @@ def _global_mean(values, global_batch):
 def build(cfg, data_shape, bounded, strategy=None):
   """The compiled ClusterGAN of a Config: G, D, E and both optimizers, made in the strategy's scope
   (default: the current one). Initial weights are a function of cfg.seed; layers take cfg.precision."""
-  if (cfg.augment_shift or cfg.augment_rotate) and len(data_shape) != 3:
-    raise UsageError(f"--augment_shift={cfg.augment_shift:g} --augment_rotate={cfg.augment_rotate:g} move images; "
-                     f"{cfg.dataset} holds vectors of shape {tuple(data_shape)}: set both to 0")
+  if (cfg.augment_shift or cfg.augment_rotate or cfg.augment_shear) and len(data_shape) != 3:
+    raise UsageError(f"--augment_shift={cfg.augment_shift:g} --augment_rotate={cfg.augment_rotate:g} "
+                     f"--augment_shear={cfg.augment_shear:g} move images; {cfg.dataset} holds vectors of shape "
+                     f"{tuple(data_shape)}: set all three to 0")
   if cfg.precision == "auto":
     raise ValueError("precision 'auto' names no policy: resolve it first (hardware.resolve)")
   keras.utils.set_random_seed(cfg.seed)
@@ -314,6 +316,7 @@ def _assemble(cfg, data_shape, bounded):
                     n_critic=cfg.n_critic, loss=cfg.loss, gp_weight=cfg.gp_weight, seed=cfg.seed, prior=cfg.prior,
                     use_encoder=cfg.use_encoder, r1_weight=cfg.r1_weight, r1_every=cfg.r1_every,
                     ema_decay=cfg.ema_decay, augment_shift=cfg.augment_shift, augment_rotate=cfg.augment_rotate,
+                    augment_shear=cfg.augment_shear,
                     real_weights=(cfg.real_data_weight, cfg.real_balance_weight, cfg.real_confidence_weight,
                                   cfg.real_consistency_weight), learned_shares=cfg.cluster_shares == "learned",
                     zn_smoothness_weight=cfg.zn_smoothness_weight)

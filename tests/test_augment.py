@@ -55,6 +55,28 @@ def test_moves_are_a_function_of_the_seed():
   assert augment.random_move(x, 0, 0, tf.constant([1, 1], tf.int64)) is x
 
 
+def test_shear_is_its_own_stream():
+  """With max_shear the linear part is rotation @ [[1, 0], [k, 1]], |k| <= max_shear, and the rotations
+  and shifts are those drawn without it (adding a shear changes no other draw)."""
+  seed = tf.constant([5, 6], tf.int64)
+  plain = augment.random_affine(64, 2.0, 10.0, seed).numpy()
+  sheared = augment.random_affine(64, 2.0, 10.0, seed, max_shear=0.3).numpy()
+  np.testing.assert_array_equal(sheared[:, :, 2], plain[:, :, 2])
+  k = np.linalg.solve(plain[:, :, :2], sheared[:, :, :2])  # rotation^-1 @ sheared = [[1, 0], [k, 1]]
+  np.testing.assert_allclose(k[:, 0, 0], 1.0, atol=1e-5)
+  np.testing.assert_allclose(k[:, 0, 1], 0.0, atol=1e-5)
+  np.testing.assert_allclose(k[:, 1, 1], 1.0, atol=1e-5)
+  assert np.all(np.abs(k[:, 1, 0]) <= 0.3 + 1e-6) and np.ptp(k[:, 1, 0]) > 0.3
+
+
+def test_shear_moves_each_row_by_its_offset():
+  """maps [[1, 0, 0], [0.5, 1, 0]]: output (row, col) reads source (row, col + 0.5 row), rows about the centre."""
+  x = _dot(20, 10)  # a dot 6 rows below the centre row (13.5) of a 28 x 28 image, rounded: row 20 is +6.5
+  out = augment.warp(x, tf.constant([[[1.0, 0, 0], [0.5, 1.0, 0]]])).numpy()[0, :, :, 0]
+  r, c = np.unravel_index(np.argmax(out), out.shape)
+  assert r == 20 and abs(c - (10 - 0.5 * 6.5)) <= 0.5, (r, c)
+
+
 def test_warp_compiles_with_xla():
   # (XLA draws other random numbers than plain TF, so the maps are drawn once, outside)
   maps = augment.random_affine(3, 2.0, 10.0, tf.constant([1, 2], tf.int64))

@@ -33,7 +33,8 @@ def test_defaults_are_valid_and_are_the_papers_choices():
     (dict(loss="lsgan"), "--loss=lsgan must be one of wgan-gp, gan, hinge"),
     (dict(eval_split="dev"), "--eval_split=dev must be one of train, validation, test"),
     (dict(critic_norm="batch"), "--critic_norm=batch mixes examples in the critic"),
-    (dict(prior="gaussian", augment_shift=2.0), "--augment_shift=2.0 and --augment_rotate/--real_data_weight"),
+    (dict(prior="gaussian", augment_shift=2.0), "--augment_shift=2.0 and --augment_rotate/--augment_shear/--real"),
+    (dict(augment_shear=1.5), "--augment_shear=1.5 must lie in [0, 1]"),
     (dict(dataset="mnist", net_width=0.0), "--net_width=0.0 must lie in (0, 4]"),
     (dict(dataset="digits", net_width=0.5), "--net_width=0.5 scales the image networks only"),
 ])
@@ -59,7 +60,7 @@ def test_hparams_are_the_declared_fields_with_lists_joined():
   values = config_lib.hparams(Config(hidden_units=(32, 16), ema_decay=0.999))
   assert values["hidden_units"] == "32,16" and values["ema_decay"] == 0.999
   assert "model_dir" not in values and "data_dir" not in values  # paths are not hyperparameters
-  assert len(values) == 28
+  assert len(values) == 29
 
 
 def test_save_and_load_round_trip(tmp_path):

@@ -214,19 +214,22 @@ def test_augmentation_needs_images():
   from clustergan_tf.errors import UsageError
   with pytest.raises(UsageError, match="--augment_shift"):
     model.build(Config(augment_shift=2.0), (100,), False)
+  with pytest.raises(UsageError, match="--augment_shear=0.3 move images"):
+    model.build(Config(augment_shear=0.3), (100,), False)
 
 
 def test_one_augmentation_without_the_other(monkeypatch):
   from clustergan_tf import augment
   seen = []
   real = augment.random_affine
-  monkeypatch.setattr(augment, "random_affine", lambda b, shift, deg, seed: seen.append((shift, deg)) or
-                      real(b, shift, deg, seed))
+  monkeypatch.setattr(augment, "random_affine", lambda b, shift, deg, seed, shear: seen.append((shift, deg, shear)) or
+                      real(b, shift, deg, seed, shear))
   x = tf.zeros([4, 28, 28, 1])
-  for (shift, rotate), expected in [((0.0, 10.0), (0.0, 10.0)), ((3.0, 0.0), (3.0, 0.0)), ((0.0, 0.0), (2.0, 10.0))]:
-    _, m = _image_model(augment_shift=shift, augment_rotate=rotate)
+  for moves, expected in [((0.0, 10.0, 0.0), (0.0, 10.0, 0.0)), ((3.0, 0.0, 0.0), (3.0, 0.0, 0.0)),
+                          ((0.0, 0.0, 0.3), (0.0, 0.0, 0.3)), ((0.0, 0.0, 0.0), (2.0, 10.0, 0.0))]:
+    _, m = _image_model(**dict(zip(("augment_shift", "augment_rotate", "augment_shear"), moves)))
     m._move(x, 4, 4, 0, 2)
-    assert seen[-1] == expected  # (0, 0): the real-data consistency term's default move
+    assert seen[-1] == expected  # all 0: the real-data consistency term's default move
 
 
 def test_build_refuses_an_unresolved_precision(tiny_config, tiny_data):
