@@ -1,8 +1,9 @@
 """Random small shifts, rotations and shears of images, differentiable and XLA-compilable.
 
 Used where E must recognise a cluster from a moved copy of an image: the z_c cycle loss
-(`--augment_shift/--augment_rotate`: E recovers z_c from a shifted/rotated G(z), so a mode
-can only be told apart by what survives the move) and the real-data consistency term.
+(`--augment_shift/--augment_rotate/--augment_shear`: E recovers z_c from a shifted, rotated or
+slanted G(z), so a mode can only be told apart by what survives the move) and the real-data
+consistency term.
 Draws are stateless functions of a [2] seed, like all noise of a training step.
 """
 
