@@ -195,6 +195,11 @@ class Config:
     return prior.feeds_cluster(self.prior) and self.use_encoder
 
   @property
+  def augments(self):
+    """Whether E recovers z_c from a moved G(z) (--augment_shift, --augment_rotate or --augment_shear)."""
+    return bool(self.augment_shift or self.augment_rotate or self.augment_shear)
+
+  @property
   def has_cluster_readout(self):
     """Whether the latents name a cluster (an argmax read-out beside k-means): the one-hot prior (E's z_c, or
     the winning restart of backprop decoding), or a gmm prior whose encoder recovers the component."""
@@ -245,7 +250,7 @@ def hparams(cfg):
 _COMBINATIONS = (
     (lambda c: not (c.critic_norm == "batch" and c.loss == "wgan-gp"), "critic_norm",
      "mixes examples in the critic, which breaks the per-sample gradient penalty: use layer with --loss=wgan-gp"),
-    (lambda c: c.is_clustergan or not (c.augment_shift or c.augment_rotate or c.augment_shear or c.real_data_weight),
+    (lambda c: c.is_clustergan or not (c.augments or c.real_data_weight),
      "augment_shift", "and --augment_rotate/--augment_shear/--real_data_weight train the encoder: they need "
      "--prior=onehot --use_encoder"),
     (lambda c: c.starts == 1 or c.is_clustergan, "starts",

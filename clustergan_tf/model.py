@@ -287,7 +287,7 @@ def _global_mean(values, global_batch):
 def build(cfg, data_shape, bounded, strategy=None):
   """The compiled ClusterGAN of a Config: G, D, E and both optimizers, made in the strategy's scope
   (default: the current one). Initial weights are a function of cfg.seed; layers take cfg.precision."""
-  if (cfg.augment_shift or cfg.augment_rotate or cfg.augment_shear) and len(data_shape) != 3:
+  if cfg.augments and len(data_shape) != 3:
     raise UsageError(f"--augment_shift={cfg.augment_shift:g} --augment_rotate={cfg.augment_rotate:g} "
                      f"--augment_shear={cfg.augment_shear:g} move images; {cfg.dataset} holds vectors of shape "
                      f"{tuple(data_shape)}: set all three to 0")
