@@ -19,7 +19,7 @@ from clustergan_tf import hardware
 # Each recipe: the Config fields it sets on top of the network's defaults (latent_dim 30, batch 64).
 _FAST = dict(loss="gan", n_critic=1, critic_norm="batch", ema_decay=0.999)  # InfoGAN's schedule + moving average
 _FAST_SMOOTH = dict(_FAST, zn_smoothness_weight=2.0)
-_FAST_SMOOTH_W050 = dict(_FAST_SMOOTH, net_width=0.5)  # mnist_cpu.flags
+_FAST_SMOOTH_W050 = dict(_FAST_SMOOTH, net_width=0.5)  # half-width networks
 RECIPES = {
     "paper": dict(loss="wgan-gp", n_critic=5),  # mnist.flags
     "wgan_gp_2": dict(loss="wgan-gp", n_critic=2),  # the first mnist_cpu.flags
@@ -31,10 +31,13 @@ RECIPES = {
     "fast_real": dict(_FAST, real_data_weight=1.0),  # + the real-data extension (mnist_real.flags)
     "fast_smooth": _FAST_SMOOTH,  # + the z_n smoothness penalty (G over 2b rows): mnist_cpu.flags at the paper's widths
     "fast_smooth_w075": dict(_FAST_SMOOTH, net_width=0.75),  # image networks at 3/4 width (conv only)
-    "fast_smooth_w050": _FAST_SMOOTH_W050,  # ... at half width: mnist_cpu.flags
+    "fast_smooth_w050": _FAST_SMOOTH_W050,  # ... at half width
     # ... + E recovers z_c from a shifted and rotated G(z) (a warp and a second encoder pass over b rows)
     "fast_smooth_w050_aug": dict(_FAST_SMOOTH_W050, augment_shift=2.0, augment_rotate=10.0),
+    # ... + a random shear in the same warp
+    "fast_smooth_w050_shear": dict(_FAST_SMOOTH_W050, augment_shift=2.0, augment_rotate=10.0, augment_shear=0.3),
 }
+MNIST_CPU = "fast_smooth_w050_shear"  # the recipe of mnist_cpu.flags (a test holds the two together)
 
 FLAGS = flags.FLAGS
 

@@ -35,3 +35,16 @@ def test_matmul_peak_runs_as_the_steps_are_compiled(monkeypatch):
   for jit_compile in (False, True):
     assert benchmark.matmul_flops_per_sec(32, tf.float32, jit_compile, repeats=2) > 0
   assert seen == [False, True]
+
+
+def test_the_flag_files_recipe_is_timed_with_the_flag_files_settings():
+  """RECIPES[benchmark.MNIST_CPU] sets what mnist_cpu.flags sets, so the benchmark times the recipe users run."""
+  import pathlib
+  flagfile = pathlib.Path(__file__).parent.parent / "mnist_cpu.flags"
+  settings = dict(line[2:].split("=", 1) for line in flagfile.read_text().splitlines() if line.startswith("--")
+                  and "=" in line)
+  recipe = benchmark.RECIPES[benchmark.MNIST_CPU]
+  for name, value in recipe.items():
+    shown = settings.get(name)
+    assert shown is not None, f"mnist_cpu.flags does not set --{name}"
+    assert (float(shown) if isinstance(value, float) else type(value)(shown)) == value, name
