@@ -51,6 +51,9 @@ def define_flags():
                     "Compute precision (auto: this machine's fastest, as --precision=auto of train).")
   flags.DEFINE_boolean("jit_compile", True, "XLA-compile the train step and the matmul (--precision=auto turns it "
                        "off for the conv nets on CPUs with native bfloat16, where it was slower).")
+  flags.DEFINE_enum("threads", "auto", list(config_lib.THREADS),
+                    "TensorFlow's CPU thread pools, as --threads of train (the matmul runs one product per inter-op "
+                    "stream, so that it too can use every core).")
   flags.DEFINE_integer("steps", 10, "Timed generator steps per recipe and round (after 2 warm-up steps).")
   flags.DEFINE_integer("rounds", 5, "Rounds; each times every recipe and the matmul once (medians reported).")
   flags.DEFINE_integer("matmul_size", 4096, "Size n of the n x n matmul that measures the practical peak.")
@@ -64,18 +67,19 @@ def count_flops(concrete_function):
   return model_analyzer.profile(concrete_function.graph, options=opts).total_float_ops
 
 
-def matmul_flops_per_sec(n, dtype, jit_compile=False, repeats=10):
-  """Practical peak: FLOP/s of an n x n x n matmul on the same threads, compiled as the steps are (XLA's CPU
-  matmul differs from TF's own: 60 vs 38 GFLOP/s on an AVX2-only CPU)."""
+def matmul_flops_per_sec(n, dtype, jit_compile=False, repeats=10, streams=1):
+  """Practical peak: FLOP/s of `streams` independent n x n x n matmuls per call (one per inter-op stream) on the
+  same threads as the steps, compiled as they are (XLA's CPU matmul differs from TF's own: 60 vs 38 GFLOP/s on an
+  AVX2-only CPU)."""
   import tensorflow as tf
-  a = tf.cast(tf.random.normal([n, n], dtype=tf.float32), dtype)
-  f = tf.function(lambda x: tf.linalg.matmul(x, x), autograph=False, jit_compile=jit_compile)
-  f(a).numpy()
+  a = [tf.cast(tf.random.normal([n, n], seed=i, dtype=tf.float32), dtype) for i in range(streams)]
+  f = tf.function(lambda xs: [tf.linalg.matmul(x, x) for x in xs], autograph=False, jit_compile=jit_compile)
+  [o.numpy() for o in f(a)]
   t = time.perf_counter()
   for _ in range(repeats):
     out = f(a)
-  out.numpy()
-  return 2 * n ** 3 * repeats / (time.perf_counter() - t)
+  [o.numpy() for o in out]
+  return 2 * n ** 3 * repeats * streams / (time.perf_counter() - t)
 
 
 def prepare_recipe(cfg, shape, jit_compile):
@@ -113,6 +117,8 @@ def main(argv):
     raise UsageError(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
   image = FLAGS.network == "conv"
   shape = (28, 28, 1) if image else (64,)
+  pools = hardware.set_threads(config_lib.Config(threads=FLAGS.threads), sys.stdout)
+  streams = pools[1] if pools else 1
   compute = hardware.resolve(config_lib.Config(precision=FLAGS.precision, jit_compile=FLAGS.jit_compile), shape,
                              sys.stdout)
   mm_dtype = tf.bfloat16 if compute.precision == "mixed_bfloat16" else tf.float32
@@ -128,15 +134,17 @@ def main(argv):
   # Rounds interleave the recipes and the matmul, so that a slow spell of the machine hits all of them alike.
   rates, peaks = {name: [] for name in prepared}, []
   for _ in range(FLAGS.rounds):
-    peaks.append(matmul_flops_per_sec(FLAGS.matmul_size, mm_dtype, compute.jit_compile))
+    peaks.append(matmul_flops_per_sec(FLAGS.matmul_size, mm_dtype, compute.jit_compile, streams=streams))
     for name, (_, step, x, _) in prepared.items():
       rates[name].append(steps_per_sec(step, x, FLAGS.steps))
   peak = float(np.median(peaks))
-  threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
+  threading = tf.config.threading
+  threads = (f"intra-op threads {threading.get_intra_op_parallelism_threads() or 'default'}, inter-op "
+             f"{threading.get_inter_op_parallelism_threads() or 'default'}")
   xla = " (XLA)" if compute.jit_compile else ""
   print(f"network {FLAGS.network}, batch {FLAGS.batch_size}, precision {compute.precision}, jit_compile "
-        f"{compute.jit_compile}, intra-op threads {threads}; {FLAGS.rounds} rounds of {FLAGS.steps} steps, medians; "
-        f"matmul {FLAGS.matmul_size}^3 {mm_dtype.name}{xla}: {peak / 1e9:.1f} GFLOP/s "
+        f"{compute.jit_compile}, {threads}; {FLAGS.rounds} rounds of {FLAGS.steps} steps, medians; "
+        f"matmul {FLAGS.matmul_size}^3 {mm_dtype.name}{xla} x {streams} stream(s): {peak / 1e9:.1f} GFLOP/s "
         f"({min(peaks) / 1e9:.0f}-{max(peaks) / 1e9:.0f} over the rounds, same run)\n")
   print("| recipe | critic steps per G step | G steps/s (range) | real images/s | GFLOP per G step | GFLOP/s | "
         "of matmul |")

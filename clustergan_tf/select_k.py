@@ -143,8 +143,9 @@ def plot(result, path):
 def select(base, ks, seeds, method="argmax", tolerance=0.0, data=None, train_fn=None, out=None):
   """Trains every (K, seed) under base.model_dir, scores every K, prints the table and `picked K=N`,
   writes select_k.json and select_k.png. Returns what select_k.json holds."""
-  from clustergan_tf import files, model_selection, train_lib
+  from clustergan_tf import files, hardware, model_selection, train_lib
   out = sys.stdout if out is None else out
+  hardware.set_threads(base, out)  # before the data start TensorFlow's runtime
   data = base.load_data() if data is None else data  # one split for every run, so that their rows match
   reports = train_all(base, data, ks, seeds, train_fn or train_lib.train, out)
   scored = score_all(base.model_dir, ks, seeds, reports, method, base.cluster_shares == "learned")

@@ -439,6 +439,7 @@ class Evaluator:
 def train(cfg, data=None, out=sys.stdout):
   """Trains (or resumes) a ClusterGAN as configured, after choosing among --starts; evaluates and writes
   metrics.json. Returns the report (None on non-chief workers)."""
+  hardware.set_threads(cfg, out)  # before anything (data, strategy) starts TensorFlow's runtime
   adopt = None
   if cfg.starts > 1:
     cfg, data, adopt = choose_start(cfg, data, out)

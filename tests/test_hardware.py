@@ -1,6 +1,7 @@
 """--precision=auto: the processor's flags decide bfloat16 and XLA; explicit settings are left alone."""
 
 import io
+import os
 
 import pytest
 
@@ -85,3 +86,47 @@ def test_auto_is_refused_with_several_workers():
   validate(Config(precision="auto"))
   with pytest.raises(UsageError, match="--precision=auto would let each worker choose"):
     validate(Config(precision="auto", strategy="multi_worker"))
+
+
+@pytest.mark.parametrize("cores, gpus, expected", [
+    (2, False, (1, 2)),  # measured: 2 streams of 1 thread beat TF's defaults on a 2-core CPU
+    (1, False, (1, 2)),
+    (16, False, (8, 2)),
+    (16, True, None),  # GPU machines keep TF's pools
+])
+def test_thread_pools(cores, gpus, expected):
+  assert hardware.thread_pools(cores, gpus) == expected
+
+
+@pytest.mark.parametrize("threads, env", [("tensorflow", {}), ("auto", {"TF_NUM_INTRAOP_THREADS": "3"}),
+                                          ("auto", {"TF_NUM_INTEROP_THREADS": "1"})])
+def test_set_threads_leaves_tensorflow_pools_when_asked_or_set_by_the_user(monkeypatch, threads, env):
+  for k, v in env.items():
+    monkeypatch.setenv(k, v)
+  out = io.StringIO()
+  assert hardware.set_threads(Config(threads=threads), out) is None
+  assert out.getvalue() == ""
+
+
+def test_set_threads_sets_the_pools_before_the_runtime_starts():
+  """In a fresh process (this one's runtime may have started): the pools are set, said in one line, and a
+  second call (a second training in the same process) keeps them silently."""
+  import subprocess
+  import sys
+  code = ("import io; from clustergan_tf import hardware; from clustergan_tf.config import Config; "
+          "import tensorflow as tf; out = io.StringIO(); first = hardware.set_threads(Config(), out); "
+          "tf.constant(1.0) + 1; again = io.StringIO(); second = hardware.set_threads(Config(), again); "
+          "t = tf.config.threading; "
+          "now = (t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads()); "
+          "gpus = bool(tf.config.list_physical_devices('GPU')); "
+          "print(first, second, now, gpus, hardware.cores(), repr(out.getvalue()), repr(again.getvalue()), sep='|')")
+  env = {k: v for k, v in os.environ.items() if k not in hardware.THREAD_ENV}
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  first, second, now, gpus, cores, said, said_again = proc.stdout.strip().split("|")
+  if gpus == "True":
+    pytest.skip("a GPU machine keeps TensorFlow's pools")
+  pools = hardware.thread_pools(int(cores), False)
+  assert (first, second, now) == (str(pools),) * 3
+  assert said.startswith(f"'--threads=auto: {pools[1]} inter-op streams of {pools[0]} intra-op thread(s)")
+  assert said_again == "''"
