@@ -90,7 +90,8 @@ def set_threads(cfg, out=None):
   import tensorflow as tf
   if cfg.threads != "auto" or any(os.environ.get(v) for v in THREAD_ENV):
     return None
-  pools = thread_pools(cores(), bool(tf.config.list_physical_devices("GPU")) and cfg.cpu_replicas <= 1)
+  num_cores = cores()
+  pools = thread_pools(num_cores, bool(tf.config.list_physical_devices("GPU")) and cfg.cpu_replicas <= 1)
   if pools is None:
     return None
   threading = tf.config.threading
@@ -102,6 +103,6 @@ def set_threads(cfg, out=None):
   except RuntimeError:  # the runtime is already running: its pools stay
     return None
   if out is not None:
-    print(f"--threads=auto: {pools[1]} inter-op streams of {pools[0]} intra-op thread(s) ({cores()} cores, no GPU)",
+    print(f"--threads=auto: {pools[1]} inter-op streams of {pools[0]} intra-op thread(s) ({num_cores} cores, no GPU)",
           file=out, flush=True)
   return pools
