@@ -129,6 +129,15 @@ def write(model_dir, evaluation, train_minutes, weights_sha256):
   return report
 
 
+def read(model_dir):
+  """MODEL_DIR/metrics.json as `write` wrote it (the report), or None where there is none."""
+  path = os.path.join(model_dir, "metrics.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
 def raw_kmeans(data, split, num_clusters):
   """Metrics of k-means on the raw data of a split (flattened): the baseline to beat."""
   x, y = data.split(split)

@@ -24,6 +24,7 @@ HEADER = ("| run | Hungarian ACC | purity | NMI | ARI | train minutes | steps | 
 def define_flags():
   from clustergan_tf import evaluate_lib
   config_flags.define_config_flags()
+  config_flags.define_processes_flag()
   flags.adopt_module_key_flags(config_flags)  # listed by --help, not only --helpfull
   flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to train, comma-separated.")
   flags.DEFINE_enum("method", "argmax", list(evaluate_lib.METHODS),
@@ -60,15 +61,15 @@ def label_free_summary(seeds, scores, accs):
 
 
 def main(argv):
-  from clustergan_tf import evaluate_lib, train_lib
+  from clustergan_tf import evaluate_lib, parallel
   from clustergan_tf.errors import UsageError
   seeds = list(config_flags.int_list("seeds", FLAGS.seeds))
   base = config_flags.config_from_flags()
   if base.dataset == "vectors" and not base.labels_path:
     raise UsageError("reproduce scores against labels: --dataset=vectors needs --labels_path")
   method = FLAGS.method if base.has_cluster_readout else "kmeans"  # plain-GAN priors: k-means only
-  reports = [train_lib.train(dataclasses.replace(base, seed=s, model_dir=os.path.join(base.model_dir, f"seed{s}")))
-             for s in seeds]
+  cfgs = [dataclasses.replace(base, seed=s, model_dir=os.path.join(base.model_dir, f"seed{s}")) for s in seeds]
+  reports = parallel.train_all(cfgs, FLAGS.processes)
   print(f"\n{base.dataset}, split {base.eval_split}, clusters by {method}, {len(seeds)} seeds:\n\n{HEADER}")
   print("\n".join(seed_rows(seeds, reports, method)))
   if FLAGS.kmeans_baseline:

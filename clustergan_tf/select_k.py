@@ -27,6 +27,7 @@ FLAGS = flags.FLAGS
 def define_flags():
   from clustergan_tf import evaluate_lib
   config_flags.define_config_flags()
+  config_flags.define_processes_flag()
   flags.adopt_module_key_flags(config_flags)  # listed by --help, not only --helpfull
   flags.DEFINE_list("k", ["6", "8", "10", "12", "14"], "Numbers of clusters to try, comma-separated (each >= 2).")
   flags.DEFINE_list("seeds", ["0", "1"], "Seeds to train for every K. 2 or more: K is scored by the agreement "
@@ -53,16 +54,13 @@ def run_dir(model_dir, k, seed):
   return os.path.join(model_dir, f"k{k}", f"seed{seed}")
 
 
-def train_all(base, data, ks, seeds, train_fn, out):
-  """{K: [report per seed]}: trains (or resumes, or reuses) every (K, seed) on the same data."""
-  reports = {}
-  for k in ks:
-    reports[k] = []
-    for s in seeds:
-      print(f"\n== K={k} seed {s} ==", file=out, flush=True)
-      cfg = dataclasses.replace(base, num_clusters=k, seed=s, model_dir=run_dir(base.model_dir, k, s))
-      reports[k].append(train_fn(cfg, data=data, out=out))
-  return reports
+def train_all(base, data, ks, seeds, train_fn, out, processes=1):
+  """{K: [report per seed]}: trains (or resumes, or reuses) every (K, seed) on the same data, `processes` at once."""
+  from clustergan_tf import parallel
+  cfgs = [dataclasses.replace(base, num_clusters=k, seed=s, model_dir=run_dir(base.model_dir, k, s))
+          for k in ks for s in seeds]
+  reports = parallel.train_all(cfgs, processes, data, out, train_fn)
+  return {k: reports[i * len(seeds):(i + 1) * len(seeds)] for i, k in enumerate(ks)}
 
 
 def load_assignments(model_dir, method):
@@ -140,14 +138,14 @@ def plot(result, path):
   return path
 
 
-def select(base, ks, seeds, method="argmax", tolerance=0.0, data=None, train_fn=None, out=None):
-  """Trains every (K, seed) under base.model_dir, scores every K, prints the table and `picked K=N`,
-  writes select_k.json and select_k.png. Returns what select_k.json holds."""
+def select(base, ks, seeds, method="argmax", tolerance=0.0, data=None, train_fn=None, out=None, processes=1):
+  """Trains every (K, seed) under base.model_dir (`processes` at once), scores every K, prints the table and
+  `picked K=N`, writes select_k.json and select_k.png. Returns what select_k.json holds."""
   from clustergan_tf import files, hardware, model_selection, train_lib
   out = sys.stdout if out is None else out
   hardware.set_threads(base, out)  # before the data start TensorFlow's runtime
   data = base.load_data() if data is None else data  # one split for every run, so that their rows match
-  reports = train_all(base, data, ks, seeds, train_fn or train_lib.train, out)
+  reports = train_all(base, data, ks, seeds, train_fn or train_lib.train, out, processes)
   scored = score_all(base.model_dir, ks, seeds, reports, method, base.cluster_shares == "learned")
   picked = model_selection.pick(ks, [s["score"] for s in scored], tolerance)
   result = summary(ks, seeds, scored, picked, method, base.eval_split)
@@ -177,7 +175,7 @@ def main(argv):
     raise UsageError(f"--seeds={seeds[0]}: one seed scores K by the label_free_score, which only ClusterGAN "
                      "models have (--prior=onehot --use_encoder); train 2 or more seeds")
   method = FLAGS.method if base.has_cluster_readout else "kmeans"  # plain-GAN priors: k-means only
-  select(base, ks, seeds, method, FLAGS.tie_tolerance)
+  select(base, ks, seeds, method, FLAGS.tie_tolerance, processes=FLAGS.processes)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ toward the run's time budget and its train_minutes.
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -36,12 +35,9 @@ def configs(cfg):
 
 def finished(start_cfg):
   """The metrics.json report of a start that reached its steps (a rerun does not train it again), else None."""
-  path = os.path.join(start_cfg.model_dir, "metrics.json")
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    report = json.load(f)
-  return report if report.get("step") == start_cfg.train_steps else None
+  from clustergan_tf import evaluate_lib
+  report = evaluate_lib.read(start_cfg.model_dir)
+  return report if report is not None and report.get("step") == start_cfg.train_steps else None
 
 
 def pick(start_cfgs, reports):

@@ -44,7 +44,8 @@ def test_no_command_line_module_imports_another():
 
 def test_every_command_that_trains_checkpoints_on_sigterm():
   """cli.run(main, trains=True) routes SIGTERM (preemption) to the training loop's checkpoint-and-exit."""
-  trains = {os.path.basename(p)[:-3]: "train_lib.train" in open(p).read() for p in _cli_modules()}
+  trains = {os.path.basename(p)[:-3]: any(call in open(p).read() for call in ("train_lib.train", "parallel.train_all"))
+            for p in _cli_modules()}
   assert {"train", "reproduce", "select_k", "experiments"} <= {m for m, t in trains.items() if t}
   for path in _cli_modules():
     text = open(path).read()
