@@ -6,6 +6,7 @@ train their runs N at a time with --processes=N. CPU only: each GPU process woul
 """
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
