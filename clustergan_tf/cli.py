@@ -15,7 +15,7 @@ def run(main, trains=False):
   KeyboardInterrupt too, so the training loop checkpoints before exiting, and divergence exits 3."""
   from absl import app, flags, logging
 
-  from clustergan_tf.errors import UsageError
+  from clustergan_tf.errors import EXIT_USAGE, UsageError
   logging.set_verbosity(logging.WARNING)  # TF's savers log at INFO on every checkpoint
 
   def wrapped(argv):
@@ -25,31 +25,42 @@ def run(main, trains=False):
       if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
       return main(argv)
-    except UsageError as e:
-      print(f"error: {e}", file=sys.stderr)
-      sys.exit(2)
-    except KeyboardInterrupt:
-      print(f"error: {interrupted_message(flags.FLAGS['model_dir'].value) if trains else 'interrupted'}",
-            file=sys.stderr)
-      sys.exit(130)
-    except Exception as e:  # the training loop's own one-line endings; anything else is a bug: traceback
-      if not trains:
+    except BaseException as e:
+      end = ending(e, flags.FLAGS["model_dir"].value if trains else None)
+      if end is None:  # anything else is a bug: traceback
         raise
-      from clustergan_tf import train_lib
-      if not isinstance(e, (train_lib.TrainingDiverged, train_lib.TrainingInterrupted)):
-        raise
-      diverged = isinstance(e, train_lib.TrainingDiverged)
-      print(f"error: {'training diverged: ' * diverged}{e}", file=sys.stderr)
-      sys.exit(3 if diverged else 130)
+      print(f"error: {end[0]}", file=sys.stderr)
+      sys.exit(end[1])
 
   def parse(argv):  # absl's own parser, with flag errors as one line
     try:
       return flags.FLAGS(argv)
     except flags.Error as e:
       print(f"error: {e}", file=sys.stderr)
-      sys.exit(2)
+      sys.exit(EXIT_USAGE)
 
   app.run(wrapped, argv=sys.argv, flags_parser=parse)
+
+
+def ending(e, model_dir=None):
+  """(one-line message, exit status) of the exceptions a command ends on without a traceback: user mistakes,
+  Ctrl-C, and with model_dir (a command that trains) the training loop's own endings; None for anything else.
+  Shared with the child processes of `parallel`."""
+  from clustergan_tf.errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+  if isinstance(e, UsageError):
+    return str(e), EXIT_USAGE
+  if isinstance(e, KeyboardInterrupt):
+    return (interrupted_message(model_dir) if model_dir is not None else "interrupted"), EXIT_INTERRUPTED
+  if model_dir is None:
+    return None
+  from clustergan_tf import parallel, train_lib
+  if isinstance(e, train_lib.TrainingDiverged):
+    return f"training diverged: {e}", EXIT_DIVERGED
+  if isinstance(e, train_lib.TrainingInterrupted):
+    return str(e), EXIT_INTERRUPTED
+  if isinstance(e, parallel.ChildFailed):
+    return str(e), EXIT_FAILED
+  return None
 
 
 def interrupted_message(model_dir):

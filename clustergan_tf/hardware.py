@@ -82,13 +82,18 @@ def thread_pools(num_cores, has_gpus):
   return max(1, num_cores // 2), 2
 
 
+def auto_threads(cfg):
+  """Whether --threads=auto sets TensorFlow's pools: asked for, and no TF_NUM_*_THREADS of the user's own."""
+  return cfg.threads == "auto" and not any(os.environ.get(v) for v in THREAD_ENV)
+
+
 def set_threads(cfg, out=None):
   """Applies --threads=auto before TensorFlow's runtime starts (one line to `out`); keeps TF's pools for
   --threads=tensorflow, on GPU machines, where the TF_NUM_*_THREADS variables are set, or when the runtime
   has already started (a second training in one process keeps the first one's pools). Returns (intra, inter)
   as set, or None."""
   import tensorflow as tf
-  if cfg.threads != "auto" or any(os.environ.get(v) for v in THREAD_ENV):
+  if not auto_threads(cfg):
     return None
   num_cores = cores()
   pools = thread_pools(num_cores, bool(tf.config.list_physical_devices("GPU")) and cfg.cpu_replicas <= 1)

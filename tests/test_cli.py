@@ -1,4 +1,5 @@
-"""The shared command-line wrapper's message for an interruption outside the training loop."""
+"""The shared command-line wrapper: one-line endings with their exit statuses; the message for an interruption
+outside the training loop."""
 
 import tensorflow as tf
 
@@ -26,3 +27,17 @@ def test_runs_under_the_model_dir_are_counted(tmp_path):
   _save(tmp_path / "seed0")
   _save(tmp_path / "k4" / "seed1")
   assert cli.interrupted_message(str(tmp_path)).endswith(f"continues from the 2 checkpoints under {tmp_path}")
+
+
+def test_ending_maps_each_known_ending_to_one_line_and_its_status(tmp_path):
+  from clustergan_tf import parallel, train_lib
+  from clustergan_tf.errors import UsageError
+  assert cli.ending(UsageError("--k=1 must be >= 2")) == ("--k=1 must be >= 2", 2)
+  assert cli.ending(KeyboardInterrupt()) == ("interrupted", 130)
+  assert cli.ending(KeyboardInterrupt(), str(tmp_path))[0].endswith("nothing was saved")
+  d = str(tmp_path)
+  assert cli.ending(train_lib.TrainingDiverged("NaN at step 3"), d) == ("training diverged: NaN at step 3", 3)
+  assert cli.ending(train_lib.TrainingInterrupted("interrupted at step 4"), d) == ("interrupted at step 4", 130)
+  assert cli.ending(parallel.ChildFailed("killed by SIGKILL"), str(tmp_path)) == ("killed by SIGKILL", 1)
+  assert cli.ending(train_lib.TrainingDiverged("x")) is None  # a command that does not train: a bug, traceback
+  assert cli.ending(ValueError("a bug"), str(tmp_path)) is None

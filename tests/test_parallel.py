@@ -12,7 +12,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from clustergan_tf import parallel, train_lib
+from clustergan_tf import hardware, parallel, train_lib
 from clustergan_tf.errors import UsageError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,33 +27,50 @@ def test_child_threads_share_the_cores():
   assert parallel.child_threads(16, 2) == (4, 2)
 
 
-def test_last_progress_and_last_error_read_the_log(tmp_path):
+def test_last_progress_reads_this_run_of_the_log(tmp_path):
   log = tmp_path / "train.log"
-  assert parallel.last_progress(str(log)) == "starting"
-  assert parallel.last_error(str(log)) == "no output"
-  log.write_text("--precision=auto: float32\n"
-                 "step 50/4000   1% | 9.1 steps/s 582 img/s | ETA 7m14s | d_loss 1.2 g_loss 0.9\n"
-                 "step 100/4000   2% | 9.7 steps/s 618 img/s | ETA 6m42s | d_loss 1.1 g_loss 0.8\n"
-                 "error: --data_dir=/x: no IDX files there\n")
-  assert parallel.last_progress(str(log)) == "step 100/4000   2% | 9.7 steps/s 618 img/s | ETA 6m42s"
-  assert parallel.last_error(str(log)) == "--data_dir=/x: no IDX files there"
-  log.write_text("Traceback (most recent call last):\nValueError: boom\n")
-  assert parallel.last_error(str(log)) == "ValueError: boom"
+  assert parallel._tail(str(log)) == []
+  assert parallel.last_progress([]) == "starting"
+  log.write_text("step 900/900 100% | 9.0 steps/s 576 img/s | ETA 0m00s | d_loss 1.0\n")  # an earlier run
+  offset = log.stat().st_size
+  with open(log, "a") as f:
+    f.write("--precision=auto: float32\n"
+            "step 50/4000   1% | 9.1 steps/s 582 img/s | ETA 7m14s | d_loss 1.2 g_loss 0.9\n"
+            "step 100/4000   2% | 9.7 steps/s 618 img/s | ETA 6m42s | d_loss 1.1 g_loss 0.8\n")
+  assert parallel.last_progress(parallel._tail(str(log))) == "step 100/4000   2% | 9.7 steps/s 618 img/s | ETA 6m42s"
+  assert parallel._tail(str(log), offset)[0] == "--precision=auto: float32"
+  assert parallel.last_progress(parallel._tail(str(log), offset + 1000)) == "starting"
+
+
+class Ended:
+  """Stands in for a parallel.Child whose process has exited with `code` after writing `text` to its log."""
+
+  def __init__(self, cfg, code, text):
+    self.cfg, self.log, self.offset = cfg, parallel.log_path(cfg), 0
+    self.process = type("P", (), {"exitcode": code})()
+    os.makedirs(cfg.model_dir, exist_ok=True)
+    with open(self.log, "w") as f:
+      f.write(text)
+
+  def lines(self):
+    return parallel._tail(self.log, self.offset)
 
 
 def test_report_reads_metrics_json_or_raises_what_the_exit_status_means(tmp_path, tiny_config):
   cfg = dataclasses.replace(tiny_config, model_dir=str(tmp_path))
   (tmp_path / "metrics.json").write_text(json.dumps({"step": 4, "results": {}}))
-  assert parallel._report(0, cfg) == {"step": 4, "results": {}}
-  (tmp_path / "train.log").write_text("error: --k must be >= 2\n")
-  with pytest.raises(UsageError, match=re.escape(f"--k must be >= 2 [{tmp_path} (log {tmp_path}/train.log)]")):
-    parallel._report(2, cfg)
-  with pytest.raises(train_lib.TrainingDiverged):
-    parallel._report(3, cfg)
-  with pytest.raises(KeyboardInterrupt):
-    parallel._report(130, cfg)
-  with pytest.raises(parallel.ChildFailed, match="failed with exit status 1: --k must be >= 2"):
-    parallel._report(1, cfg)
+  assert parallel._report(Ended(cfg, 0, "")) == {"step": 4, "results": {}}
+  where = re.escape(f"[{tmp_path} (log {tmp_path}/train.log)]")
+  with pytest.raises(UsageError, match=r"^--k must be >= 2 " + where):
+    parallel._report(Ended(cfg, 2, "error: --k must be >= 2\n"))
+  with pytest.raises(train_lib.TrainingDiverged, match=r"^NaN in d_loss at step 7 " + where):
+    parallel._report(Ended(cfg, 3, "step 5/9\nerror: training diverged: NaN in d_loss at step 7\n"))
+  with pytest.raises(train_lib.TrainingInterrupted, match=r"^interrupted at step 4 of 9"):
+    parallel._report(Ended(cfg, 130, "error: interrupted at step 4 of 9; checkpoint saved in x\n"))
+  with pytest.raises(parallel.ChildFailed, match="failed with exit status 1: ValueError: boom"):
+    parallel._report(Ended(cfg, 1, "Traceback (most recent call last):\nValueError: boom\n"))
+  with pytest.raises(parallel.ChildFailed, match="was killed by SIGKILL"):
+    parallel._report(Ended(cfg, -9, ""))
 
 
 def test_one_process_trains_in_order_here_with_the_shared_data(tiny_config, tiny_data, capsys):
@@ -74,7 +91,9 @@ def test_multi_worker_cannot_share_one_machine(tiny_config):
 
 
 @pytest.mark.slow  # child processes, each starting TensorFlow
-def test_children_train_and_report_in_order(tmp_path, tiny_config, capsys):
+def test_children_train_and_report_in_order(tmp_path, tiny_config, capsys, monkeypatch):
+  for name in hardware.THREAD_ENV:
+    monkeypatch.delenv(name, raising=False)  # a user's own pools would be kept
   cfgs = [dataclasses.replace(tiny_config, seed=s, logdir="none", model_dir=str(tmp_path / f"seed{s}"))
           for s in (0, 1, 2)]
   reports = parallel._run_children(cfgs, 2, (1, 1), sys.stdout)
@@ -89,20 +108,34 @@ def test_children_train_and_report_in_order(tmp_path, tiny_config, capsys):
 
 
 @pytest.mark.slow  # a command in a subprocess
-def test_sigterm_stops_every_child_with_a_checkpoint(tmp_path):
+@pytest.mark.parametrize("how", ["parent", "group", "parent_killed"])
+def test_sigterm_stops_every_child_with_a_checkpoint(tmp_path, how):
+  """SIGTERM to the command, or to its whole process group (timeout, Slurm: each child is signalled twice),
+  or SIGKILL to the command alone: every child checkpoints once and exits; the command, where it lives, exits 130
+  with one line."""
   cmd = [sys.executable, "-m", "clustergan_tf.reproduce", *TINY, f"--model_dir={tmp_path}", "--train_steps=100000",
          "--seeds=0,1", "--processes=2", "--nokmeans_baseline"]
-  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True)
   dirs, deadline = [str(tmp_path / f"seed{s}" / "ckpt") for s in (0, 1)], time.time() + 180
   while proc.poll() is None and not all(map(tf.train.latest_checkpoint, dirs)) and time.time() < deadline:
     time.sleep(0.2)
-  proc.send_signal(signal.SIGTERM)
+  if how == "group":
+    os.killpg(proc.pid, signal.SIGTERM)
+  else:
+    proc.send_signal(signal.SIGKILL if how == "parent_killed" else signal.SIGTERM)
   _, err = proc.communicate(timeout=120)
-  assert proc.returncode == 130, err[-2000:]
-  assert "Traceback" not in err
-  assert re.fullmatch(r"error: interrupted; 2 running training\(s\) saved a checkpoint \(.*seed0, .*seed1\); "
-                      r"rerun the same command to resume", err.strip().splitlines()[-1]), err[-2000:]
-  for s, ckpt_dir in enumerate(dirs):
-    log = open(tmp_path / f"seed{s}" / "train.log").read()
-    step = int(re.search(r"error: interrupted at step (\d+) of 100000; checkpoint saved", log).group(1))
+  logs = [str(tmp_path / f"seed{s}" / "train.log") for s in (0, 1)]
+  while how == "parent_killed" and time.time() < deadline + 120 and not all(
+      "error: interrupted at step" in open(log).read() for log in logs):
+    time.sleep(0.2)
+  if how != "parent_killed":
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert re.fullmatch(r"error: interrupted; 2 of 2 running training\(s\) saved a checkpoint \(.*seed0, .*seed1\); "
+                        r"rerun the same command to resume", err.strip().splitlines()[-1]), err[-2000:]
+  for log, ckpt_dir in zip(logs, dirs):
+    text = open(log).read()
+    assert text.count("error: ") == 1 and "Traceback" not in text, text[-2000:]
+    step = int(re.search(r"error: interrupted at step (\d+) of 100000; checkpoint saved", text).group(1))
     assert tf.train.latest_checkpoint(ckpt_dir).endswith(f"ckpt-{step}")
