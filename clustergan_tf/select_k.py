@@ -55,7 +55,8 @@ def run_dir(model_dir, k, seed):
 
 
 def train_all(base, data, ks, seeds, train_fn, out, processes=1):
-  """{K: [report per seed]}: trains (or resumes, or reuses) every (K, seed) on the same data, `processes` at once."""
+  """{K: [report per seed]}: trains (or resumes, or reuses) every (K, seed) on the same data, `processes` at once
+  (train_fn: train_lib.train when None)."""
   from clustergan_tf import parallel
   cfgs = [dataclasses.replace(base, num_clusters=k, seed=s, model_dir=run_dir(base.model_dir, k, s))
           for k in ks for s in seeds]
@@ -141,11 +142,11 @@ def plot(result, path):
 def select(base, ks, seeds, method="argmax", tolerance=0.0, data=None, train_fn=None, out=None, processes=1):
   """Trains every (K, seed) under base.model_dir (`processes` at once), scores every K, prints the table and
   `picked K=N`, writes select_k.json and select_k.png. Returns what select_k.json holds."""
-  from clustergan_tf import files, hardware, model_selection, train_lib
+  from clustergan_tf import files, hardware, model_selection
   out = sys.stdout if out is None else out
   hardware.set_threads(base, out)  # before the data start TensorFlow's runtime
   data = base.load_data() if data is None else data  # one split for every run, so that their rows match
-  reports = train_all(base, data, ks, seeds, train_fn or train_lib.train, out, processes)
+  reports = train_all(base, data, ks, seeds, train_fn, out, processes)
   scored = score_all(base.model_dir, ks, seeds, reports, method, base.cluster_shares == "learned")
   picked = model_selection.pick(ks, [s["score"] for s in scored], tolerance)
   result = summary(ks, seeds, scored, picked, method, base.eval_split)
