@@ -158,7 +158,7 @@ class Config:
   shares_every: int = setting(500, "--cluster_shares=learned: generator steps between re-estimates of the shares.",
                               **_at_least(1))
   shares_warmup: int = setting(0, "--cluster_shares=learned: generator steps with uniform shares before the first "
-                               "re-estimate (the clusters form first).", **_at_least(0))
+                               "re-estimate (the clusters form first; mnist_cpu.flags: 10000).", **_at_least(0))
   shares_momentum: float = setting(0.0, "--cluster_shares=learned: weight of the old shares in each re-estimate "
                                    "(0: the new estimate alone; 0.5: halfway toward it).",
                                    check=lambda v: 0 <= v < 1, why="must lie in [0, 1)")
