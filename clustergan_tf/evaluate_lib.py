@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.cluster import KMeans
 
-from clustergan_tf import diagnostics, files, metrics, outliers
+from clustergan_tf import batches, diagnostics, files, metrics, outliers
 
 METHODS = ("argmax", "kmeans")
 COLUMNS = ("acc", "purity", "nmi", "ari")  # the metrics of a results table, in order
@@ -25,12 +25,9 @@ COLUMNS = ("acc", "purity", "nmi", "ari")  # the metrics of a results table, in 
 
 def encode(encoder, x, batch_size=1000):
   """x [N, ...] -> (zn [N, latent_dim], probs = softmax(zc_logits) [N, K]) in inference mode."""
-  fn = tf.function(lambda t: encoder(t, training=False), reduce_retracing=True, autograph=False)  # no AST warning
-  zn, probs = [], []
-  for i in range(0, len(x), batch_size):
-    out = fn(tf.constant(x[i:i + batch_size]))
-    zn.append(out["zn"].numpy())
-    probs.append(tf.nn.softmax(out["zc_logits"]).numpy())
+  chunks = batches.run(lambda t: encoder(t, training=False), x, batch_size)
+  zn = [c["zn"].numpy() for c in chunks]
+  probs = [tf.nn.softmax(c["zc_logits"]).numpy() for c in chunks]
   return np.concatenate(zn), np.concatenate(probs)
 
 

@@ -15,6 +15,8 @@ about 1% of inputs like the training data are.
 import numpy as np
 import tensorflow as tf
 
+from clustergan_tf import batches
+
 PARTS = ("reconstruction", "uncertainty")
 REFERENCE_ROWS = 5000  # training rows the standardisation and the threshold are measured on
 FLOOR = 1e-6  # parts are floored here before the log (E can be certain to float32 precision: uncertainty 0)
@@ -33,8 +35,7 @@ def parts_of(generator, encoder, x):
 
 def parts(generator, encoder, x, batch_size=1000):
   """parts_of over x [N, ...] in batches: {part: np.ndarray [N]}."""
-  fn = tf.function(lambda t: parts_of(generator, encoder, t), reduce_retracing=True, autograph=False)
-  chunks = [fn(tf.constant(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+  chunks = batches.run(lambda t: parts_of(generator, encoder, t), x, batch_size)
   return {p: np.concatenate([c[p].numpy() for c in chunks]) for p in PARTS}
 
 

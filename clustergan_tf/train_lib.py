@@ -323,9 +323,12 @@ class ShareEstimator:
   SHARE_ROWS = 5000
 
   def __init__(self, run):
-    self.run = run
+    self.run, cfg = run, run.cfg
     x = run.data.split("train")[0]
-    self.x = x[np.random.default_rng(run.cfg.seed).permutation(len(x))[:self.SHARE_ROWS]]
+    self.x = x[np.random.default_rng(cfg.seed).permutation(len(x))[:self.SHARE_ROWS]]
+    if cfg.cluster_shares == "learned" and cfg.shares_warmup >= cfg.train_steps:
+      print(f"note: --shares_warmup={cfg.shares_warmup} >= --train_steps={cfg.train_steps}: the shares stay uniform "
+            "in this run; lower --shares_warmup to learn them", file=run.out, flush=True)
 
   def __call__(self, step, logs):
     cfg, shares = self.run.cfg, self.run.model.shares

@@ -308,6 +308,17 @@ def test_learned_shares_follow_an_imbalanced_mixture(tmp_path):
   np.testing.assert_allclose(restored.shares.numpy(), report["prior_shares"], atol=1e-6)
 
 
+@pytest.mark.parametrize("warmup, noted", [(4, True), (3, False)])
+def test_share_estimator_notes_a_warmup_that_outlasts_the_run(tiny_config, tiny_data, warmup, noted):
+  """A warm-up of at least --train_steps (4) would leave the learned shares uniform: one note line says so."""
+  import types
+  cfg = dataclasses.replace(tiny_config, cluster_shares="learned", shares_warmup=warmup)
+  out = io.StringIO()
+  train_lib.ShareEstimator(types.SimpleNamespace(cfg=cfg, data=tiny_data, out=out))
+  expected = "note: --shares_warmup=4 >= --train_steps=4: the shares stay uniform in this run; lower --shares_warmup"
+  assert (expected in out.getvalue()) == noted, out.getvalue()
+
+
 @pytest.mark.parametrize("flags, precision, jit_compile", [({"avx2"}, "float32", True),
                                                       ({"amx_bf16"}, "mixed_bfloat16", False)])
 def test_prepare_resolves_auto_precision_and_saves_what_runs(tiny_config, monkeypatch, flags, precision, jit_compile):
