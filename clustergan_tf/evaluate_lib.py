@@ -102,18 +102,23 @@ def evaluate(model, data, split, cfg, step, labeller=None):
 
 
 def outlier_report(model, data, x, y, cfg):
-  """({"threshold", "flagged_share", "reference"[, "auroc..." of the --exclude_classes]}, outlier_score [N])
-  of split x; the reference (standardisation, threshold) is measured on the training rows."""
+  """({"threshold", "thresholds", "flagged_share", "reference"[, "auroc..." and "flagged_share_..." of the
+  --exclude_classes]}, outlier_score [N]) of split x; the reference (standardisation, thresholds) is measured on
+  the training rows."""
   ref = outliers.fit(model.generator, model.encoder, data.split("train")[0], seed=cfg.seed)
   parts = outliers.parts(model.generator, model.encoder, x)
   scores = outliers.score(parts, ref).astype(np.float32)
-  report = {"threshold": ref["threshold"], "flagged_share": float(np.mean(scores > ref["threshold"])),
+  flagged = scores > ref["threshold"]
+  report = {"threshold": ref["threshold"], "thresholds": ref["thresholds"], "flagged_share": float(np.mean(flagged)),
             "reference": {"mean": ref["mean"], "std": ref["std"]}}
   if cfg.exclude_classes and y is not None:
     unseen = np.isin(y, cfg.exclude_classes)
     if 0 < unseen.sum() < len(y):
       report["auroc_excluded"] = outliers.auroc(scores, unseen)
       report.update({f"auroc_excluded_{p}": outliers.auroc(v, unseen) for p, v in parts.items()})
+      # Above the threshold: the share of the never-seen classes caught, and of the seen classes flagged.
+      report["flagged_share_excluded"] = float(np.mean(flagged[unseen]))
+      report["flagged_share_seen"] = float(np.mean(flagged[~unseen]))
   return report, scores
 
 

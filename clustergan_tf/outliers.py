@@ -21,6 +21,7 @@ PARTS = ("reconstruction", "uncertainty")
 REFERENCE_ROWS = 5000  # training rows the standardisation and the threshold are measured on
 FLOOR = 1e-6  # parts are floored here before the log (E can be certain to float32 precision: uncertainty 0)
 THRESHOLD_QUANTILE = 0.99
+QUANTILES = (0.9, 0.95, 0.99, 0.999)  # training-score percentiles also reported, for a stricter or looser threshold
 
 
 def parts_of(generator, encoder, x):
@@ -48,11 +49,14 @@ def _log(part):
 
 def reference(train_parts):
   """Standardisation of each part and the flagging threshold, from the training rows' parts:
-  {"mean": {part: m}, "std": {part: s} of log(part), "threshold": 99th percentile of their scores}."""
+  {"mean": {part: m}, "std": {part: s} of log(part), "threshold": 99th percentile of their scores,
+  "thresholds": {"q": the q-quantile of their scores, for q in QUANTILES}}."""
   logs = {p: _log(np.asarray(train_parts[p], np.float64)) for p in PARTS}
   ref = {"mean": {p: float(np.mean(v)) for p, v in logs.items()},
          "std": {p: float(max(np.std(v), 1e-8)) for p, v in logs.items()}}
-  ref["threshold"] = float(np.quantile(score(train_parts, ref), THRESHOLD_QUANTILE))
+  train_scores = score(train_parts, ref)
+  ref["threshold"] = float(np.quantile(train_scores, THRESHOLD_QUANTILE))
+  ref["thresholds"] = {f"{q:g}": float(np.quantile(train_scores, q)) for q in QUANTILES}
   return ref
 
 

@@ -89,6 +89,24 @@ def test_evaluate_without_labels_reports_sizes_and_labels_minus_one():
   assert "(no labels: cluster sizes [2, 2, 2])" in evaluate_lib.format_report(ev.report)
 
 
+def test_outlier_report_scores_an_excluded_class_the_encoder_is_unsure_of():
+  """Training rows sit firmly in a cluster; the test split adds rows of class 9 with flat logits (E unsure, G
+  redraws them badly): AUROC 1, every such row flagged, at most 1% of the seen rows flagged."""
+  rng = np.random.default_rng(1)
+  clusters = np.arange(90) % K
+  seen = np.concatenate([rng.normal(size=(90, 2)), 10.0 * np.eye(K)[clusters]], axis=1).astype(np.float32)
+  unsure = np.concatenate([rng.normal(size=(10, 2)), np.zeros((10, K))], axis=1).astype(np.float32)
+  y = np.concatenate([clusters, np.full(10, 9)])
+  data = Data("stub", {"train": (seen, clusters), "test": (np.concatenate([seen, unsure]), y)}, K, False)
+  report, scores = evaluate_lib.outlier_report(StubModel(), data, *data.split("test"),
+                                               Config(num_clusters=K, latent_dim=2, exclude_classes=(9,)))
+  assert scores.shape == (100,) and report["auroc_excluded"] == 1.0
+  assert report["flagged_share_excluded"] == 1.0 and report["flagged_share_seen"] <= 0.01
+  assert report["flagged_share"] == pytest.approx(0.1 + 0.9 * report["flagged_share_seen"])
+  assert report["thresholds"]["0.99"] == report["threshold"]
+  assert list(report["thresholds"]) == ["0.9", "0.95", "0.99", "0.999"]
+
+
 def test_write_is_the_one_schema_with_training_fields(tmp_path):
   data = stub_data([0, 1, 2], [0, 1, 2])
   ev = evaluate_lib.evaluate(StubModel(), data, "test", Config(num_clusters=K, latent_dim=2), step=3)

@@ -26,6 +26,8 @@ def test_score_standardises_the_logs_and_sums_and_threshold_is_the_99th_percenti
   assert ref["std"]["uncertainty"] == 1e-8  # a constant part does not divide by zero
   z = (logs - 0.99) / np.std(logs)
   assert ref["threshold"] == pytest.approx(np.quantile(z, 0.99))
+  assert ref["thresholds"] == pytest.approx({"0.9": np.quantile(z, 0.9), "0.95": np.quantile(z, 0.95),
+                                             "0.99": ref["threshold"], "0.999": np.quantile(z, 0.999)})
   new = {"reconstruction": np.array([np.exp(0.99), np.exp(0.99) * 10.0]), "uncertainty": np.array([0.0, 0.0])}
   np.testing.assert_allclose(outliers.score(new, ref), [0.0, np.log(10.0) / np.std(logs)], atol=1e-6)
   served = outliers.score({k: tf.constant(v, tf.float32) for k, v in new.items()}, ref)  # inside a signature
