@@ -21,7 +21,7 @@ PARTS = ("reconstruction", "uncertainty")
 REFERENCE_ROWS = 5000  # training rows the standardisation and the threshold are measured on
 FLOOR = 1e-6  # parts are floored here before the log (E can be certain to float32 precision: uncertainty 0)
 THRESHOLD_QUANTILE = 0.99
-QUANTILES = (0.9, 0.95, 0.99, 0.999)  # training-score percentiles also reported, for a stricter or looser threshold
+QUANTILES = (0.9, 0.95, THRESHOLD_QUANTILE, 0.999)  # training-score percentiles reported, for a looser or stricter rule
 
 
 def parts_of(generator, encoder, x):
@@ -54,9 +54,9 @@ def reference(train_parts):
   logs = {p: _log(np.asarray(train_parts[p], np.float64)) for p in PARTS}
   ref = {"mean": {p: float(np.mean(v)) for p, v in logs.items()},
          "std": {p: float(max(np.std(v), 1e-8)) for p, v in logs.items()}}
-  train_scores = score(train_parts, ref)
-  ref["threshold"] = float(np.quantile(train_scores, THRESHOLD_QUANTILE))
-  ref["thresholds"] = {f"{q:g}": float(np.quantile(train_scores, q)) for q in QUANTILES}
+  values = np.quantile(score(train_parts, ref), QUANTILES)
+  ref["thresholds"] = {f"{q:g}": float(v) for q, v in zip(QUANTILES, values)}
+  ref["threshold"] = ref["thresholds"][f"{THRESHOLD_QUANTILE:g}"]
   return ref
 
 
