@@ -45,7 +45,7 @@ FLAGS = flags.FLAGS
 def define_flags():
   flags.DEFINE_list("recipes", list(RECIPES), f"Recipes to time, from {', '.join(RECIPES)}.")
   flags.DEFINE_enum("network", "conv", ["conv", "mlp"],
-                    "conv: the paper's 28x28 MNIST nets; mlp: 256-256 on 64-d digits.")
+                    "conv: the paper's 28x28 MNIST nets; mlp: 256-256 on 64-d digits (moved as 8x8 images).")
   flags.DEFINE_integer("batch_size", 64, "Batch size per update.")
   flags.DEFINE_enum("precision", "auto", list(config_lib.PRECISIONS),
                     "Compute precision (auto: this machine's fastest, as --precision=auto of train).")
@@ -82,14 +82,15 @@ def matmul_flops_per_sec(n, dtype, jit_compile=False, repeats=10, streams=1):
   return 2 * n ** 3 * repeats * streams / (time.perf_counter() - t)
 
 
-def prepare_recipe(cfg, shape, jit_compile):
-  """(warmed-up train_step function, its batch, FLOPs per generator step) of cfg on random data of shape."""
+def prepare_recipe(cfg, shape, jit_compile, row_image=None):
+  """(warmed-up train_step function, its batch, FLOPs per generator step) of cfg on random data of shape
+  (row_image: vector rows' (H, W, C) as images, for the --augment_* moves)."""
   import numpy as np
   import tensorflow as tf
 
   from clustergan_tf import model
   config_lib.validate(cfg)
-  m = model.build(cfg, shape, True)
+  m = model.build(cfg, shape, True, row_image=row_image)
   x = tf.constant(np.random.default_rng(0).random((cfg.batch_size * cfg.n_critic, *shape), np.float32))
   flops = count_flops(tf.function(m.train_step).get_concrete_function(tf.TensorSpec(x.shape, tf.float32)))
   step = tf.function(m.train_step, jit_compile=jit_compile)
@@ -126,11 +127,10 @@ def main(argv):
   for name in FLAGS.recipes:
     settings = dict(RECIPES[name])
     if not image:
-      for image_only in ("augment_shift", "augment_rotate", "augment_shear", "net_width"):
-        settings.pop(image_only, None)
+      settings.pop("net_width", None)  # scales the conv nets only
     cfg = config_lib.Config(dataset="mnist" if image else "digits", batch_size=FLAGS.batch_size, latent_dim=30,
                             precision=compute.precision, **settings)
-    prepared[name] = (cfg, *prepare_recipe(cfg, shape, compute.jit_compile))
+    prepared[name] = (cfg, *prepare_recipe(cfg, shape, compute.jit_compile, None if image else (8, 8, 1)))
   # Rounds interleave the recipes and the matmul, so that a slow spell of the machine hits all of them alike.
   rates, peaks = {name: [] for name in prepared}, []
   for _ in range(FLAGS.rounds):

@@ -84,7 +84,8 @@ class Config:
                              "(0: off; e.g. 0.999).", hparam=True, check=lambda v: 0 <= v < 1,
                              why="must lie in [0, 1) (0: no moving average; 0.999 is typical)")
   augment_shift: float = setting(0.0, "E recovers z_c from G(z) shifted at random by up to this many pixels "
-                                 "(images; 0: off, the paper's).", hparam=True, **_at_least(0, " (pixels)"))
+                                 "(images, and digits' rows as 8x8 images; 0: off, the paper's).", hparam=True,
+                                 **_at_least(0, " (pixels)"))
   augment_rotate: float = setting(0.0, "... and rotated at random by up to this many degrees (images; 0: off).",
                                   hparam=True, check=lambda v: 0 <= v <= 180, why="must lie in [0, 180] (degrees)")
   augment_shear: float = setting(0.0, "... and sheared (its slant changed) at random by up to this many pixels of "

@@ -27,7 +27,7 @@ class ClusterGAN(keras.Model):
                beta_n=10.0, beta_c=10.0, n_critic=5, loss="wgan-gp", gp_weight=10.0, seed=0, prior="onehot",
                use_encoder=True, r1_weight=0.0, r1_every=16, ema_decay=0.0, augment_shift=0.0,
                augment_rotate=0.0, augment_shear=0.0, real_weights=(0.0, 1.0, 0.1, 1.0), learned_shares=False,
-               zn_smoothness_weight=0.0,
+               zn_smoothness_weight=0.0, row_image=None,
                **kwargs):
     super().__init__(**kwargs)
     if loss not in losses.LOSS_TYPES:
@@ -41,6 +41,7 @@ class ClusterGAN(keras.Model):
     self.n_critic, self.loss_type, self.gp_weight = n_critic, loss, gp_weight
     self.r1_weight, self.r1_every = r1_weight, r1_every
     self.augment = (augment_shift, augment_rotate, augment_shear)
+    self.row_image = tuple(row_image) if row_image else None  # vector rows as (H, W, C) images for --augment_*
     self.zn_smoothness_weight = zn_smoothness_weight
     # (real_data_weight, balance, confidence, consistency): E's terms on real data, beyond the paper.
     self.real_weights = real_weights if use_encoder else (0.0,) + tuple(real_weights[1:])
@@ -123,8 +124,13 @@ class ClusterGAN(keras.Model):
 
   def _move(self, x, per_replica, global_batch, index, stream):
     """x [b, ...] moved at random, keyed like the prior: images by --augment_shift/--augment_rotate/--augment_shear
-    (2 px and 10 degrees when all are 0, for the real-data consistency term), vectors by noise of std 0.05."""
+    (2 px and 10 degrees when all are 0, for the real-data consistency term), vectors that are flattened images
+    (row_image) by the same --augment_* moves when they are on, other vectors by noise of std 0.05."""
     seed = seeds.fold(self._seed(index), stream)
+    if len(x.shape) == 2 and self.row_image and any(self.augment):
+      maps = augment.random_affine(global_batch, *self.augment[:2], seed, self.augment[2])
+      moved = augment.warp(tf.reshape(x, [-1, *self.row_image]), self._replica_rows(maps, per_replica))
+      return tf.reshape(moved, tf.shape(x))
     if len(x.shape) == 4:
       shift, degrees, shear = self.augment if any(self.augment) else (2.0, 10.0, 0.0)  # the real-data term's default
       maps = augment.random_affine(global_batch, shift, degrees, seed, shear)
@@ -284,10 +290,11 @@ def _global_mean(values, global_batch):
   return total / tf.cast(global_batch, total.dtype)
 
 
-def build(cfg, data_shape, bounded, strategy=None):
+def build(cfg, data_shape, bounded, strategy=None, row_image=None):
   """The compiled ClusterGAN of a Config: G, D, E and both optimizers, made in the strategy's scope
-  (default: the current one). Initial weights are a function of cfg.seed; layers take cfg.precision."""
-  if cfg.augments and len(data_shape) != 3:
+  (default: the current one). Initial weights are a function of cfg.seed; layers take cfg.precision.
+  row_image: (H, W, C) when vector rows are flattened images (Data.row_image), so --augment_* can move them."""
+  if cfg.augments and len(data_shape) != 3 and not row_image:
     raise UsageError(f"--augment_shift={cfg.augment_shift:g} --augment_rotate={cfg.augment_rotate:g} "
                      f"--augment_shear={cfg.augment_shear:g} move images; {cfg.dataset} holds vectors of shape "
                      f"{tuple(data_shape)}: set all three to 0")
@@ -297,14 +304,14 @@ def build(cfg, data_shape, bounded, strategy=None):
   keras.mixed_precision.set_global_policy(cfg.precision)  # layers keep the policy they were built with
   try:
     with (strategy or tf.distribute.get_strategy()).scope():
-      model = _assemble(cfg, data_shape, bounded)
+      model = _assemble(cfg, data_shape, bounded, row_image)
       model.compile(*make_optimizers(cfg))
   finally:
     keras.mixed_precision.set_global_policy("float32")
   return model
 
 
-def _assemble(cfg, data_shape, bounded):
+def _assemble(cfg, data_shape, bounded, row_image=None):
   """G, D, E and the ClusterGAN model around them (uncompiled)."""
   out = "sigmoid" if bounded else "linear"
   g = networks.build_generator(data_shape, cfg.latent_dim, cfg.num_clusters, cfg.hidden_units, out,
@@ -319,7 +326,7 @@ def _assemble(cfg, data_shape, bounded):
                     augment_shear=cfg.augment_shear,
                     real_weights=(cfg.real_data_weight, cfg.real_balance_weight, cfg.real_confidence_weight,
                                   cfg.real_consistency_weight), learned_shares=cfg.cluster_shares == "learned",
-                    zn_smoothness_weight=cfg.zn_smoothness_weight)
+                    zn_smoothness_weight=cfg.zn_smoothness_weight, row_image=row_image)
 
 
 def make_optimizers(cfg):

@@ -218,6 +218,20 @@ def test_augmentation_needs_images():
     model.build(Config(augment_shear=0.3), (100,), False)
 
 
+def test_flattened_images_move_as_images():
+  """Vector rows with a row_image (digits' 8x8) move as the same images would: --augment_* works on them."""
+  from clustergan_tf.config import Config
+  moves = dict(augment_shift=1.0, augment_rotate=10.0, augment_shear=0.3)
+  _, images = _image_model(**moves)
+  cfg = Config(dataset="digits", num_clusters=3, latent_dim=4, batch_size=4, n_critic=1, hidden_units=(8,), **moves)
+  vectors = model.build(cfg, (784,), True, row_image=(28, 28, 1))
+  x = tf.random.stateless_uniform([4, 28, 28, 1], [5, 5])
+  moved = vectors._move(tf.reshape(x, [4, 784]), 4, 4, 0, 2)
+  assert moved.shape == (4, 784)
+  np.testing.assert_allclose(tf.reshape(moved, [4, 28, 28, 1]), images._move(x, 4, 4, 0, 2), atol=1e-6)
+  assert np.abs(moved - tf.reshape(x, [4, 784])).max() > 0.1
+
+
 def test_one_augmentation_without_the_other(monkeypatch):
   from clustergan_tf import augment
   seen = []
