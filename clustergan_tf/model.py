@@ -297,7 +297,8 @@ def build(cfg, data_shape, bounded, strategy=None, row_image=None):
   if cfg.augments and len(data_shape) != 3 and not row_image:
     raise UsageError(f"--augment_shift={cfg.augment_shift:g} --augment_rotate={cfg.augment_rotate:g} "
                      f"--augment_shear={cfg.augment_shear:g} move images; {cfg.dataset} holds vectors of shape "
-                     f"{tuple(data_shape)}: set all three to 0")
+                     f"{tuple(data_shape)}: add --augment_shift=0 --augment_rotate=0 --augment_shear=0 (digits.flags "
+                     "and mnist_cpu.flags set them for images)")
   if cfg.precision == "auto":
     raise ValueError("precision 'auto' names no policy: resolve it first (hardware.resolve)")
   keras.utils.set_random_seed(cfg.seed)
