@@ -52,8 +52,10 @@ def test_load_model_without_checkpoint_is_a_usage_error(tiny_config, tiny_data, 
 
 def test_load_serves_the_averages_and_reports_the_trained_fingerprint(tmp_path):
   from clustergan_tf.config import Config
+  # digits.flags' moves (its rows as 8x8 images): a model trained with them loads for inference too.
   cfg = Config(dataset="digits", num_clusters=3, latent_dim=2, hidden_units=(8,), batch_size=8, n_critic=1,
-               train_steps=2, logdir="none", jit_compile=False, ema_decay=0.5, model_dir=str(tmp_path / "m"))
+               train_steps=2, logdir="none", jit_compile=False, ema_decay=0.5, augment_shift=1.0,
+               model_dir=str(tmp_path / "m"))
   report = train_lib.train(cfg, out=io.StringIO())
   t = checkpoint.load(cfg.model_dir)
   assert t.weights_sha256 == report["weights_sha256"] and t.train_minutes == report["train_minutes"]
