@@ -16,6 +16,24 @@ def test_mixture_fit_by_hand():
   assert dist == pytest.approx(5 / 3) and share == pytest.approx(2 / 3) and hit == 1
 
 
+@pytest.mark.parametrize("flag_file", ["digits.flags", "mnist_cpu.flags", "mnist_real.flags"])
+def test_plain_gan_baselines_run_from_every_flag_file(flag_file):
+  """The baselines and the lemma's Gaussian variant train a GAN without an encoder from the user's flag file:
+  PLAIN_GAN turns off what trains E (the file's moves, real-data terms), which validation would refuse."""
+  import dataclasses
+  import pathlib
+  from absl import flags
+  from clustergan_tf import config_flags
+  from clustergan_tf.config import validate
+  flag_values = flags.FlagValues()
+  config_flags.define_config_flags(flag_values)
+  flag_values(["prog", f"--flagfile={pathlib.Path(__file__).parent.parent / flag_file}", "--starts=2"])
+  base = config_flags.config_from_flags(flag_values)
+  with pytest.raises(UsageError):
+    validate(dataclasses.replace(base, prior="gaussian", use_encoder=False))
+  validate(dataclasses.replace(base, **dict(experiments.PLAIN_GAN, prior="gaussian")))
+
+
 def test_interpolation_png(tmp_path):
   """One row per cluster pair a -> a+1, interpolation_steps images per row (10x10 synthetic vectors drawn 2x)."""
   cfg = Config(dataset="synthetic", num_clusters=10, latent_dim=4, hidden_units=(16,), train_steps=2,
