@@ -82,15 +82,14 @@ def matmul_flops_per_sec(n, dtype, jit_compile=False, repeats=10, streams=1):
   return 2 * n ** 3 * repeats * streams / (time.perf_counter() - t)
 
 
-def prepare_recipe(cfg, shape, jit_compile, row_image=None):
-  """(warmed-up train_step function, its batch, FLOPs per generator step) of cfg on random data of shape
-  (row_image: vector rows' (H, W, C) as images, for the --augment_* moves)."""
+def prepare_recipe(cfg, shape, jit_compile):
+  """(warmed-up train_step function, its batch, FLOPs per generator step) of cfg on random data of shape."""
   import numpy as np
   import tensorflow as tf
 
   from clustergan_tf import model
   config_lib.validate(cfg)
-  m = model.build(cfg, shape, True, row_image=row_image)
+  m = model.build(cfg, shape, True)
   x = tf.constant(np.random.default_rng(0).random((cfg.batch_size * cfg.n_critic, *shape), np.float32))
   flops = count_flops(tf.function(m.train_step).get_concrete_function(tf.TensorSpec(x.shape, tf.float32)))
   step = tf.function(m.train_step, jit_compile=jit_compile)
@@ -130,7 +129,7 @@ def main(argv):
       settings.pop("net_width", None)  # scales the conv nets only
     cfg = config_lib.Config(dataset="mnist" if image else "digits", batch_size=FLAGS.batch_size, latent_dim=30,
                             precision=compute.precision, **settings)
-    prepared[name] = (cfg, *prepare_recipe(cfg, shape, compute.jit_compile, None if image else (8, 8, 1)))
+    prepared[name] = (cfg, *prepare_recipe(cfg, shape, compute.jit_compile))
   # Rounds interleave the recipes and the matmul, so that a slow spell of the machine hits all of them alike.
   rates, peaks = {name: [] for name in prepared}, []
   for _ in range(FLAGS.rounds):

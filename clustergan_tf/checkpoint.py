@@ -114,7 +114,7 @@ class Trained:
 
 def load_model(cfg, data, model_dir):
   """The ClusterGAN of model_dir with its latest checkpoint restored (default strategy)."""
-  model = model_lib.build(cfg, data.data_shape, data.bounded, row_image=data.row_image)
+  model = model_lib.build(cfg, data.data_shape, data.bounded)
   path = latest(model_dir)
   if path is None:
     raise UsageError(f"--model_dir={model_dir} has no checkpoint under ckpt/: train first")

@@ -24,6 +24,7 @@ from clustergan_tf.errors import UsageError
 
 DATASETS = ("mnist", "fashion_mnist", "digits", "synthetic", "mixture", "vectors")
 IMAGE_DATASETS = ("mnist", "fashion_mnist")  # 28x28x1 images, the conv networks
+ROW_IMAGES = {"digits": (8, 8, 1)}  # vector data sets whose rows are flattened (H, W, C) images: --augment_* moves them
 SOURCES = ("tfds", "idx")
 SPLITS = ("train", "validation", "test")
 
@@ -39,7 +40,6 @@ class Data:
   num_classes: int | None
   bounded: bool  # every value in [0, 1]: G ends in a sigmoid, else linear
   standardization: tuple | None = None  # (mean [D], std [D]) applied to raw features (--standardize)
-  row_image: tuple | None = None  # vectors that are flattened images: their (H, W, C), so --augment_* can move them
 
   @property
   def data_shape(self):
@@ -307,7 +307,7 @@ def _load_idx_dir(name, data_dir):
 
 
 def load_digits(test_fraction=0.2):
-  """scikit-learn's bundled 8x8 digits as 64-d vectors in [0, 1] (row_image 8x8x1); a fixed 80/20 train/test split."""
+  """scikit-learn's bundled 8x8 digits as 64-d vectors in [0, 1] (see ROW_IMAGES); a fixed 80/20 train/test split."""
   from sklearn.datasets import load_digits as sk_digits
   x, y = sk_digits(return_X_y=True)
   x = (x / 16.0).astype(np.float32)
@@ -315,7 +315,7 @@ def load_digits(test_fraction=0.2):
   n_test = int(round(len(x) * test_fraction))
   test, train = perm[:n_test], perm[n_test:]
   return Data("digits", {"train": (x[train], y[train].astype(np.int64)),
-                         "test": (x[test], y[test].astype(np.int64))}, 10, True, row_image=(8, 8, 1))
+                         "test": (x[test], y[test].astype(np.int64))}, 10, True)
 
 
 def make_synthetic(num_train=10000, num_test=2000, num_clusters=10, dim=100, std=0.12, seed=0, shares=None,

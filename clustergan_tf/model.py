@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from clustergan_tf import augment, losses, networks, optimizers, prior, seeds
+from clustergan_tf import data as data_lib
 from clustergan_tf.errors import UsageError
 
 LOG_KEYS = ("d_loss", "wasserstein", "gradient_penalty", "r1_penalty", "g_adv_loss", "zn_loss", "zc_loss", "g_loss",
@@ -127,14 +128,11 @@ class ClusterGAN(keras.Model):
     (2 px and 10 degrees when all are 0, for the real-data consistency term), vectors that are flattened images
     (row_image) by the same --augment_* moves when they are on, other vectors by noise of std 0.05."""
     seed = seeds.fold(self._seed(index), stream)
-    if len(x.shape) == 2 and self.row_image and any(self.augment):
-      maps = augment.random_affine(global_batch, *self.augment[:2], seed, self.augment[2])
-      moved = augment.warp(tf.reshape(x, [-1, *self.row_image]), self._replica_rows(maps, per_replica))
-      return tf.reshape(moved, tf.shape(x))
-    if len(x.shape) == 4:
+    if len(x.shape) == 4 or (self.row_image and any(self.augment)):
       shift, degrees, shear = self.augment if any(self.augment) else (2.0, 10.0, 0.0)  # the real-data term's default
       maps = augment.random_affine(global_batch, shift, degrees, seed, shear)
-      return augment.warp(x, self._replica_rows(maps, per_replica))
+      images = x if len(x.shape) == 4 else tf.reshape(x, [-1, *self.row_image])
+      return tf.reshape(augment.warp(images, self._replica_rows(maps, per_replica)), tf.shape(x))
     noise = self._replica_rows(tf.random.stateless_normal([global_batch, x.shape[-1]], seed), per_replica)
     return x + 0.05 * tf.cast(noise, x.dtype)
 
@@ -290,10 +288,11 @@ def _global_mean(values, global_batch):
   return total / tf.cast(global_batch, total.dtype)
 
 
-def build(cfg, data_shape, bounded, strategy=None, row_image=None):
+def build(cfg, data_shape, bounded, strategy=None):
   """The compiled ClusterGAN of a Config: G, D, E and both optimizers, made in the strategy's scope
   (default: the current one). Initial weights are a function of cfg.seed; layers take cfg.precision.
-  row_image: (H, W, C) when vector rows are flattened images (Data.row_image), so --augment_* can move them."""
+  Vector rows that are flattened images (data.ROW_IMAGES of cfg.dataset) are moved as images by --augment_*."""
+  row_image = None if len(data_shape) == 3 else data_lib.ROW_IMAGES.get(cfg.dataset)
   if cfg.augments and len(data_shape) != 3 and not row_image:
     raise UsageError(f"--augment_shift={cfg.augment_shift:g} --augment_rotate={cfg.augment_rotate:g} "
                      f"--augment_shear={cfg.augment_shear:g} move images; {cfg.dataset} holds vectors of shape "

@@ -131,7 +131,7 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
   chief = distribute.is_chief(strategy)
   # Every worker resumes from the shared directory; the others take part in saving, into scratch.
   ckpt_dir = checkpoint.directory(cfg.model_dir) if chief else tempfile.mkdtemp(prefix="clustergan_worker_")
-  model = model_lib.build(cfg, data.data_shape, data.bounded, strategy, data.row_image)
+  model = model_lib.build(cfg, data.data_shape, data.bounded, strategy)
   clock, start = Clock(), 0
   state = {"train_seconds": clock.seconds,
            "zc_loss_lowest": tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="zc_loss_lowest")}

@@ -190,7 +190,7 @@ def test_digits_split_is_fixed_and_disjoint():
   again = data.load_digits()
   np.testing.assert_array_equal(d.split("test")[0], again.split("test")[0])
   assert d.bounded and d.split("train")[0].max() == 1.0
-  assert d.row_image == (8, 8, 1)  # rows are flattened 8x8 images: --augment_* may move them
+  assert data.ROW_IMAGES[d.name] == (8, 8, 1)  # rows are flattened 8x8 images: --augment_* may move them
 
 
 def test_vectors_npy_and_csv(tmp_path):

@@ -218,13 +218,15 @@ def test_augmentation_needs_images():
     model.build(Config(augment_shear=0.3), (100,), False)
 
 
-def test_flattened_images_move_as_images():
-  """Vector rows with a row_image (digits' 8x8) move as the same images would: --augment_* works on them."""
+def test_flattened_images_move_as_images(monkeypatch):
+  """Vector rows of a data set in data.ROW_IMAGES (digits' 8x8) move as the same images would: --augment_* works
+  on them (here digits' rows are declared 28x28, so that the 28x28 image model can be compared)."""
   from clustergan_tf.config import Config
   moves = dict(augment_shift=1.0, augment_rotate=10.0, augment_shear=0.3)
   _, images = _image_model(**moves)
   cfg = Config(dataset="digits", num_clusters=3, latent_dim=4, batch_size=4, n_critic=1, hidden_units=(8,), **moves)
-  vectors = model.build(cfg, (784,), True, row_image=(28, 28, 1))
+  monkeypatch.setitem(data.ROW_IMAGES, "digits", (28, 28, 1))
+  vectors = model.build(cfg, (784,), True)
   x = tf.random.stateless_uniform([4, 28, 28, 1], [5, 5])
   moved = vectors._move(tf.reshape(x, [4, 784]), 4, 4, 0, 2)
   assert moved.shape == (4, 784)
