@@ -42,19 +42,33 @@ def mode_purity(generator, labeller, latent_dim, num_clusters, sigma, per_mode=1
   return {"mode_purity": float(np.mean(shares)), "mode_classes": int(len(set(majority)))}
 
 
-def stability(encoder, x, clusters, max_shift=2.0, max_degrees=10.0, batch_size=1000):
-  """Share of rows of x whose argmax cluster (`clusters` [N], already known) survives a small random
-  shift and rotation (images; vectors: small Gaussian noise). Moves are fixed by seeds.STABILITY."""
+STABILITY_MOVES = 16000  # moved rows the stability score aims at: each row moved about 16,000 / N times ...
+MAX_DRAWS = 8  # ... but at most this many
+
+
+def stability_draws(num_rows):
+  """How many independent moves of each of num_rows rows `stability` averages over: ceil(STABILITY_MOVES / N),
+  between 1 (16,000 rows or more) and MAX_DRAWS (digits' 1,797 rows)."""
+  return int(min(MAX_DRAWS, max(1, -(-STABILITY_MOVES // max(num_rows, 1)))))
+
+
+def stability(encoder, x, clusters, max_shift=2.0, max_degrees=10.0, batch_size=1000, draws=None):
+  """Share of rows of x whose argmax cluster (`clusters` [N], already known) survives a small random shift and
+  rotation (images; vectors: small Gaussian noise), averaged over `draws` independent moves of every row (default
+  `stability_draws(N)`): the same share as one move each, measured with less noise on small data. Move d of the
+  batch at row offset i is keyed by seeds.STABILITY + (d, i)."""
+  draws = stability_draws(len(x)) if draws is None else draws
   agree = []
-  for i in range(0, len(x), batch_size):
-    t = tf.constant(x[i:i + batch_size])
-    seed = seeds.key(seeds.STABILITY[0], seeds.STABILITY[1] + i)
-    if len(t.shape) == 4:
-      moved = augment.random_move(t, max_shift, max_degrees, seed)
-    else:
-      moved = t + 0.05 * tf.random.stateless_normal(tf.shape(t), seed)
-    moved_clusters = tf.argmax(encoder(moved, training=False)["zc_logits"], 1).numpy()
-    agree.append(moved_clusters == clusters[i:i + batch_size])
+  for d in range(draws):
+    for i in range(0, len(x), batch_size):
+      t = tf.constant(x[i:i + batch_size])
+      seed = seeds.key(seeds.STABILITY[0] + d, seeds.STABILITY[1] + i)
+      if len(t.shape) == 4:
+        moved = augment.random_move(t, max_shift, max_degrees, seed)
+      else:
+        moved = t + 0.05 * tf.random.stateless_normal(tf.shape(t), seed)
+      moved_clusters = tf.argmax(encoder(moved, training=False)["zc_logits"], 1).numpy()
+      agree.append(moved_clusters == clusters[i:i + batch_size])
   return float(np.concatenate(agree).mean())
 
 
@@ -63,7 +77,8 @@ def label_free(encoder, x, probs, prior_shares=None):
 
   confidence: mean max probability; balance: `model_selection.balance` of the argmax clusters against the
   prior's shares [K] (uniform unless given: the entropy of the cluster shares / log K, 1 = even);
-  stability: see `stability`; score = stability * balance (the column `reproduce` ranks seeds by).
+  stability: see `stability`; score = stability * balance (the column `reproduce` ranks seeds by). x: the rows E
+  never trained on (`evaluate_lib.label_free_rows`).
   """
   clusters = probs.argmax(1)
   balance = model_selection.balance(clusters, probs.shape[1], prior_shares)

@@ -17,10 +17,11 @@ import numpy as np
 import tensorflow as tf
 from sklearn.cluster import KMeans
 
-from clustergan_tf import batches, diagnostics, files, metrics, outliers
+from clustergan_tf import batches, diagnostics, files, metrics, outliers, seeds
 
 METHODS = ("argmax", "kmeans")
 COLUMNS = ("acc", "purity", "nmi", "ari")  # the metrics of a results table, in order
+LABEL_FREE_TRAIN_ROWS = 10000  # at most this many training rows join the evaluated split in the label-free score
 
 
 def encode(encoder, x, batch_size=1000):
@@ -43,6 +44,21 @@ def latents(model, x, cfg):
                             seed=cfg.seed, prior=cfg.prior)
     zn, probs = out["zn"], np.eye(cfg.num_clusters, dtype=np.float32)[out["restart"]]
   return zn, probs if cfg.has_cluster_readout else None
+
+
+def label_free_rows(data, split, cfg):
+  """(x [N, ...], splits): the rows the label-free score is computed on, the rows E never trained on, as many as
+  there are. The paper's encoder learns from G's output only, so the training split is as unseen to it as the
+  evaluated one: the evaluated split, then up to LABEL_FREE_TRAIN_ROWS training rows (one fixed sample, the same
+  for every seed and step, so that seeds are compared on the same rows). With --real_data_weight > 0 E fitted the
+  training rows: the evaluated split alone."""
+  x = data.split(split)[0]
+  if split == "train" or "train" not in data.splits or cfg.real_data_weight > 0:
+    return x, [split]
+  x_train = data.split("train")[0]
+  rng = np.random.default_rng(seeds.LABEL_FREE_ROWS)
+  rows = np.sort(rng.permutation(len(x_train))[:LABEL_FREE_TRAIN_ROWS])
+  return np.concatenate([x, x_train[rows]]), [split, "train"]
 
 
 def kmeans_features(zn, probs, beta_n):
@@ -75,7 +91,7 @@ class Evaluation:
 
 def evaluate(model, data, split, cfg, step, labeller=None):
   """Clusters and scores one split. ClusterGAN models also get the label-free scores
-  (`diagnostics.label_free`); with a `diagnostics.ModeLabeller`, the generator's mode purity.
+  (`diagnostics.label_free`, on `label_free_rows`); with a `diagnostics.ModeLabeller`, the generator's mode purity.
   Where the latents carry no z_c (see `latents`) only k-means is scored."""
   x, y = data.split(split)
   zn, probs = latents(model, x, cfg)
@@ -87,9 +103,13 @@ def evaluate(model, data, split, cfg, step, labeller=None):
             "step": int(step), "num_clusters": cfg.num_clusters, "num_examples": int(len(x)), "results": results,
             "cluster_sizes": sizes}
   if cfg.is_clustergan:
-    scores = diagnostics.label_free(model.encoder, x, probs, model.learned_share_values())
+    x_free, free_splits = label_free_rows(data, split, cfg)
+    probs_free = probs if len(x_free) == len(x) else np.concatenate([probs, encode(model.encoder, x_free[len(x):])[1]])
+    scores = diagnostics.label_free(model.encoder, x_free, probs_free, model.learned_share_values())
     report["label_free_score"] = scores.pop("score")
     report["label_free"] = scores
+    report["label_free_sample"] = {"splits": free_splits, "num_rows": int(len(x_free)),
+                                   "moves_per_row": diagnostics.stability_draws(len(x_free))}
     if labeller is not None:
       report["diagnostics"] = diagnostics.mode_purity(model.generator, labeller, cfg.latent_dim, cfg.num_clusters,
                                                       cfg.sigma, seed=cfg.seed)

@@ -27,6 +27,7 @@ MODE_PURITY = 11  # G's samples that the mode labeller labels
 # Keys fixed for every run, so that every model is measured with the same draws.
 GMM_MEANS = (20190127, 0)  # the gmm prior's component means
 STABILITY = (20190127, 7)  # the moves of the label-free stability score (+ the row offset)
+LABEL_FREE_ROWS = (20190127, 8)  # the training rows the label-free score adds to the evaluated split
 
 
 def key(seed, stream):

@@ -56,3 +56,24 @@ def test_mode_labeller_learns_the_classes():
   x = (np.eye(3)[y] * 3 + rng.normal(0, 0.3, (600, 3))).astype(np.float32)
   labeller = diagnostics.ModeLabeller(x[:500], y[:500])
   assert np.mean(labeller(x[500:]) == y[500:]) > 0.95
+
+
+def test_stability_draws_aim_at_16000_moved_rows_between_1_and_8_moves_per_row():
+  rows = (100_000, 16_000, 15_999, 8_000, 1_797, 359, 1)
+  assert [diagnostics.stability_draws(n) for n in rows] == [1, 1, 2, 2, 8, 8, 8]
+
+
+def test_stability_moves_small_data_several_times_and_large_data_once():
+  seen = []
+
+  def encoder(t, training=False):
+    seen.append(int(t.shape[0]))
+    return {"zc_logits": tf.concat([t[:, :1], -t[:, :1]], 1) * 100.0}
+
+  small = np.full([5, 2], 5.0, np.float32)
+  assert diagnostics.stability(encoder, small, np.zeros(5, np.int64)) == 1.0
+  assert seen == [5] * 8  # 8 independent moves of the 5 rows
+  seen.clear()
+  large = np.full([16_000, 2], 5.0, np.float32)
+  diagnostics.stability(encoder, large, np.zeros(16_000, np.int64))
+  assert sum(seen) == 16_000  # one move each

@@ -81,6 +81,37 @@ def test_evaluate_scores_the_clusters_against_the_labels():
   assert ev.report["label_free_score"] == pytest.approx(scores["balance"])
 
 
+def test_label_free_rows_add_a_fixed_sample_of_training_rows_unless_the_encoder_fitted_them(monkeypatch):
+  x_train, x_test = np.arange(10, dtype=np.float32)[:, None], np.full((2, 1), -1.0, np.float32)
+  data = Data("stub", {"train": (x_train, None), "test": (x_test, None)}, K, False)
+  monkeypatch.setattr(evaluate_lib, "LABEL_FREE_TRAIN_ROWS", 4)
+  x, splits = evaluate_lib.label_free_rows(data, "test", Config(num_clusters=K, seed=0))
+  assert splits == ["test", "train"] and x.shape == (6, 1)
+  np.testing.assert_array_equal(x[:2], x_test)  # the evaluated split first, then 4 distinct training rows
+  assert len(set(x[2:, 0])) == 4 and set(x[2:, 0]) <= set(x_train[:, 0])
+  again, _ = evaluate_lib.label_free_rows(data, "test", Config(num_clusters=K, seed=5))
+  np.testing.assert_array_equal(again, x)  # the same rows whatever the run's seed: seeds are compared on one set
+  for cfg, split in ((Config(num_clusters=K, real_data_weight=1.0), "test"), (Config(num_clusters=K), "train")):
+    x, splits = evaluate_lib.label_free_rows(data, split, cfg)
+    assert splits == [split] and len(x) == len(data.split(split)[0])
+
+
+def test_evaluate_scores_label_free_balance_over_the_test_and_training_rows():
+  """Test rows all in cluster 0, training rows in clusters 1 and 2: balance over the 9 rows, not the 3 test rows."""
+  rng = np.random.default_rng(0)
+  rows = lambda clusters: np.concatenate([rng.normal(size=(len(clusters), 2)), 10.0 * np.eye(K)[clusters]], 1).astype(
+      np.float32)
+  data = Data("stub", {"train": (rows([1, 1, 1, 2, 2, 2]), None), "test": (rows([0, 0, 0]), None)}, K, False)
+  ev = evaluate_lib.evaluate(StubModel(), data, "test", Config(num_clusters=K, latent_dim=2), step=1)
+  assert ev.report["label_free_sample"] == {"splits": ["test", "train"], "num_rows": 9, "moves_per_row": 8}
+  assert ev.report["label_free"]["balance"] == pytest.approx(1.0)  # 3 + 3 + 3 rows
+  assert ev.report["cluster_sizes"]["argmax"] == [3, 0, 0]  # the clusters themselves: the test split only
+  real = evaluate_lib.evaluate(StubModel(), data, "test", Config(num_clusters=K, latent_dim=2, real_data_weight=1.0),
+                               step=1)
+  assert real.report["label_free_sample"] == {"splits": ["test"], "num_rows": 3, "moves_per_row": 8}
+  assert real.report["label_free"]["balance"] == pytest.approx(0.0, abs=1e-9)
+
+
 def test_evaluate_without_labels_reports_sizes_and_labels_minus_one():
   data = stub_data([0] * 6, [0, 1, 2, 0, 1, 2], with_labels=False)
   ev = evaluate_lib.evaluate(StubModel(), data, "test", Config(num_clusters=K, latent_dim=2), step=1)
