@@ -51,11 +51,13 @@ def label_free_rows(data, split, cfg):
   there are. The paper's encoder learns from G's output only, so the training split is as unseen to it as the
   evaluated one: the evaluated split, then up to LABEL_FREE_TRAIN_ROWS training rows (one fixed sample, the same
   for every seed and step, so that seeds are compared on the same rows). With --real_data_weight > 0 E fitted the
-  training rows: the evaluated split alone."""
+  training rows: the evaluated split alone, as where both splits are the same rows (--dataset=vectors)."""
   x = data.split(split)[0]
   if split == "train" or "train" not in data.splits or cfg.real_data_weight > 0:
     return x, [split]
   x_train = data.split("train")[0]
+  if x_train is x or (x_train.shape == x.shape and np.array_equal(x_train, x)):
+    return x, [split]
   rng = np.random.default_rng(seeds.LABEL_FREE_ROWS)
   rows = np.sort(rng.permutation(len(x_train))[:LABEL_FREE_TRAIN_ROWS])
   return np.concatenate([x, x_train[rows]]), [split, "train"]

@@ -94,6 +94,9 @@ def test_label_free_rows_add_a_fixed_sample_of_training_rows_unless_the_encoder_
   for cfg, split in ((Config(num_clusters=K, real_data_weight=1.0), "test"), (Config(num_clusters=K), "train")):
     x, splits = evaluate_lib.label_free_rows(data, split, cfg)
     assert splits == [split] and len(x) == len(data.split(split)[0])
+  same = Data("vectors", {"train": (x_train, None), "test": (x_train.copy(), None)}, K, False)  # one file, two names
+  x, splits = evaluate_lib.label_free_rows(same, "test", Config(num_clusters=K))
+  assert splits == ["test"] and len(x) == 10
 
 
 def test_evaluate_scores_label_free_balance_over_the_test_and_training_rows():
