@@ -43,6 +43,11 @@ class Config:
                                     "only.")
   standardize: bool = setting(False, "--dataset=vectors: scale every feature to mean 0, std 1 (statistics of the "
                               "training rows).", architecture=True)
+  row_image: tuple[int, ...] = setting((), "--dataset=vectors whose rows are flattened images: their shape H,W,C "
+                                       "(e.g. 28,28,1; rows in numpy's order of [N, H, W, C] reshaped to [N, -1]), so "
+                                       "that --augment_* moves them as images (digits: 8,8,1 by itself). Empty: plain "
+                                       "vectors.", check=lambda v: v == () or (len(v) == 3 and min(v) >= 1),
+                                       why="must be H,W,C: three positive sizes, e.g. 28,28,1")
   class_imbalance: float = setting(1.0, "Subsample every split of a labelled data set so that class shares fall "
                                    "geometrically, the largest this many times the smallest (12.5 for 10 classes: "
                                    "about 25% down to 2%), seeded by --data_seed. 1: the data as it is.",
@@ -84,8 +89,8 @@ class Config:
                              "(0: off; e.g. 0.999).", hparam=True, check=lambda v: 0 <= v < 1,
                              why="must lie in [0, 1) (0: no moving average; 0.999 is typical)")
   augment_shift: float = setting(0.0, "E recovers z_c from G(z) shifted at random by up to this many pixels "
-                                 "(images, and digits' rows as 8x8 images; 0: off, the paper's).", hparam=True,
-                                 **_at_least(0, " (pixels)"))
+                                 "(images, digits' rows as 8x8 images, --row_image vectors; 0: off, the paper's).",
+                                 hparam=True, **_at_least(0, " (pixels)"))
   augment_rotate: float = setting(0.0, "... and rotated at random by up to this many degrees (images; 0: off).",
                                   hparam=True, check=lambda v: 0 <= v <= 180, why="must lie in [0, 180] (degrees)")
   augment_shear: float = setting(0.0, "... and sheared (its slant changed) at random by up to this many pixels of "
@@ -266,6 +271,8 @@ _COMBINATIONS = (
      "is not supported with --strategy=multi_worker: choose the start on one machine, then resume it there"),
     (lambda c: c.net_width == 1 or c.dataset in data_lib.IMAGE_DATASETS, "net_width",
      "scales the image networks only: for vector data set the MLP's widths with --hidden_units"),
+    (lambda c: not c.row_image or c.dataset == "vectors", "row_image",
+     "is for --dataset=vectors: image data sets have their shape, and digits' rows are known to be 8x8 images"),
     (lambda c: c.precision != "auto" or c.strategy != "multi_worker", "precision",
      "would let each worker choose for its own processor: give every worker the same explicit --precision"),
 )
@@ -281,7 +288,7 @@ def validate(cfg):
       raise UsageError(f"--{f.name}={_show(value)} {meta['why']}")
   for ok, flag, why in _COMBINATIONS:
     if not ok(cfg):
-      raise UsageError(f"--{flag}={getattr(cfg, flag)!s} {why}")
+      raise UsageError(f"--{flag}={_show(getattr(cfg, flag))} {why}")
 
 
 def _show(value):

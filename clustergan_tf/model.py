@@ -9,6 +9,7 @@ replica: N replicas and one replica train identically.
 """
 
 import contextlib
+import math
 
 import keras
 import tensorflow as tf
@@ -291,13 +292,19 @@ def _global_mean(values, global_batch):
 def build(cfg, data_shape, bounded, strategy=None):
   """The compiled ClusterGAN of a Config: G, D, E and both optimizers, made in the strategy's scope
   (default: the current one). Initial weights are a function of cfg.seed; layers take cfg.precision.
-  Vector rows that are flattened images (data.ROW_IMAGES of cfg.dataset) are moved as images by --augment_*."""
-  row_image = None if len(data_shape) == 3 else data_lib.ROW_IMAGES.get(cfg.dataset)
+  Vector rows that are flattened images (cfg.row_image, or data.ROW_IMAGES of cfg.dataset) are moved as images by
+  --augment_*."""
+  row_image = None if len(data_shape) == 3 else (cfg.row_image or data_lib.ROW_IMAGES.get(cfg.dataset))
+  if row_image and math.prod(row_image) != math.prod(data_shape):
+    raise UsageError(f"--row_image={','.join(map(str, row_image))} holds {math.prod(row_image)} values per row but "
+                     f"the rows of {cfg.dataset} have {math.prod(data_shape)}: give H,W,C with H*W*C = "
+                     f"{math.prod(data_shape)}, or leave --row_image out for plain vectors")
   if cfg.augments and len(data_shape) != 3 and not row_image:
     raise UsageError(f"--augment_shift={cfg.augment_shift:g} --augment_rotate={cfg.augment_rotate:g} "
                      f"--augment_shear={cfg.augment_shear:g} move images; {cfg.dataset} holds vectors of shape "
                      f"{tuple(data_shape)}: add --augment_shift=0 --augment_rotate=0 --augment_shear=0 (digits.flags "
-                     "and mnist_cpu.flags set them for images)")
+                     "and mnist_cpu.flags set them for images), or, if each row is a flattened image, "
+                     "--row_image=H,W,C")
   if cfg.precision == "auto":
     raise ValueError("precision 'auto' names no policy: resolve it first (hardware.resolve)")
   keras.utils.set_random_seed(cfg.seed)

@@ -37,6 +37,8 @@ def test_defaults_are_valid_and_are_the_papers_choices():
     (dict(augment_shear=1.5), "--augment_shear=1.5 must lie in [0, 1]"),
     (dict(dataset="mnist", net_width=0.0), "--net_width=0.0 must lie in (0, 4]"),
     (dict(dataset="digits", net_width=0.5), "--net_width=0.5 scales the image networks only"),
+    (dict(dataset="vectors", row_image=(28, 28)), "--row_image=28,28 must be H,W,C: three positive sizes"),
+    (dict(dataset="mnist", row_image=(28, 28, 1)), "--row_image=28,28,1 is for --dataset=vectors"),
 ])
 def test_validate_names_the_flag_and_the_fix(change, message):
   with pytest.raises(UsageError) as e:

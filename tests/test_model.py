@@ -234,6 +234,26 @@ def test_flattened_images_move_as_images(monkeypatch):
   assert np.abs(moved - tf.reshape(x, [4, 784])).max() > 0.1
 
 
+def test_row_image_declares_vectors_as_flattened_images():
+  """--row_image opens the moves to a user's vectors (here 784-d rows as 28x28 images); a shape that does not hold
+  the row's values is refused, naming the flag."""
+  from clustergan_tf.config import Config
+  from clustergan_tf.errors import UsageError
+  moves = dict(augment_shift=1.0, augment_rotate=10.0, augment_shear=0.3)
+  _, images = _image_model(**moves)
+  cfg = Config(dataset="vectors", num_clusters=3, latent_dim=4, batch_size=4, n_critic=1, hidden_units=(8,),
+               row_image=(28, 28, 1), **moves)
+  vectors = model.build(cfg, (784,), True)
+  x = tf.random.stateless_uniform([4, 28, 28, 1], [5, 5])
+  np.testing.assert_allclose(tf.reshape(vectors._move(tf.reshape(x, [4, 784]), 4, 4, 0, 2), [4, 28, 28, 1]),
+                             images._move(x, 4, 4, 0, 2), atol=1e-6)
+  with pytest.raises(UsageError, match=r"--row_image=28,28,1 holds 784 values per row but the rows of vectors have "
+                                       r"100: give H,W,C with H\*W\*C = 100"):
+    model.build(cfg, (100,), True)
+  with pytest.raises(UsageError, match="or, if each row is a flattened image, --row_image=H,W,C"):
+    model.build(Config(dataset="vectors", augment_shift=1.0), (100,), True)
+
+
 def test_one_augmentation_without_the_other(monkeypatch):
   from clustergan_tf import augment
   seen = []
