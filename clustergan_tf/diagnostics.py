@@ -43,23 +43,23 @@ def mode_purity(generator, labeller, latent_dim, num_clusters, sigma, per_mode=1
 
 
 STABILITY_MOVES = 16000  # moved rows the stability score aims at: each row moved about 16,000 / N times ...
-MAX_DRAWS = 8  # ... but at most this many
+MAX_MOVES_PER_ROW = 8  # ... but at most this many
 
 
-def stability_draws(num_rows):
+def moves_per_row(num_rows):
   """How many independent moves of each of num_rows rows `stability` averages over: ceil(STABILITY_MOVES / N),
-  between 1 (16,000 rows or more) and MAX_DRAWS (digits' 1,797 rows)."""
-  return int(min(MAX_DRAWS, max(1, -(-STABILITY_MOVES // max(num_rows, 1)))))
+  between 1 (16,000 rows or more) and MAX_MOVES_PER_ROW (digits' 1,797 rows)."""
+  return int(min(MAX_MOVES_PER_ROW, max(1, -(-STABILITY_MOVES // max(num_rows, 1)))))
 
 
-def stability(encoder, x, clusters, max_shift=2.0, max_degrees=10.0, batch_size=1000, draws=None):
+def stability(encoder, x, clusters, max_shift=2.0, max_degrees=10.0, batch_size=1000, moves=None):
   """Share of rows of x whose argmax cluster (`clusters` [N], already known) survives a small random shift and
-  rotation (images; vectors: small Gaussian noise), averaged over `draws` independent moves of every row (default
-  `stability_draws(N)`): the same share as one move each, measured with less noise on small data. Move d of the
+  rotation (images; vectors: small Gaussian noise), averaged over `moves` independent moves of every row (default
+  `moves_per_row(N)`): the same share as one move each, measured with less noise on small data. Move d of the
   batch at row offset i is keyed by seeds.STABILITY + (d, i)."""
-  draws = stability_draws(len(x)) if draws is None else draws
+  moves = moves_per_row(len(x)) if moves is None else moves
   agree = []
-  for d in range(draws):
+  for d in range(moves):
     for i in range(0, len(x), batch_size):
       t = tf.constant(x[i:i + batch_size])
       seed = seeds.key(seeds.STABILITY[0] + d, seeds.STABILITY[1] + i)

@@ -111,7 +111,7 @@ def evaluate(model, data, split, cfg, step, labeller=None):
     report["label_free_score"] = scores.pop("score")
     report["label_free"] = scores
     report["label_free_sample"] = {"splits": free_splits, "num_rows": int(len(x_free)),
-                                   "moves_per_row": diagnostics.stability_draws(len(x_free))}
+                                   "moves_per_row": diagnostics.moves_per_row(len(x_free))}
     if labeller is not None:
       report["diagnostics"] = diagnostics.mode_purity(model.generator, labeller, cfg.latent_dim, cfg.num_clusters,
                                                       cfg.sigma, seed=cfg.seed)

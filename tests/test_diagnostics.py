@@ -58,9 +58,9 @@ def test_mode_labeller_learns_the_classes():
   assert np.mean(labeller(x[500:]) == y[500:]) > 0.95
 
 
-def test_stability_draws_aim_at_16000_moved_rows_between_1_and_8_moves_per_row():
+def test_moves_per_row_aim_at_16000_moved_rows_between_1_and_8_moves_per_row():
   rows = (100_000, 16_000, 15_999, 8_000, 1_797, 359, 1)
-  assert [diagnostics.stability_draws(n) for n in rows] == [1, 1, 2, 2, 8, 8, 8]
+  assert [diagnostics.moves_per_row(n) for n in rows] == [1, 1, 2, 2, 8, 8, 8]
 
 
 def test_stability_moves_small_data_several_times_and_large_data_once():
