@@ -40,6 +40,7 @@ class Data:
   num_classes: int | None
   bounded: bool  # every value in [0, 1]: G ends in a sigmoid, else linear
   standardization: tuple | None = None  # (mean [D], std [D]) applied to raw features (--standardize)
+  one_set: bool = False  # every split draws on the same rows (--dataset=vectors: the whole file), subsets included
 
   @property
   def data_shape(self):
@@ -458,7 +459,7 @@ def load_vectors(data_path, labels_path=None):
     y = _read_labels(labels_path, len(x))
     num_classes = len(np.unique(y))
   bounded = bool(x.min() >= 0.0 and x.max() <= 1.0)
-  return Data("vectors", {"train": (x, y), "test": (x, y)}, num_classes, bounded)
+  return Data("vectors", {"train": (x, y), "test": (x, y)}, num_classes, bounded, one_set=True)
 
 
 def train_dataset(x, batch_size, seed, start_batch=0):

@@ -77,8 +77,8 @@ def label_free(encoder, x, probs, prior_shares=None):
 
   confidence: mean max probability; balance: `model_selection.balance` of the argmax clusters against the
   prior's shares [K] (uniform unless given: the entropy of the cluster shares / log K, 1 = even);
-  stability: see `stability`; score = stability * balance (the column `reproduce` ranks seeds by). x: the rows E
-  never trained on (`evaluate_lib.label_free_rows`).
+  stability: see `stability`; score = stability * balance (the column `reproduce` ranks seeds by). x: the rows
+  scored (`evaluate_lib.label_free_rows`).
   """
   clusters = probs.argmax(1)
   balance = model_selection.balance(clusters, probs.shape[1], prior_shares)

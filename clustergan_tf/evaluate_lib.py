@@ -47,17 +47,16 @@ def latents(model, x, cfg):
 
 
 def label_free_rows(data, split, cfg):
-  """(x [N, ...], splits): the rows the label-free score is computed on, the rows E never trained on, as many as
-  there are. The paper's encoder learns from G's output only, so the training split is as unseen to it as the
-  evaluated one: the evaluated split, then up to LABEL_FREE_TRAIN_ROWS training rows (one fixed sample, the same
-  for every seed and step, so that seeds are compared on the same rows). With --real_data_weight > 0 E fitted the
-  training rows: the evaluated split alone, as where both splits are the same rows (--dataset=vectors)."""
+  """(x [N, ...], splits): the rows the label-free score is computed on, as many rows E never trained on as there
+  are. The paper's encoder learns from G's output only, so the training split is as unseen to it as the evaluated
+  one: the evaluated split, then up to LABEL_FREE_TRAIN_ROWS training rows (one fixed sample, the same for every
+  seed and step, so that seeds are compared on the same rows). The evaluated split alone with --real_data_weight > 0
+  (E fitted the training rows), when it is the training split, or when both splits draw on the same rows
+  (--dataset=vectors)."""
   x = data.split(split)[0]
-  if split == "train" or "train" not in data.splits or cfg.real_data_weight > 0:
+  if split == "train" or data.one_set or cfg.real_data_weight > 0:
     return x, [split]
   x_train = data.split("train")[0]
-  if x_train is x or (x_train.shape == x.shape and np.array_equal(x_train, x)):
-    return x, [split]
   rng = np.random.default_rng(seeds.LABEL_FREE_ROWS)
   rows = np.sort(rng.permutation(len(x_train))[:LABEL_FREE_TRAIN_ROWS])
   return np.concatenate([x, x_train[rows]]), [split, "train"]

@@ -34,10 +34,13 @@ def configs(cfg):
 
 
 def finished(start_cfg):
-  """The metrics.json report of a start that reached its steps (a rerun does not train it again), else None."""
+  """The metrics.json report of a start that reached its steps (a rerun does not train it again), else None.
+  A report without `label_free_sample` was scored by the rule before the eighteenth session: None, so that the
+  start is evaluated again (no training) and every start is compared by one rule."""
   from clustergan_tf import evaluate_lib
   report = evaluate_lib.read(start_cfg.model_dir)
-  return report if report is not None and report.get("step") == start_cfg.train_steps else None
+  current = report is not None and "label_free_sample" in report
+  return report if current and report.get("step") == start_cfg.train_steps else None
 
 
 def pick(start_cfgs, reports):

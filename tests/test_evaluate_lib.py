@@ -94,9 +94,18 @@ def test_label_free_rows_add_a_fixed_sample_of_training_rows_unless_the_encoder_
   for cfg, split in ((Config(num_clusters=K, real_data_weight=1.0), "test"), (Config(num_clusters=K), "train")):
     x, splits = evaluate_lib.label_free_rows(data, split, cfg)
     assert splits == [split] and len(x) == len(data.split(split)[0])
-  same = Data("vectors", {"train": (x_train, None), "test": (x_train.copy(), None)}, K, False)  # one file, two names
-  x, splits = evaluate_lib.label_free_rows(same, "test", Config(num_clusters=K))
-  assert splits == ["test"] and len(x) == 10
+
+
+def test_label_free_rows_of_vectors_score_the_file_once(tmp_path):
+  """--dataset=vectors: both splits are the file's rows, also after --exclude_classes drops some from training."""
+  from clustergan_tf import data as data_lib
+  path = tmp_path / "x.npy"
+  np.save(path, np.arange(40, dtype=np.float32).reshape(20, 2))
+  np.save(tmp_path / "y.npy", np.arange(20) % 4)
+  vectors = data_lib.load_vectors(str(path), str(tmp_path / "y.npy"))
+  for d in (vectors, data_lib.drop_training_classes(vectors, [3])):
+    x, splits = evaluate_lib.label_free_rows(d, "test", Config(num_clusters=K))
+    assert splits == ["test"] and len(x) == 20
 
 
 def test_evaluate_scores_label_free_balance_over_the_test_and_training_rows():

@@ -38,9 +38,11 @@ def test_finished_reads_only_a_start_that_reached_its_steps(tmp_path):
   cfg = starts.configs(config.Config(starts=2, start_steps=20, model_dir=str(tmp_path)))[0]
   assert starts.finished(cfg) is None
   os.makedirs(cfg.model_dir)
-  for step, expected in [(10, None), (20, 20)]:
+  sample = {"splits": ["test", "train"], "num_rows": 20, "moves_per_row": 8}
+  for step, extra, expected in [(10, {"label_free_sample": sample}, None), (20, {"label_free_sample": sample}, 20),
+                                (20, {}, None)]:  # the last: scored by the old rule, evaluated again
     with open(os.path.join(cfg.model_dir, "metrics.json"), "w") as f:
-      json.dump({"step": step, "label_free_score": 0.5}, f)
+      json.dump({"step": step, "label_free_score": 0.5, **extra}, f)
     assert (starts.finished(cfg) or {}).get("step") == expected
 
 
