@@ -50,7 +50,7 @@ class Config:
                                        why="must be H,W,C: three positive sizes, e.g. 28,28,1")
   class_imbalance: float = setting(1.0, "Subsample every split of a labelled data set so that class shares fall "
                                    "geometrically, the largest this many times the smallest (12.5 for 10 classes: "
-                                   "about 25% down to 2%), seeded by --data_seed. 1: the data as it is.",
+                                   "26% down to 2%), seeded by --data_seed. 1: the data as it is.",
                                    architecture=True, check=lambda v: v >= 1, why="must be >= 1 (1: no subsampling)")
   data_seed: int = setting(0, "Seed of the --class_imbalance subsample; apart from --seed, so that every training "
                            "seed sees the same rows.", architecture=True)
@@ -91,10 +91,10 @@ class Config:
   augment_shift: float = setting(0.0, "E recovers z_c from G(z) shifted at random by up to this many pixels "
                                  "(images, digits' rows as 8x8 images, --row_image vectors; 0: off, the paper's).",
                                  hparam=True, **_at_least(0, " (pixels)"))
-  augment_rotate: float = setting(0.0, "... and rotated at random by up to this many degrees (images; 0: off).",
+  augment_rotate: float = setting(0.0, "... and rotated at random by up to this many degrees (0: off).",
                                   hparam=True, check=lambda v: 0 <= v <= 180, why="must lie in [0, 180] (degrees)")
   augment_shear: float = setting(0.0, "... and sheared (its slant changed) at random by up to this many pixels of "
-                                 "column shift per row (images; 0: off; 0.3 is about 17 degrees).", hparam=True,
+                                 "column shift per row (0: off; 0.3 is about 17 degrees).", hparam=True,
                                  check=lambda v: 0 <= v <= 1, why="must lie in [0, 1] (column shift per row)")
   # -- beyond the paper (reported apart): E also learns from real data
   real_data_weight: float = setting(

@@ -30,6 +30,12 @@ class ModeLabeller:
     return self.knn.predict(self.pca.transform(np.asarray(x).reshape(len(x), -1)))
 
 
+def labeller(cfg, data):
+  """The ModeLabeller of a run's labelled training split, or None (unlabelled data, or no ClusterGAN to judge)."""
+  x_train, y_train = data.split("train")
+  return ModeLabeller(x_train, y_train, seed=cfg.seed) if cfg.is_clustergan and y_train is not None else None
+
+
 def mode_purity(generator, labeller, latent_dim, num_clusters, sigma, per_mode=100, seed=0):
   """{"mode_purity": mean over modes of the majority class share of its samples,
   "mode_classes": how many classes are some mode's majority} for per_mode samples of each z_c."""

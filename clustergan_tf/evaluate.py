@@ -1,6 +1,7 @@
 """Evaluates the latest checkpoint: `python -m clustergan_tf.evaluate --model_dir=DIR [--split=test]`.
 
-Writes MODEL_DIR/metrics.json and MODEL_DIR/assignments.npz, as training does (the same schema).
+Writes MODEL_DIR/metrics.json and MODEL_DIR/assignments.npz, as training does (the same schema, mode purity
+included where the training split has labels).
 """
 
 from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
@@ -17,12 +18,13 @@ def define_flags():
 
 
 def main(argv):
-  from clustergan_tf import checkpoint, evaluate_lib
+  from clustergan_tf import checkpoint, diagnostics, evaluate_lib
   from clustergan_tf.errors import UsageError
   if not FLAGS.model_dir:
     raise UsageError("--model_dir is required: the directory a training run wrote")
   t = checkpoint.load(FLAGS.model_dir)
-  evaluation = evaluate_lib.evaluate(t.model, t.data, FLAGS.split, t.cfg, int(t.model.step))
+  evaluation = evaluate_lib.evaluate(t.model, t.data, FLAGS.split, t.cfg, int(t.model.step),
+                                     diagnostics.labeller(t.cfg, t.data))  # mode purity, as training reports it
   report = evaluate_lib.write(FLAGS.model_dir, evaluation, t.train_minutes, t.weights_sha256)
   print(evaluate_lib.format_report(report))
 

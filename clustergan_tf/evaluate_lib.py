@@ -5,8 +5,8 @@ so its latents are Algorithm 1's z* (backprop decoding) and its argmax is the wi
 restart (onehot prior only): the paper's "GAN with bp" baselines.
 
 `write` is the one writer of MODEL_DIR/metrics.json (one schema, whoever evaluates) and
-MODEL_DIR/assignments.npz (arrays `labels`, `argmax`, `kmeans`; labels are -1 when the data
-set has none), so anyone can recompute the figures.
+MODEL_DIR/assignments.npz (arrays `labels`, `argmax`, `kmeans`, `outlier_score`; labels are -1 when
+the data set has none), so anyone can recompute the figures.
 """
 
 import dataclasses

@@ -3,7 +3,8 @@
   EXPORT/encoder/<version>/    serving_default: images|features -> cluster, cluster_probs, zn, confidence,
                                                                     outlier_score (the encoder carries G for it)
                                kmeans:          images|features -> cluster (nearest exported centroid)
-  EXPORT/generator/<version>/  serving_default: zn, zc -> images;  sample: cluster, seed -> images
+  EXPORT/generator/<version>/  serving_default: zn, zc -> images;  sample: cluster, seed -> images;
+                               sample_prior: count, seed -> images, cluster (in the prior's shares)
   EXPORT/tflite/encoder_{float32,float16,dynamic,int8}.tflite, generator_float32.tflite,
                 encoder_outlier_score_{float32,float16}.tflite (E and G: the outputs above with outlier_score)
   EXPORT/models.config         TF Serving model_config_list for both

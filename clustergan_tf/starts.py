@@ -7,7 +7,7 @@ the one with the highest label_free_score (no labels) continues, and the other s
 toward the run's time budget and its train_minutes.
 
   MODEL_DIR/starts/start<i>/   start i: an ordinary run with seed --seed + SEED_STRIDE * i
-  MODEL_DIR/starts.json        the choice: seeds, label_free_score, minutes, picked (index)
+  MODEL_DIR/starts.json        the choice: seeds, label_free_score, minutes, picked (index), acc_not_used
 """
 
 import dataclasses

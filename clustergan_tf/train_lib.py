@@ -415,9 +415,7 @@ class Evaluator:
     self.run, self.tensorboard = run, tensorboard
     cfg, data = run.cfg, run.data
     self.x_eval = data.split(cfg.eval_split)[0]
-    x_train, y_train = data.split("train")
-    use_labeller = run.chief and cfg.is_clustergan and y_train is not None
-    self.labeller = diagnostics.ModeLabeller(x_train, y_train, seed=cfg.seed) if use_labeller else None
+    self.labeller = diagnostics.labeller(cfg, data) if run.chief else None
 
   def __call__(self, step, logs):
     """Evaluates when due, unless this is the last step (by count or by time budget): the final evaluation covers it."""

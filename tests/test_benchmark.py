@@ -28,13 +28,19 @@ def test_steps_per_sec_counts_calls_over_elapsed_time(monkeypatch):
   assert len(calls) == 5
 
 
-def test_matmul_peak_runs_as_the_steps_are_compiled(monkeypatch):
-  """With --jit_compile the practical peak is XLA's matmul (faster than TF's own on some CPUs)."""
+def test_matmul_peak_is_timed_with_both_compilers(monkeypatch):
+  """The practical peak is measured with TF's kernel and with XLA's (either can be faster on a CPU)."""
   seen, function = [], tf.function
   monkeypatch.setattr(tf, "function", lambda f, **kw: seen.append(kw["jit_compile"]) or function(f, **kw))
-  for jit_compile in (False, True):
-    assert benchmark.matmul_flops_per_sec(32, tf.float32, jit_compile, repeats=2) > 0
-  assert seen == [False, True]
+  peak = benchmark.matmul_peak(32, tf.float32, seconds=0.01)
+  assert seen == [False, True] and set(peak) == {"tf", "xla"} and min(peak.values()) > 0
+
+
+def test_matmul_flops_count_every_stream_and_call(monkeypatch):
+  """2 n^3 FLOPs per product, one product per stream per call, over the elapsed time."""
+  clock = iter([0.0, 0.5, 1.0, 1.0])  # start, after call 1 (< 1 s: go on), after call 2 (done), end
+  monkeypatch.setattr(benchmark.time, "perf_counter", lambda: next(clock))
+  assert benchmark.matmul_flops_per_sec(8, tf.float32, seconds=1.0, streams=3) == 2 * 8 ** 3 * 2 * 3 / 1.0
 
 
 def test_the_flag_files_recipe_is_timed_with_the_flag_files_settings():

@@ -54,6 +54,7 @@ def test_train_then_evaluate_end_to_end(tmp_path):
   assert again["split"] == "train" and again["step"] == 4 and again["num_examples"] == 10000
   # one schema whoever writes metrics.json: evaluate keeps the training fields
   assert (again["train_minutes"], again["weights_sha256"]) == (report["train_minutes"], report["weights_sha256"])
+  assert "mode_purity" in report["diagnostics"] and again["diagnostics"] == report["diagnostics"]  # of G: any split
 
   proc = run("train", "--flagfile=synthetic.flags", "--train_steps=6", f"--model_dir={model_dir}", *TINY)
   assert proc.returncode == 0, proc.stderr
