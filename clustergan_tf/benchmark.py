@@ -123,10 +123,11 @@ def main(argv):
     raise UsageError(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
   image = FLAGS.network == "conv"
   shape = (28, 28, 1) if image else (64,)
-  pools = hardware.set_threads(config_lib.Config(threads=FLAGS.threads), sys.stdout)
+  asked = config_lib.Config(dataset="mnist" if image else "digits", precision=FLAGS.precision,
+                            jit_compile=FLAGS.jit_compile, threads=FLAGS.threads)
+  pools = hardware.set_threads(asked, sys.stdout)
   streams = pools[1] if pools else 1
-  compute = hardware.resolve(config_lib.Config(precision=FLAGS.precision, jit_compile=FLAGS.jit_compile), shape,
-                             sys.stdout)
+  compute = hardware.resolve(asked, shape, sys.stdout)
   mm_dtype = tf.bfloat16 if compute.precision == "mixed_bfloat16" else tf.float32
   prepared = {}
   for name in FLAGS.recipes:

@@ -186,10 +186,11 @@ class Config:
                            choices=PRECISIONS, hparam=True)
   deterministic: bool = setting(False, "Op determinism (tf.config.experimental.enable_op_determinism): same seed -> "
                                 "bit-identical weights.")
-  threads: str = setting("auto", "TensorFlow's CPU thread pools: auto (on a machine without GPUs: 2 inter-op "
-                         "streams of max(1, cores/2) intra-op threads each, 1.16x TF's defaults for the MNIST step on "
-                         "a 2-core CPU; with GPUs, or where TF_NUM_INTRAOP_THREADS/TF_NUM_INTEROP_THREADS are set: "
-                         "TF's) or tensorflow (TF's defaults: every core for each op). Printed at start-up.",
+  threads: str = setting("auto", "TensorFlow's CPU thread pools: auto (on a machine without GPUs, for a step not "
+                         "compiled by XLA: 2 inter-op streams of max(1, cores/2) intra-op threads each, 1.16x TF's "
+                         "defaults for the bfloat16 MNIST step on a 2-core CPU; with GPUs, for an XLA step, or where "
+                         "TF_NUM_INTRAOP_THREADS/TF_NUM_INTEROP_THREADS are set: TF's) or tensorflow (TF's defaults: "
+                         "every core for each op). Printed at start-up.",
                          choices=THREADS)
   jit_compile: bool = setting(True, "XLA-compile the train step (--nojit_compile to debug; --precision=auto turns "
                               "it off for the conv nets on CPUs with native bfloat16, where it was slower).")

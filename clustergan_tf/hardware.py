@@ -72,14 +72,25 @@ def cores():
     return os.cpu_count() or 1
 
 
-def thread_pools(num_cores, has_gpus):
-  """(intra-op, inter-op) threads for --threads=auto, or None for TensorFlow's defaults (GPU machines).
-  The step's graph has about two independent branches at a time (D and E after G; one Adam kernel per
-  variable), and its ops are small at batch 64: two streams of half the cores each beat every op on all cores
-  (MNIST step, 2-core CPU: 14.4 vs 12.4 steps/s in training; BUILD_NOTES, thirteenth session)."""
-  if has_gpus:
+def thread_pools(num_cores, has_gpus, xla=False):
+  """(intra-op, inter-op) threads for --threads=auto, or None for TensorFlow's defaults (GPU machines, and a step
+  compiled by XLA). The uncompiled step's graph has about two independent branches at a time (D and E after G;
+  one Adam kernel per variable), and its ops are small at batch 64: two streams of half the cores each beat every
+  op on all cores (bfloat16 MNIST step, 2-core CPU: 14.4 vs 12.4 steps/s in training; BUILD_NOTES, thirteenth
+  session). XLA makes the step one cluster, parallel only within its ops: there, half the cores per op cost
+  1.4-1.7x (float32 MNIST and digits steps, nineteenth session)."""
+  if has_gpus or xla:
     return None
   return max(1, num_cores // 2), 2
+
+
+def step_uses_xla(cfg):
+  """Whether the training step of cfg is XLA-compiled on this machine's CPU (--jit_compile, unless --precision=auto
+  turns it off; see `fastest`)."""
+  if cfg.precision != "auto":
+    return cfg.jit_compile
+  from clustergan_tf import data as data_lib
+  return fastest(cpu_flags(), [], cfg.jit_compile, conv=cfg.dataset in data_lib.IMAGE_DATASETS)[1]
 
 
 def auto_threads(cfg):
@@ -89,15 +100,20 @@ def auto_threads(cfg):
 
 def set_threads(cfg, out=None):
   """Applies --threads=auto before TensorFlow's runtime starts (one line to `out`); keeps TF's pools for
-  --threads=tensorflow, on GPU machines, where the TF_NUM_*_THREADS variables are set, or when the runtime
-  has already started (a second training in one process keeps the first one's pools). Returns (intra, inter)
-  as set, or None."""
+  --threads=tensorflow, on GPU machines, for an XLA-compiled step, where the TF_NUM_*_THREADS variables are set,
+  or when the runtime has already started (a second training in one process keeps the first one's pools).
+  Returns (intra, inter) as set, or None."""
   import tensorflow as tf
   if not auto_threads(cfg):
     return None
   num_cores = cores()
-  pools = thread_pools(num_cores, bool(tf.config.list_physical_devices("GPU")) and cfg.cpu_replicas <= 1)
+  has_gpus = bool(tf.config.list_physical_devices("GPU")) and cfg.cpu_replicas <= 1
+  xla = step_uses_xla(cfg)
+  pools = thread_pools(num_cores, has_gpus, xla)
   if pools is None:
+    if xla and not has_gpus and out is not None:
+      print("--threads=auto: TensorFlow's pools (the step is XLA-compiled: one cluster, parallel within its ops)",
+            file=out, flush=True)
     return None
   threading = tf.config.threading
   if (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()) == pools:

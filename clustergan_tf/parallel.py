@@ -24,11 +24,14 @@ class ChildFailed(Exception):
   traceback is in its log."""
 
 
-def child_threads(num_cores, processes):
+def child_threads(num_cores, processes, xla=False):
   """(intra-op, inter-op) threads of each of `processes` trainings on `num_cores` cores: one stream of one
-  thread where a process has one core (as measured), else --threads=auto's pools for its share."""
+  thread where a process has one core (as measured), else --threads=auto's pools for its share; an XLA step
+  (one cluster, parallel within its ops) one stream of all its share."""
   share = max(1, num_cores // processes)
-  return (1, 1) if share == 1 else hardware.thread_pools(share, has_gpus=False)
+  if share == 1:
+    return 1, 1
+  return hardware.thread_pools(share, has_gpus=False, xla=xla) or (share, 1)
 
 
 def log_path(cfg):
@@ -48,7 +51,8 @@ def train_all(cfgs, processes=1, data=None, out=sys.stdout, train_fn=None):
       reports.append(train_fn(cfg, data=data, out=out))
     return reports
   check(cfgs[0], processes)
-  return _run_children(cfgs, processes, child_threads(hardware.cores(), processes), out)
+  return _run_children(cfgs, processes, child_threads(hardware.cores(), processes, hardware.step_uses_xla(cfgs[0])),
+                       out)
 
 
 def check(cfg, processes):

@@ -96,6 +96,34 @@ def test_auto_is_refused_with_several_workers():
 ])
 def test_thread_pools(cores, gpus, expected):
   assert hardware.thread_pools(cores, gpus) == expected
+  assert hardware.thread_pools(cores, gpus, xla=True) is None  # an XLA step keeps TF's pools
+
+
+@pytest.mark.parametrize("precision, jit_compile, dataset, flags, expected", [
+    ("float32", True, "mnist", {"avx512_bf16"}, True),  # explicit settings are kept
+    ("mixed_bfloat16", False, "mnist", {"avx2"}, False),
+    ("auto", True, "mnist", {"avx512_bf16"}, False),  # auto: bfloat16 without XLA for the conv nets
+    ("auto", True, "digits", {"avx512_bf16"}, True),  # ... the MLPs keep float32 with XLA
+    ("auto", True, "mnist", {"avx2"}, True),  # ... as does a CPU without native bfloat16
+    ("auto", False, "mnist", {"avx2"}, False),
+])
+def test_step_uses_xla_as_resolve_decides(monkeypatch, precision, jit_compile, dataset, flags, expected):
+  monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
+  monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+  cfg = Config(dataset=dataset, precision=precision, jit_compile=jit_compile)
+  assert hardware.step_uses_xla(cfg) == expected
+  if precision == "auto":
+    assert hardware.resolve(cfg, (28, 28, 1) if dataset == "mnist" else (64,)).jit_compile == expected
+
+
+def test_set_threads_keeps_tensorflow_pools_for_an_xla_step(monkeypatch):
+  for v in hardware.THREAD_ENV:
+    monkeypatch.delenv(v, raising=False)
+  import tensorflow as tf
+  monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # as on a machine without GPUs
+  out = io.StringIO()
+  assert hardware.set_threads(Config(precision="float32", jit_compile=True), out) is None
+  assert out.getvalue().startswith("--threads=auto: TensorFlow's pools (the step is XLA-compiled")
 
 
 @pytest.mark.parametrize("threads, env", [("tensorflow", {}), ("auto", {"TF_NUM_INTRAOP_THREADS": "3"}),
@@ -109,13 +137,14 @@ def test_set_threads_leaves_tensorflow_pools_when_asked_or_set_by_the_user(monke
 
 
 def test_set_threads_sets_the_pools_before_the_runtime_starts():
-  """In a fresh process (this one's runtime may have started): the pools are set, said in one line, and a
-  second call (a second training in the same process) keeps them silently."""
+  """In a fresh process (this one's runtime may have started): the pools of a step without XLA are set, said in
+  one line, and a second call (a second training in the same process) keeps them silently."""
   import subprocess
   import sys
   code = ("import io; from clustergan_tf import hardware; from clustergan_tf.config import Config; "
-          "import tensorflow as tf; out = io.StringIO(); first = hardware.set_threads(Config(), out); "
-          "tf.constant(1.0) + 1; again = io.StringIO(); second = hardware.set_threads(Config(), again); "
+          "import tensorflow as tf; cfg = Config(jit_compile=False); out = io.StringIO(); "
+          "first = hardware.set_threads(cfg, out); tf.constant(1.0) + 1; again = io.StringIO(); "
+          "second = hardware.set_threads(cfg, again); "
           "t = tf.config.threading; "
           "now = (t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads()); "
           "gpus = bool(tf.config.list_physical_devices('GPU')); "

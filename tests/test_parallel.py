@@ -25,6 +25,8 @@ def test_child_threads_share_the_cores():
   assert parallel.child_threads(2, 4) == (1, 1)
   assert parallel.child_threads(8, 2) == (2, 2)  # four cores each: --threads=auto's pools for four cores
   assert parallel.child_threads(16, 2) == (4, 2)
+  assert parallel.child_threads(8, 2, xla=True) == (4, 1)  # an XLA step: one stream of its four cores
+  assert parallel.child_threads(2, 2, xla=True) == (1, 1)
 
 
 def test_last_progress_reads_this_run_of_the_log(tmp_path):
