@@ -8,6 +8,7 @@ registered FLOP statistics: MatMul, Conv2D and its two backprops, ...), not esti
 
 from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
 
+import os
 import sys
 import time
 
@@ -49,13 +50,15 @@ def define_flags():
   flags.DEFINE_integer("batch_size", 64, "Batch size per update.")
   flags.DEFINE_enum("precision", "auto", list(config_lib.PRECISIONS),
                     "Compute precision (auto: this machine's fastest, as --precision=auto of train).")
-  flags.DEFINE_boolean("jit_compile", True, "XLA-compile the train step and the matmul (--precision=auto turns it "
-                       "off for the conv nets on CPUs with native bfloat16, where it was slower).")
+  flags.DEFINE_boolean("jit_compile", True, "XLA-compile the train step (--precision=auto turns it off for the "
+                       "conv nets on CPUs with native bfloat16, where it was slower). The matmul is timed both ways.")
   flags.DEFINE_enum("threads", "auto", list(config_lib.THREADS),
-                    "TensorFlow's CPU thread pools, as --threads of train (the matmul runs one product per inter-op "
-                    "stream, so that it too can use every core).")
-  flags.DEFINE_integer("steps", 10, "Timed generator steps per recipe and round (after 2 warm-up steps).")
-  flags.DEFINE_integer("rounds", 5, "Rounds; each times every recipe and the matmul once (medians reported).")
+                    "TensorFlow's CPU thread pools, as --threads of train (the matmul runs as many products side by "
+                    "side as the cores hold ops of the intra-op pool's size, so that it too can use every core).")
+  flags.DEFINE_integer("steps", 10, "Timed generator steps per recipe and round (after 2 warm-up steps).",
+                       lower_bound=1)
+  flags.DEFINE_integer("rounds", 5, "Rounds; each times every recipe, and the matmul by TF and by XLA for 2 s each "
+                       "(medians reported).", lower_bound=1)
   flags.DEFINE_integer("matmul_size", 4096, "Size n of the n x n matmul that measures the practical peak.")
 
 
@@ -69,10 +72,12 @@ def count_flops(concrete_function):
 
 def matmul_flops_per_sec(n, dtype, jit_compile=False, seconds=2.0, streams=1):
   """FLOP/s of `streams` independent n x n x n matmuls per call (one per inter-op stream, on the steps' threads),
-  compiled by TF (oneDNN on a CPU) or by XLA; calls are timed until `seconds` have passed (at least one)."""
+  compiled by TF (oneDNN on a CPU) or by XLA, each product a cluster of its own so that the streams run side by
+  side (in one XLA cluster they would run one after another); calls are timed until `seconds` have passed."""
   import tensorflow as tf
   a = [tf.cast(tf.random.normal([n, n], seed=i, dtype=tf.float32), dtype) for i in range(streams)]
-  f = tf.function(lambda xs: [tf.linalg.matmul(x, x)[0, 0] for x in xs], autograph=False, jit_compile=jit_compile)
+  product = tf.function(lambda x: tf.linalg.matmul(x, x)[0, 0], autograph=False, jit_compile=jit_compile)
+  f = tf.function(lambda xs: [product(x) for x in xs], autograph=False)
   [o.numpy() for o in f(a)]
   calls, start = 0, time.perf_counter()
   while not calls or time.perf_counter() - start < seconds:
@@ -83,9 +88,18 @@ def matmul_flops_per_sec(n, dtype, jit_compile=False, seconds=2.0, streams=1):
 
 def matmul_peak(n, dtype, streams=1, seconds=2.0):
   """The practical peak: the faster of TF's and XLA's matmul in this precision ({"tf": FLOP/s, "xla": FLOP/s}).
-  Either can be the faster (XLA 60 vs TF 38 GFLOP/s on an AVX2-only CPU; TF 360 vs XLA 85 in bfloat16 with
-  AVX512_BF16), and a step compiled one way is judged against the best matmul, not against its own compiler's."""
+  Either can be the faster (float32 on an AVX2-only CPU: XLA 92-102 vs TF 77 GFLOP/s; on a CPU with AVX512_BF16 TF's
+  is, in both precisions), and a step compiled one way is judged against the best matmul, not its own compiler's."""
   return {name: matmul_flops_per_sec(n, dtype, jit, seconds, streams) for name, jit in (("tf", False), ("xla", True))}
+
+
+def matmul_streams(num_cores):
+  """How many products the peak runs side by side: enough ops of the intra-op pool's size to fill every core (2 on 2
+  cores under --threads=auto's one-thread streams, 1 under TF's pools, whose ops use every core)."""
+  import tensorflow as tf
+  intra = (tf.config.threading.get_intra_op_parallelism_threads() or int(os.environ.get("TF_NUM_INTRAOP_THREADS") or 0)
+           or num_cores)
+  return max(1, num_cores // intra)
 
 
 def prepare_recipe(cfg, shape, jit_compile):
@@ -125,8 +139,8 @@ def main(argv):
   shape = (28, 28, 1) if image else (64,)
   asked = config_lib.Config(dataset="mnist" if image else "digits", precision=FLAGS.precision,
                             jit_compile=FLAGS.jit_compile, threads=FLAGS.threads)
-  pools = hardware.set_threads(asked, sys.stdout)
-  streams = pools[1] if pools else 1
+  hardware.set_threads(asked, sys.stdout)
+  streams = matmul_streams(hardware.cores())
   compute = hardware.resolve(asked, shape, sys.stdout)
   mm_dtype = tf.bfloat16 if compute.precision == "mixed_bfloat16" else tf.float32
   prepared = {}

@@ -7,6 +7,7 @@ bfloat16 (emulated) ran 5x slower than float32, and XLA made float32 1.25x faste
 """
 
 import dataclasses
+import json
 import os
 
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo names of native bfloat16 arithmetic
@@ -77,16 +78,29 @@ def thread_pools(num_cores, has_gpus, xla=False):
   compiled by XLA). The uncompiled step's graph has about two independent branches at a time (D and E after G;
   one Adam kernel per variable), and its ops are small at batch 64: two streams of half the cores each beat every
   op on all cores (bfloat16 MNIST step, 2-core CPU: 14.4 vs 12.4 steps/s in training; BUILD_NOTES, thirteenth
-  session). XLA makes the step one cluster, parallel only within its ops: there, half the cores per op cost
-  1.4-1.7x (float32 MNIST and digits steps, nineteenth session)."""
+  session). XLA makes the step one cluster, parallel only within its ops: there, half the cores per op cost the
+  float32 MNIST step 1.5-1.7x (the digits MLP: no difference; nineteenth session)."""
   if has_gpus or xla:
     return None
   return max(1, num_cores // 2), 2
 
 
+def several_cpu_replicas(cfg):
+  """Whether cfg trains on several replicas when there is no GPU (--cpu_replicas, or several workers in TF_CONFIG)."""
+  if cfg.cpu_replicas > 1:
+    return True
+  if cfg.strategy != "multi_worker":
+    return False
+  cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+  return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker")) > 1
+
+
 def step_uses_xla(cfg):
-  """Whether the training step of cfg is XLA-compiled on this machine's CPU (--jit_compile, unless --precision=auto
-  turns it off; see `fastest`)."""
+  """Whether the training step of cfg is XLA-compiled on this machine's CPU: --jit_compile, unless --precision=auto
+  turns it off (see `fastest`) or the step runs on several CPU replicas, which XLA does not compile
+  (distribute.supports_xla)."""
+  if several_cpu_replicas(cfg):
+    return False
   if cfg.precision != "auto":
     return cfg.jit_compile
   from clustergan_tf import data as data_lib
@@ -96,6 +110,9 @@ def step_uses_xla(cfg):
 def auto_threads(cfg):
   """Whether --threads=auto sets TensorFlow's pools: asked for, and no TF_NUM_*_THREADS of the user's own."""
   return cfg.threads == "auto" and not any(os.environ.get(v) for v in THREAD_ENV)
+
+
+_said = {"xla": False}  # the XLA line is printed once per process (reproduce and select_k train many runs)
 
 
 def set_threads(cfg, out=None):
@@ -110,12 +127,14 @@ def set_threads(cfg, out=None):
   has_gpus = bool(tf.config.list_physical_devices("GPU")) and cfg.cpu_replicas <= 1
   xla = step_uses_xla(cfg)
   pools = thread_pools(num_cores, has_gpus, xla)
+  threading = tf.config.threading
   if pools is None:
-    if xla and not has_gpus and out is not None:
+    unset = (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()) == (0, 0)
+    if xla and not has_gpus and unset and out is not None and not _said["xla"]:
       print("--threads=auto: TensorFlow's pools (the step is XLA-compiled: one cluster, parallel within its ops)",
             file=out, flush=True)
+      _said["xla"] = True
     return None
-  threading = tf.config.threading
   if (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()) == pools:
     return pools
   try:

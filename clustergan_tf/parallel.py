@@ -26,12 +26,12 @@ class ChildFailed(Exception):
 
 def child_threads(num_cores, processes, xla=False):
   """(intra-op, inter-op) threads of each of `processes` trainings on `num_cores` cores: one stream of one
-  thread where a process has one core (as measured), else --threads=auto's pools for its share; an XLA step
-  (one cluster, parallel within its ops) one stream of all its share."""
+  thread where a process has one core (as measured), else --threads=auto's pools for its share; for an XLA step
+  TF's defaults on a machine of its share (share, share: not measured, no machine here has the cores)."""
   share = max(1, num_cores // processes)
   if share == 1:
     return 1, 1
-  return hardware.thread_pools(share, has_gpus=False, xla=xla) or (share, 1)
+  return hardware.thread_pools(share, has_gpus=False, xla=xla) or (share, share)
 
 
 def log_path(cfg):

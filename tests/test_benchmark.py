@@ -1,5 +1,6 @@
 """benchmark: every recipe is a valid configuration, and FLOPs are counted, not estimated."""
 
+import pytest
 import tensorflow as tf
 
 from clustergan_tf import benchmark
@@ -31,9 +32,21 @@ def test_steps_per_sec_counts_calls_over_elapsed_time(monkeypatch):
 def test_matmul_peak_is_timed_with_both_compilers(monkeypatch):
   """The practical peak is measured with TF's kernel and with XLA's (either can be faster on a CPU)."""
   seen, function = [], tf.function
-  monkeypatch.setattr(tf, "function", lambda f, **kw: seen.append(kw["jit_compile"]) or function(f, **kw))
-  peak = benchmark.matmul_peak(32, tf.float32, seconds=0.01)
-  assert seen == [False, True] and set(peak) == {"tf", "xla"} and min(peak.values()) > 0
+  monkeypatch.setattr(tf, "function", lambda f, **kw: seen.append(kw.get("jit_compile")) or function(f, **kw))
+  peak = benchmark.matmul_peak(32, tf.float32, streams=2, seconds=0.01)
+  assert [j for j in seen if j is not None] == [False, True] and set(peak) == {"tf", "xla"}
+  assert min(peak.values()) > 0
+
+
+@pytest.mark.parametrize("intra, env, expected", [(1, None, 2), (0, None, 1), (0, "1", 2), (2, None, 1)])
+def test_matmul_streams_fill_the_cores(monkeypatch, intra, env, expected):
+  """2 cores: one-thread ops (--threads=auto, or the user's TF_NUM_INTRAOP_THREADS=1) -> 2 products; TF's pools -> 1."""
+  monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: intra)
+  if env:
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", env)
+  else:
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+  assert benchmark.matmul_streams(2) == expected
 
 
 def test_matmul_flops_count_every_stream_and_call(monkeypatch):

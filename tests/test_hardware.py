@@ -1,6 +1,7 @@
 """--precision=auto: the processor's flags decide bfloat16 and XLA; explicit settings are left alone."""
 
 import io
+import json
 import os
 
 import pytest
@@ -109,6 +110,7 @@ def test_thread_pools(cores, gpus, expected):
 ])
 def test_step_uses_xla_as_resolve_decides(monkeypatch, precision, jit_compile, dataset, flags, expected):
   monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
+  monkeypatch.setattr(hardware, "gpu_capabilities", lambda: [])  # as on a machine without GPUs
   monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
   cfg = Config(dataset=dataset, precision=precision, jit_compile=jit_compile)
   assert hardware.step_uses_xla(cfg) == expected
@@ -116,14 +118,31 @@ def test_step_uses_xla_as_resolve_decides(monkeypatch, precision, jit_compile, d
     assert hardware.resolve(cfg, (28, 28, 1) if dataset == "mnist" else (64,)).jit_compile == expected
 
 
+@pytest.mark.parametrize("settings, workers, expected", [
+    (dict(strategy="mirrored", cpu_replicas=2), 0, False),  # several CPU replicas: XLA does not compile the step
+    (dict(strategy="multi_worker"), 2, False),  # ... nor on several CPU workers
+    (dict(strategy="multi_worker"), 1, True),
+    (dict(strategy="mirrored"), 0, True),  # one replica
+])
+def test_step_uses_xla_not_on_several_cpu_replicas(monkeypatch, settings, workers, expected):
+  tf_config = {"cluster": {"worker": [f"host{i}:1" for i in range(workers)]}, "task": {"type": "worker", "index": 0}}
+  monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config) if workers else "")
+  assert hardware.step_uses_xla(Config(precision="float32", jit_compile=True, **settings)) == expected
+
+
 def test_set_threads_keeps_tensorflow_pools_for_an_xla_step(monkeypatch):
   for v in hardware.THREAD_ENV:
     monkeypatch.delenv(v, raising=False)
   import tensorflow as tf
   monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # as on a machine without GPUs
-  out = io.StringIO()
-  assert hardware.set_threads(Config(precision="float32", jit_compile=True), out) is None
-  assert out.getvalue().startswith("--threads=auto: TensorFlow's pools (the step is XLA-compiled")
+  for getter in ("get_intra_op_parallelism_threads", "get_inter_op_parallelism_threads"):
+    monkeypatch.setattr(tf.config.threading, getter, lambda: 0)  # pools not set yet in this process
+  monkeypatch.setattr(hardware, "_said", {"xla": False})
+  outs = [io.StringIO(), io.StringIO()]
+  for out in outs:  # a second training in the process (reproduce, select_k): said once
+    assert hardware.set_threads(Config(precision="float32", jit_compile=True), out) is None
+  assert outs[0].getvalue().startswith("--threads=auto: TensorFlow's pools (the step is XLA-compiled")
+  assert outs[1].getvalue() == ""
 
 
 @pytest.mark.parametrize("threads, env", [("tensorflow", {}), ("auto", {"TF_NUM_INTRAOP_THREADS": "3"}),

@@ -25,7 +25,7 @@ def test_child_threads_share_the_cores():
   assert parallel.child_threads(2, 4) == (1, 1)
   assert parallel.child_threads(8, 2) == (2, 2)  # four cores each: --threads=auto's pools for four cores
   assert parallel.child_threads(16, 2) == (4, 2)
-  assert parallel.child_threads(8, 2, xla=True) == (4, 1)  # an XLA step: one stream of its four cores
+  assert parallel.child_threads(8, 2, xla=True) == (4, 4)  # an XLA step: TF's defaults for four cores
   assert parallel.child_threads(2, 2, xla=True) == (1, 1)
 
 
