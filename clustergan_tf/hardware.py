@@ -79,7 +79,7 @@ def thread_pools(num_cores, has_gpus, xla=False):
   one Adam kernel per variable), and its ops are small at batch 64: two streams of half the cores each beat every
   op on all cores (bfloat16 MNIST step, 2-core CPU: 14.4 vs 12.4 steps/s in training; BUILD_NOTES, thirteenth
   session). XLA makes the step one cluster, parallel only within its ops: there, half the cores per op cost the
-  float32 MNIST step 1.5-1.7x (the digits MLP: no difference; nineteenth session)."""
+  float32 MNIST step 1.5-1.7x (the digits MLP: the same weights, equal or faster; nineteenth session)."""
   if has_gpus or xla:
     return None
   return max(1, num_cores // 2), 2
@@ -91,7 +91,10 @@ def several_cpu_replicas(cfg):
     return True
   if cfg.strategy != "multi_worker":
     return False
-  cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+  try:
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+  except (ValueError, AttributeError):  # TensorFlow's own reading of TF_CONFIG reports it
+    return False
   return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker")) > 1
 
 

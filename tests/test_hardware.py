@@ -123,10 +123,11 @@ def test_step_uses_xla_as_resolve_decides(monkeypatch, precision, jit_compile, d
     (dict(strategy="multi_worker"), 2, False),  # ... nor on several CPU workers
     (dict(strategy="multi_worker"), 1, True),
     (dict(strategy="mirrored"), 0, True),  # one replica
+    (dict(strategy="multi_worker"), -1, True),  # unreadable TF_CONFIG: left to TensorFlow to report
 ])
 def test_step_uses_xla_not_on_several_cpu_replicas(monkeypatch, settings, workers, expected):
   tf_config = {"cluster": {"worker": [f"host{i}:1" for i in range(workers)]}, "task": {"type": "worker", "index": 0}}
-  monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config) if workers else "")
+  monkeypatch.setenv("TF_CONFIG", "{not json" if workers < 0 else json.dumps(tf_config) if workers else "")
   assert hardware.step_uses_xla(Config(precision="float32", jit_compile=True, **settings)) == expected
 
 
