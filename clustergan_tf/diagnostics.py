@@ -65,9 +65,9 @@ def stability(encoder, x, clusters, max_shift=2.0, max_degrees=10.0, batch_size=
   batch at row offset i is keyed by seeds.STABILITY + (d, i)."""
   moves = moves_per_row(len(x)) if moves is None else moves
   agree = []
-  for d in range(moves):
-    for i in range(0, len(x), batch_size):
-      t = tf.constant(x[i:i + batch_size])
+  for i in range(0, len(x), batch_size):
+    t = tf.constant(x[i:i + batch_size])
+    for d in range(moves):
       seed = seeds.key(seeds.STABILITY[0] + d, seeds.STABILITY[1] + i)
       if len(t.shape) == 4:
         moved = augment.random_move(t, max_shift, max_degrees, seed)

@@ -1,5 +1,8 @@
 """A tf.distribute strategy from a name: `default`, `mirrored` (all local GPUs, or N logical CPUs) or `multi_worker`."""
 
+import json
+import os
+
 import tensorflow as tf
 
 from clustergan_tf.errors import UsageError
@@ -40,6 +43,20 @@ def make_strategy(name="default", cpu_replicas=0):
       return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
     return tf.distribute.MirroredStrategy()
   return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def several_cpu_replicas(cfg):
+  """Whether cfg will train on several replicas where there is no GPU (--cpu_replicas, or several workers in
+  TF_CONFIG), which `supports_xla` rules out; known before the strategy exists (thread pools are set first)."""
+  if cfg.cpu_replicas > 1:
+    return True
+  if cfg.strategy != "multi_worker":
+    return False
+  try:
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+  except (ValueError, AttributeError):  # TensorFlow's own reading of TF_CONFIG reports it
+    return False
+  return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker")) > 1
 
 
 def is_chief(strategy):

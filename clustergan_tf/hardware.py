@@ -7,7 +7,6 @@ bfloat16 (emulated) ran 5x slower than float32, and XLA made float32 1.25x faste
 """
 
 import dataclasses
-import json
 import os
 
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo names of native bfloat16 arithmetic
@@ -85,24 +84,12 @@ def thread_pools(num_cores, has_gpus, xla=False):
   return max(1, num_cores // 2), 2
 
 
-def several_cpu_replicas(cfg):
-  """Whether cfg trains on several replicas when there is no GPU (--cpu_replicas, or several workers in TF_CONFIG)."""
-  if cfg.cpu_replicas > 1:
-    return True
-  if cfg.strategy != "multi_worker":
-    return False
-  try:
-    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
-  except (ValueError, AttributeError):  # TensorFlow's own reading of TF_CONFIG reports it
-    return False
-  return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker")) > 1
-
-
 def step_uses_xla(cfg):
   """Whether the training step of cfg is XLA-compiled on this machine's CPU: --jit_compile, unless --precision=auto
   turns it off (see `fastest`) or the step runs on several CPU replicas, which XLA does not compile
   (distribute.supports_xla)."""
-  if several_cpu_replicas(cfg):
+  from clustergan_tf import distribute
+  if distribute.several_cpu_replicas(cfg):
     return False
   if cfg.precision != "auto":
     return cfg.jit_compile
