@@ -8,6 +8,7 @@ registered FLOP statistics: MatMul, Conv2D and its two backprops, ...), not esti
 
 from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
 
+import functools
 import os
 import sys
 import time
@@ -65,19 +66,28 @@ def define_flags():
 def count_flops(concrete_function):
   """FLOPs of one call of a concrete function, by TF's profiler (registered op statistics)."""
   from tensorflow.python.profiler import model_analyzer, option_builder
+  from tensorflow.python.util import deprecation
   opts = option_builder.ProfileOptionBuilder(
       option_builder.ProfileOptionBuilder.float_operation()).with_empty_output().build()
-  return model_analyzer.profile(concrete_function.graph, options=opts).total_float_ops
+  with deprecation.silence():  # the profiler calls a TF1 helper that warns on every use; nothing for a user to do
+    return model_analyzer.profile(concrete_function.graph, options=opts).total_float_ops
 
 
-def matmul_flops_per_sec(n, dtype, jit_compile=False, seconds=2.0, streams=1):
-  """FLOP/s of `streams` independent n x n x n matmuls per call (one per inter-op stream, on the steps' threads),
-  compiled by TF (oneDNN on a CPU) or by XLA, each product a cluster of its own so that the streams run side by
-  side (in one XLA cluster they would run one after another); calls are timed until `seconds` have passed."""
+@functools.lru_cache(maxsize=None)
+def matmul_program(n, dtype, jit_compile, streams):
+  """(traced function, its inputs): `streams` independent n x n x n matmuls per call, each product a cluster of its
+  own so that the streams run side by side (in one XLA cluster they would run one after another). Built once per
+  setting, so that every round times the same program (and TF does not warn of retracing)."""
   import tensorflow as tf
   a = [tf.cast(tf.random.normal([n, n], seed=i, dtype=tf.float32), dtype) for i in range(streams)]
   product = tf.function(lambda x: tf.linalg.matmul(x, x)[0, 0], autograph=False, jit_compile=jit_compile)
-  f = tf.function(lambda xs: [product(x) for x in xs], autograph=False)
+  return tf.function(lambda xs: [product(x) for x in xs], autograph=False), a
+
+
+def matmul_flops_per_sec(n, dtype, jit_compile=False, seconds=2.0, streams=1):
+  """FLOP/s of `matmul_program` (one product per inter-op stream, on the steps' threads), compiled by TF (oneDNN on
+  a CPU) or by XLA; calls are timed until `seconds` have passed."""
+  f, a = matmul_program(n, dtype, jit_compile, streams)
   [o.numpy() for o in f(a)]
   calls, start = 0, time.perf_counter()
   while not calls or time.perf_counter() - start < seconds:

@@ -31,6 +31,7 @@ def test_steps_per_sec_counts_calls_over_elapsed_time(monkeypatch):
 
 def test_matmul_peak_is_timed_with_both_compilers(monkeypatch):
   """The practical peak is measured with TF's kernel and with XLA's (either can be faster on a CPU)."""
+  benchmark.matmul_program.cache_clear()
   seen, function = [], tf.function
   monkeypatch.setattr(tf, "function", lambda f, **kw: seen.append(kw.get("jit_compile")) or function(f, **kw))
   peak = benchmark.matmul_peak(32, tf.float32, streams=2, seconds=0.01)
@@ -47,6 +48,15 @@ def test_matmul_streams_fill_the_cores(monkeypatch, intra, env, expected):
   else:
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
   assert benchmark.matmul_streams(2) == expected
+
+
+def test_matmul_program_is_traced_once_for_every_round():
+  """Rounds time the same program: a second timing neither builds nor traces it again (TF warned of retracing)."""
+  benchmark.matmul_program.cache_clear()
+  for _ in range(2):
+    benchmark.matmul_flops_per_sec(8, tf.float32, seconds=0.0, streams=2)
+  f, _ = benchmark.matmul_program(8, tf.float32, False, 2)
+  assert benchmark.matmul_program.cache_info().misses == 1 and f.experimental_get_tracing_count() == 1
 
 
 def test_matmul_flops_count_every_stream_and_call(monkeypatch):
