@@ -3,7 +3,8 @@
 bfloat16 pays only where the hardware computes it: on a CPU with AMX the fast MNIST step ran 1.4x faster in
 bfloat16 than in float32 (without XLA, whose bf16 convolutions were slower there); on a CPU with only AVX2,
 bfloat16 (emulated) ran 5x slower than float32, and XLA made float32 1.25x faster (since the fused optimizer: within
-10% either way; BUILD_NOTES: "Traps", "Speed of the training step", "Twentieth session"). Measured on the conv nets; the MLPs keep float32 (XLA: 1.6x on AMX).
+10% either way; BUILD_NOTES: "Traps", "Speed of the training step", "Twentieth session"). Measured on the conv
+nets; the MLPs keep float32 (XLA: 1.6x on AMX).
 """
 
 import dataclasses
