@@ -85,8 +85,8 @@ def matmul_program(n, dtype, jit_compile, streams):
 
 
 def matmul_flops_per_sec(n, dtype, jit_compile=False, seconds=2.0, streams=1):
-  """FLOP/s of `matmul_program` (one product per inter-op stream, on the steps' threads), compiled by TF (oneDNN on
-  a CPU) or by XLA; calls are timed until `seconds` have passed."""
+  """FLOP/s of `matmul_program` (one product per inter-op stream, on the steps' threads), compiled by TF (its oneDNN
+  kernels where TF turns them on; Eigen's on CPUs without AVX512_VNNI/BF16/AMX) or by XLA; timed for `seconds`."""
   f, a = matmul_program(n, dtype, jit_compile, streams)
   [o.numpy() for o in f(a)]
   calls, start = 0, time.perf_counter()
