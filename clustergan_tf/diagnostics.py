@@ -20,7 +20,7 @@ class ModeLabeller:
   def __init__(self, x_train, y_train, seed=0):
     from sklearn.decomposition import PCA
     from sklearn.neighbors import KNeighborsClassifier
-    rows = np.random.default_rng(seed).permutation(len(x_train))[:ORACLE_ROWS]
+    rows = seeds.rows(len(x_train), ORACLE_ROWS, seed)
     flat = x_train[rows].reshape(len(rows), -1)
     self.pca = PCA(n_components=min(50, *flat.shape), random_state=seed).fit(flat)
     self.knn = KNeighborsClassifier(n_neighbors=min(3, len(rows))).fit(self.pca.transform(flat), y_train[rows])

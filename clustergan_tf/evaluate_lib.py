@@ -57,8 +57,7 @@ def label_free_rows(data, split, cfg):
   if split == "train" or data.one_set or cfg.real_data_weight > 0:
     return x, [split]
   x_train = data.split("train")[0]
-  rng = np.random.default_rng(seeds.LABEL_FREE_ROWS)
-  rows = np.sort(rng.permutation(len(x_train))[:LABEL_FREE_TRAIN_ROWS])
+  rows = np.sort(seeds.rows(len(x_train), LABEL_FREE_TRAIN_ROWS, seeds.LABEL_FREE_ROWS))
   return np.concatenate([x, x_train[rows]]), [split, "train"]
 
 

@@ -214,7 +214,7 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
         return path
 
       x_train = data.split("train")[0]
-      rep = raw_inputs(x_train[np.random.default_rng(0).permutation(len(x_train))[:representative_size]], data)
+      rep = raw_inputs(x_train[seeds.rows(len(x_train), representative_size, 0)], data)
       encoders = [("encoder", lite_ready("encoder", model.encoder), TFLITE_ENCODERS)]
       if outlier_reference is not None:  # E + G, 4-5x E's time: files of their own (int8 scrambles scores)
         encoders.append(("encoder_outlier_score", lite_ready("encoder_outlier_score", served, generator=model.generator,

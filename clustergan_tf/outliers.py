@@ -15,7 +15,7 @@ about 1% of inputs like the training data are.
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import batches
+from clustergan_tf import batches, seeds
 
 PARTS = ("reconstruction", "uncertainty")
 REFERENCE_ROWS = 5000  # training rows the standardisation and the threshold are measured on
@@ -67,7 +67,7 @@ def score(parts_, ref):
 
 def fit(generator, encoder, x_train, seed=0):
   """The reference of a trained model, measured on up to REFERENCE_ROWS training rows (seeded choice)."""
-  rows = np.random.default_rng(seed).permutation(len(x_train))[:REFERENCE_ROWS]
+  rows = seeds.rows(len(x_train), REFERENCE_ROWS, seed)
   return reference(parts(generator, encoder, x_train[rows]))
 
 

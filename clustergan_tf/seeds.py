@@ -6,6 +6,7 @@ draws outside training use the key (seed, stream) of their own stream. Changing 
 changes results: they are part of what makes a run reproducible.
 """
 
+import numpy as np
 import tensorflow as tf
 
 # Folded into the key of one update of a training step.
@@ -38,3 +39,9 @@ def key(seed, stream):
 def fold(step_key, stream):
   """A STEP_* stream within one update's key [2]."""
   return tf.random.experimental.stateless_fold_in(step_key, stream)
+
+
+def rows(n, k, seed):
+  """Up to k of the indices 0..n-1 [min(n, k)], a seeded random choice: the fixed subsample of a host array that
+  diagnostics, references and representative data are computed on (seed: an int or a key such as LABEL_FREE_ROWS)."""
+  return np.random.default_rng(seed).permutation(n)[:k]

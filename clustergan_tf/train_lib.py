@@ -19,11 +19,10 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 import tensorflow as tf
 
 from clustergan_tf import (checkpoint, diagnostics, distribute, evaluate_lib, files, hardware, optimizers, prior, quiet,
-                           starts, summaries)
+                           seeds, starts, summaries)
 from clustergan_tf import config as config_lib
 from clustergan_tf import data as data_lib
 from clustergan_tf import model as model_lib
@@ -325,7 +324,7 @@ class ShareEstimator:
   def __init__(self, run):
     self.run, cfg = run, run.cfg
     x = run.data.split("train")[0]
-    self.x = x[np.random.default_rng(cfg.seed).permutation(len(x))[:self.SHARE_ROWS]]
+    self.x = x[seeds.rows(len(x), self.SHARE_ROWS, cfg.seed)]
     if cfg.cluster_shares == "learned" and cfg.shares_warmup >= cfg.train_steps:
       print(f"note: --shares_warmup={cfg.shares_warmup} >= --train_steps={cfg.train_steps}: the shares stay uniform "
             "in this run; lower --shares_warmup to learn them", file=run.out, flush=True)

@@ -22,11 +22,17 @@ def trained(tiny_config, tiny_data):
 def test_restore_gives_back_weights_optimizer_step_averages_and_seconds(trained, tiny_data):
   cfg, report = trained
   model = model_lib.build(cfg, tiny_data.data_shape, tiny_data.bounded)
+  fresh_average = model.ema_weights[0].numpy()
+  moments = [v for v in model.g_optimizer.variables if "momentum" in v.name or "velocity" in v.name]
+  assert moments and not any(np.any(v.numpy()) for v in moments)  # a fresh optimizer's moments are zeros
   seconds = tf.Variable(0.0, dtype=tf.float64)
   checkpoint.restore(model, checkpoint.latest(cfg.model_dir), {"train_seconds": seconds})
   assert int(model.step) == 2 and float(seconds.numpy()) > 0
   assert checkpoint.weights_fingerprint(model) == report["weights_sha256"]
   assert float(seconds.numpy()) == checkpoint.train_seconds(checkpoint.latest(cfg.model_dir))
+  assert all(np.any(v.numpy()) for v in moments)  # Adam's moments came back, not only its step counter
+  # The average came back from the file: not the fresh model's (its initial weights), and not G's trained weights.
+  assert not np.array_equal(model.ema_weights[0].numpy(), fresh_average)
   assert not np.array_equal(model.ema_weights[0].numpy(), model.generator.weights[0].numpy())
 
 

@@ -86,12 +86,14 @@ def test_parity_of_every_form(exported):
   cands = {"saved_model": serving.saved_model_encoder(paths["encoder"]),
            "session": serving.session_encoder(paths["encoder"]),
            "tflite_float32": serving.tflite_encoder(paths["encoder_float32"]),
-           "tflite_float16": serving.tflite_encoder(paths["encoder_float16"])}
+           "tflite_float16": serving.tflite_encoder(paths["encoder_float16"]),
+           "tflite_dynamic": serving.tflite_encoder(paths["encoder_dynamic"])}
   report = serving.parity(keras_fn, cands, x, batch_size=16)
   assert report["saved_model"][0] < 1e-6 and report["saved_model"][1] == 1.0
   assert report["session"][0] < 1e-6 and report["session"][1] == 1.0
   assert report["tflite_float32"][0] < 1e-4
   assert report["tflite_float16"][0] < 1e-2
+  assert report["tflite_dynamic"][0] < 5e-2  # int8 weights, float activations
   out = serving.tflite_encoder(paths["encoder_int8"])(x[:5])
   assert out["cluster_probs"].shape == (5, 3) and np.allclose(out["cluster_probs"].sum(1), 1, atol=0.05)
 
@@ -122,6 +124,16 @@ def test_generator_signatures(exported):
     gen.signatures["sample"](cluster=tf.constant([5]), seed=tf.constant(0))
   img = gen.signatures["serving_default"](zn=tf.zeros([1, 4]), zc=tf.one_hot([1], 3))["images"]
   assert img.shape == (1, 28, 28, 1)
+  drawn = gen.signatures["sample_prior"](count=tf.constant(6), seed=tf.constant(3))
+  again = gen.signatures["sample_prior"](count=tf.constant(6), seed=tf.constant(3))
+  assert drawn["images"].shape == (6, 28, 28, 1) and drawn["cluster"].shape == (6,)
+  assert set(drawn["cluster"].numpy()) <= {0, 1, 2}
+  np.testing.assert_array_equal(drawn["images"].numpy(), again["images"].numpy())
+  # the TFLite generator agrees with the SavedModel on the same latents
+  zn, zc = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32) * 0.1, np.eye(3, dtype=np.float32)
+  lite = serving.tflite_interpreter(paths["generator_float32"]).get_signature_runner("serving_default")
+  np.testing.assert_allclose(lite(zn=zn, zc=zc)["images"],
+                             gen.signatures["serving_default"](zn=zn, zc=zc)["images"].numpy(), atol=1e-4)
 
 
 @pytest.mark.slow

@@ -12,11 +12,14 @@ def test_key_is_seed_and_stream():
 
 
 def test_streams_outside_training_are_distinct_except_the_documented_pair():
-  values = [seeds.SAMPLE_GRID, seeds.INTERPOLATION, seeds.CYCLE_ERRORS, seeds.PRIOR_SAMPLES, seeds.LEMMA_SAMPLES,
-            seeds.MODE_PURITY, seeds.DECODE_START]
-  assert len(set(values)) == len(values)
-  steps = [seeds.STEP_INTERPOLATION, seeds.STEP_CYCLE_MOVE, seeds.STEP_REAL_MOVE]
+  streams = {name: getattr(seeds, name) for name in ("SAMPLE_GRID", "INTERPOLATION", "CYCLE_ERRORS", "PRIOR_SAMPLES",
+                                                     "LEMMA_SAMPLES", "MODE_PURITY", "DECODE_START", "SERVE_SAMPLE")}
+  shared = {v for v in streams.values() if list(streams.values()).count(v) > 1}
+  assert {n for n, v in streams.items() if v in shared} == {"DECODE_START", "SERVE_SAMPLE"}  # the pair: 0, 0
+  steps = [seeds.STEP_INTERPOLATION, seeds.STEP_CYCLE_MOVE, seeds.STEP_REAL_MOVE, seeds.STEP_SMOOTHNESS]
   assert len(set(steps)) == len(steps)
+  fixed = [seeds.GMM_MEANS, seeds.STABILITY, seeds.LABEL_FREE_ROWS]
+  assert len(set(fixed)) == len(fixed)
 
 
 def test_fold_is_deterministic_and_differs_per_stream():
@@ -24,3 +27,11 @@ def test_fold_is_deterministic_and_differs_per_stream():
   a = seeds.fold(k, seeds.STEP_CYCLE_MOVE).numpy()
   np.testing.assert_array_equal(a, seeds.fold(k, seeds.STEP_CYCLE_MOVE).numpy())
   assert not np.array_equal(a, seeds.fold(k, seeds.STEP_REAL_MOVE).numpy())
+
+
+def test_rows_is_a_fixed_seeded_choice_of_distinct_indices():
+  # The literal values pin the subsamples that diagnostics, outlier references and the label-free score use.
+  np.testing.assert_array_equal(seeds.rows(10, 4, 0), [4, 6, 2, 7])
+  np.testing.assert_array_equal(seeds.rows(10, 4, seeds.LABEL_FREE_ROWS), [0, 4, 5, 3])
+  assert sorted(seeds.rows(5, 100, 3)) == [0, 1, 2, 3, 4]  # k > n: every row once
+  assert not np.array_equal(seeds.rows(1000, 10, 1), seeds.rows(1000, 10, 2))

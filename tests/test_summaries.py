@@ -148,3 +148,23 @@ def test_live_tensorboard_serves_scalars_and_images(run_dir):
   finally:
     proc.kill()
     proc.wait()
+
+
+def test_cycle_errors_on_a_stub_model_with_known_answers():
+  """G(z_n, z_c) = z_n and E(x) = (x / 2, logits favouring cluster 0): ||x - G(E(x))|| = ||x|| / 2,
+  ||z_n - E_n(G(z))|| = ||z_n|| / 2, and z_c is recovered exactly for the prior draws of cluster 0."""
+  from types import SimpleNamespace
+
+  from clustergan_tf import prior, seeds
+  logits = tf.constant([[5.0, 0.0, 0.0]])
+  encoder = lambda x, training: {"zn": x / 2, "zc_logits": tf.tile(logits, [len(x), 1])}
+  generator = lambda z, training: z[0]
+  model = SimpleNamespace(encoder=encoder, generator=generator)
+  cfg = SimpleNamespace(latent_dim=2, num_clusters=3, sigma=1.0)
+  x = tf.constant([[3.0, 4.0], [0.0, 0.0]])
+  recon, latent, zc = summaries.cycle_errors(model, x, cfg, num_samples=400, seed=5)
+  assert recon == pytest.approx(1.25)  # (5 / 2 + 0) / 2
+  zn, _, k = prior.sample(400, 2, 3, 1.0, seeds.key(5, seeds.CYCLE_ERRORS))
+  assert latent == pytest.approx(float(np.mean(np.linalg.norm(zn.numpy(), axis=1))) / 2, rel=1e-5)
+  assert zc == pytest.approx(float(np.mean(k.numpy() == 0)))
+  assert 0.2 < zc < 0.5  # about a third of the draws are of cluster 0
