@@ -93,7 +93,7 @@ def test_parity_of_every_form(exported):
   assert report["session"][0] < 1e-6 and report["session"][1] == 1.0
   assert report["tflite_float32"][0] < 1e-4
   assert report["tflite_float16"][0] < 1e-2
-  assert report["tflite_dynamic"][0] < 5e-2  # int8 weights, float activations
+  assert report["tflite_dynamic"][0] < 1e-3  # int8 weights, float activations (measured 1.0e-4 here)
   out = serving.tflite_encoder(paths["encoder_int8"])(x[:5])
   assert out["cluster_probs"].shape == (5, 3) and np.allclose(out["cluster_probs"].sum(1), 1, atol=0.05)
 
