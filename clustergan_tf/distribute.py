@@ -42,7 +42,23 @@ def make_strategy(name="default", cpu_replicas=0):
       devices = [f"/cpu:{i}" for i in range(cpu_replicas)]
       return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
     return tf.distribute.MirroredStrategy()
-  return tf.distribute.MultiWorkerMirroredStrategy()
+  try:
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  except tf.errors.UnknownError as e:
+    if "Could not start gRPC server" not in str(e):
+      raise
+    raise UsageError(f"--strategy=multi_worker: Could not start gRPC server on this worker's TF_CONFIG address "
+                     f"{_own_address()} (another process holds the port?); stop that process or give this worker a "
+                     "free port in TF_CONFIG") from None
+
+
+def _own_address():
+  """This worker's host:port in TF_CONFIG, or '?' where TF_CONFIG does not say."""
+  try:
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    return config["cluster"][config["task"]["type"]][int(config["task"]["index"])]
+  except (ValueError, KeyError, IndexError, TypeError):
+    return "?"
 
 
 def several_cpu_replicas(cfg):

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -47,14 +48,19 @@ def test_deterministic_runs_and_resume_after_kills(tmp_path, request):
     latest = tf.train.latest_checkpoint(ckpt_dir) if os.path.isdir(ckpt_dir) else None
     return int(latest.rsplit("-", 1)[1]) if latest else 0
 
+  # Kill i comes after the checkpoint at targets[i] (or later) plus a random pause, cut short 25 steps on, so
+  # that no killed run can reach its 300 steps however fast the machine: a kill lands in training or saving.
+  targets = sorted(rng.sample(range(5, 205, 5), 5))
   killed, deadline = 0, time.time() + 240
   while killed < 5 and time.time() < deadline:
-    before = saved_step()
+    target = max(targets[killed], saved_step() + 5)
     proc = subprocess.Popen(train_cmd(tmp_path / "k", *args), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    while proc.poll() is None and saved_step() <= before and time.time() < deadline:
-      time.sleep(0.05)  # wait for progress: a new checkpoint of this run
-    time.sleep(rng.uniform(0.0, 0.5))  # then kill at a random point: training, saving or evaluating
+    while proc.poll() is None and saved_step() < target and time.time() < deadline:
+      time.sleep(0.01)
+    kill_at = time.time() + rng.uniform(0.0, 0.5)
+    while proc.poll() is None and time.time() < kill_at and saved_step() < target + 25:
+      time.sleep(0.005)
     if proc.poll() is None:
       proc.send_signal(signal.SIGKILL)
       killed += 1
@@ -96,26 +102,52 @@ def _free_ports(n):
   return ports
 
 
-def _two_workers(model_dir, steps):
-  """Runs 2 workers on 127.0.0.1 to --train_steps=steps; returns their stdouts (chief first)."""
-  ports = _free_ports(2)
-  cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-  procs = []
+PORT_TAKEN = ("Address already in use", "Could not start gRPC server", "Failed to add port")
+
+
+def _two_workers(model_dir, steps, attempts=3):
+  """Runs 2 workers on 127.0.0.1 to --train_steps=steps; returns their stdouts (chief first). The free ports are
+  found before the workers bind them, so another process may take one in between: then it starts again."""
+  for _ in range(attempts):
+    outs = _launch_two_workers(model_dir, steps)
+    if outs is not None:
+      return outs
+  pytest.fail(f"a port was taken before a worker could bind it, {attempts} times")
+
+
+def _launch_two_workers(model_dir, steps):
+  """The two workers' stdouts, or None when a worker could not bind its port (the other is stopped)."""
+  cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+  procs, logs = [], []
   for i in range(2):
     env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
     cmd = train_cmd(model_dir, f"--train_steps={steps}", "--strategy=multi_worker")
-    procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-  outs = []
+    logs.append((tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")))  # pipes could fill while it polls
+    procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=logs[-1][0], stderr=logs[-1][1], text=True))
+  deadline = time.time() + 240
+  while time.time() < deadline and any(p.poll() is None for p in procs):
+    if any(p.poll() not in (None, 0) for p in procs):  # one failed: its peer would wait for it until the deadline
+      break
+    time.sleep(0.2)
   for p in procs:
-    try:
-      out, err = p.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-      for q in procs:
-        q.kill()
-      pytest.fail("multi-worker training did not finish in 240 s")
-    assert p.returncode == 0, err[-3000:]
-    outs.append(out)
-  return outs
+    if p.poll() is None:
+      p.kill()
+    p.wait()
+  results = [tuple(_read(f) for f in pair) for pair in logs]
+  failed = [err for p, (_, err) in zip(procs, results) if p.returncode != 0]
+  if any(any(m in err for m in PORT_TAKEN) for err in failed):
+    return None
+  if time.time() >= deadline:
+    pytest.fail("multi-worker training did not finish in 240 s")
+  assert not failed, failed[0][-3000:]
+  return [out for out, _ in results]
+
+
+def _read(f):
+  f.seek(0)
+  text = f.read()
+  f.close()
+  return text
 
 
 def test_two_workers_train_and_resume_identically(tmp_path):
@@ -130,6 +162,21 @@ def test_two_workers_train_and_resume_identically(tmp_path):
   assert fingerprint(outs[0]) == fingerprint(outs[1]) and fingerprint(outs[0])[1] == "15"
   assert json.loads((tmp_path / "mw" / "metrics.json").read_text())["step"] == 15
   assert str(tf.train.latest_checkpoint(str(tmp_path / "mw" / "ckpt"))).endswith("ckpt-15")
+
+
+def test_a_taken_port_is_a_one_line_error(tmp_path):
+  """A worker whose TF_CONFIG port another process holds (say, an old worker still running) stops with one line."""
+  with socket.socket() as held:
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    address = f"127.0.0.1:{held.getsockname()[1]}"
+    cluster = {"worker": [address, f"127.0.0.1:{_free_ports(1)[0]}"]}
+    env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    proc = run(train_cmd(tmp_path, "--train_steps=5", "--strategy=multi_worker"), env=env, timeout=120)
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]  # 2: a usage error
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: --strategy=multi_worker: Could not start gRPC server") and address in last, last
+  assert "TF_CONFIG" in last
 
 
 @pytest.mark.parametrize("module, extra, subdir", [("train", [], ""),
