@@ -26,6 +26,8 @@ def test_defaults_are_valid_and_are_the_papers_choices():
 @pytest.mark.parametrize("change,message", [
     (dict(num_clusters=1), "--num_clusters=1 must be >= 2"),
     (dict(sigma=0.0), "--sigma=0.0 must be > 0"),
+    (dict(time_budget_minutes=-1.0), "--time_budget_minutes=-1.0 must be >= 0"),
+    (dict(decode_steps=0), "--decode_steps=0 must be >= 1"),
     (dict(ema_decay=1.0), "--ema_decay=1.0 must lie in [0, 1)"),
     (dict(augment_rotate=181.0), "--augment_rotate=181.0 must lie in [0, 180]"),
     (dict(hidden_units=(16, 0)), "--hidden_units=16,0 must be a comma-separated list of positive layer widths"),
