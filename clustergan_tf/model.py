@@ -18,6 +18,8 @@ from clustergan_tf import augment, losses, networks, optimizers, prior, seeds
 from clustergan_tf import data as data_lib
 from clustergan_tf.errors import UsageError
 
+# What train_step logs. "wasserstein" is mean D(x) - D(G(z)) under every loss: the critic's W-distance estimate
+# under WGAN-GP, its logit gap between real and generated rows under --loss=gan/hinge (it grows as D sharpens).
 LOG_KEYS = ("d_loss", "wasserstein", "gradient_penalty", "r1_penalty", "g_adv_loss", "zn_loss", "zc_loss", "g_loss",
             "real_loss", "real_cluster_entropy", "zn_steepness_var")
 
@@ -82,6 +84,15 @@ class ClusterGAN(keras.Model):
   def g_variables(self):
     """What the generator step trains: G and E (G alone for a plain GAN)."""
     return self.generator.trainable_variables + (self.encoder.trainable_variables if self.use_encoder else [])
+
+  @property
+  def active_log_keys(self):
+    """The LOG_KEYS of terms this model's settings use; the others are logged as zeros."""
+    unused = {"gradient_penalty": self.loss_type != "wgan-gp", "r1_penalty": not self.r1_weight,
+              "zn_loss": not self.use_encoder, "zc_loss": not self.use_encoder,
+              "real_loss": not self.real_weights[0], "real_cluster_entropy": not self.real_weights[0],
+              "zn_steepness_var": not self.zn_smoothness_weight}
+    return tuple(k for k in LOG_KEYS if not unused.get(k))
 
   @property
   def step(self):

@@ -47,14 +47,25 @@ class Clock:
   def start(self):
     """Starts this run's count (after the checkpoint restored the earlier runs' seconds)."""
     self.t0, self.excluded, self.before = time.time(), 0.0, float(self.seconds.numpy())
+    self.warm = None  # (step, this_run seconds) at the end of this run's first block: tracing and compiling done
 
   def this_run(self):
     """Seconds trained by this run."""
     return time.time() - self.t0 - self.excluded
 
   def __call__(self, step=None, logs=None):
-    """Records the seconds trained so far into the variable (an action: after every block)."""
+    """Records the seconds trained so far into the variable (an action: after every block), and the end of
+    this run's first block."""
     self.seconds.assign(self.before + self.this_run())
+    if self.warm is None and step is not None:
+      self.warm = (step, self.this_run())
+
+  def rate(self, step, start):
+    """(generator steps per second of this run, whether it is known without compilation): since the end of
+    the first block once a later block has run, else since `start`, the step this run began at."""
+    if self.warm is not None and step > self.warm[0]:
+      return (step - self.warm[0]) / max(self.this_run() - self.warm[1], 1e-9), True
+    return (step - start) / max(self.this_run(), 1e-9), False
 
   @contextlib.contextmanager
   def paused(self):
@@ -351,7 +362,7 @@ class TensorBoard:
 
   def __call__(self, step, logs):
     if self.writers:
-      cfg, rate = self.run.cfg, rate_of(self.run, step)
+      cfg, (rate, _) = self.run.cfg, self.run.clock.rate(step, self.run.start)
       model = self.run.model
       rates = {"g": float(model.g_optimizer.learning_rate.numpy()), "d": float(model.d_optimizer.learning_rate.numpy())}
       summaries.write_train(self.writers["train"], step, logs, rate, rate * cfg.batch_size * cfg.n_critic, rates)
@@ -371,13 +382,9 @@ class TensorBoard:
       w.flush()
 
 
-def rate_of(run, step):
-  """Generator steps per second of training time in this run."""
-  return (step - run.start) / max(run.clock.this_run(), 1e-9)
-
-
 class Progress:
-  """A progress line with speed and ETA after the first block, every 10 s and at the last step."""
+  """A progress line after the first block, every 10 s and at the last step: speed and ETA from the second
+  block on, the first block's time (tracing, compiling) left out."""
 
   def __init__(self, run):
     self.run, self.last_print = run, None
@@ -389,7 +396,10 @@ class Progress:
       return
     self.last_print = now
     left = 60 * cfg.time_budget_minutes - float(clock.seconds.numpy()) if cfg.time_budget_minutes else float("inf")
-    print(progress_line(step, cfg.train_steps, rate_of(self.run, step), cfg.batch_size * cfg.n_critic, logs, left),
+    rate, warm = clock.rate(step, self.run.start)
+    active = self.run.model.active_log_keys
+    logs = {k: v for k, v in logs.items() if k in active}  # not the terms these settings leave out
+    print(progress_line(step, cfg.train_steps, rate, cfg.batch_size * cfg.n_critic, logs, left if warm else None),
           file=self.run.out, flush=True)
 
 
@@ -400,10 +410,14 @@ def _fmt_time(seconds):
 
 
 def progress_line(step, total, rate, images_per_step, logs, seconds_left=float("inf")):
-  """'step 1200/5000  24% | 35.2 steps/s 11264 img/s | ETA 1m48s | d_loss ...'."""
-  eta = max(0.0, min((total - step) / max(rate, 1e-9), seconds_left))
+  """'step 1200/5000  24% | 35.2 steps/s 11264 img/s | ETA 1m48s | d_loss ...'; seconds_left None: the rate
+  includes tracing and compiling (the first block), so the ETA is not known yet: 'ETA ? (compiling)'."""
+  if seconds_left is None and step < total:
+    eta = "? (first block, compiling)"
+  else:
+    eta = _fmt_time(max(0.0, min((total - step) / max(rate, 1e-9), seconds_left or float("inf"))))
   return (f"step {step}/{total} {100 * step / total:3.0f}% | {rate:.1f} steps/s {rate * images_per_step:.0f} img/s"
-          f" | ETA {_fmt_time(eta)} | " + " ".join(f"{k} {v:.4g}" for k, v in logs.items()))
+          f" | ETA {eta} | " + " ".join(f"{k} {v:.4g}" for k, v in logs.items()))
 
 
 class Evaluator:

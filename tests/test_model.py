@@ -177,6 +177,9 @@ def test_every_recipe_option_trains_a_finite_step():
   assert set(logs) == set(model.LOG_KEYS)
   assert all(np.isfinite(float(v)) for v in logs.values())
   assert float(logs["r1_penalty"]) > 0
+  # the progress line shows the active terms; the two this recipe leaves out are logged as zeros
+  assert set(model.LOG_KEYS) - set(m.active_log_keys) == {"gradient_penalty", "zn_steepness_var"}
+  assert float(logs["gradient_penalty"]) == 0 and float(logs["zn_steepness_var"]) == 0
   # E starts near uniform over K = 3: H(batch mean of p) ~ log 3 (its maximum), and the real-data loss
   # confidence * H(p) + consistency * CE(p, p(moved)) - balance * H(mean p) ~ (0.1 + 1 - 1) log 3
   assert abs(float(logs["real_cluster_entropy"]) - np.log(3)) < 1e-3
@@ -188,6 +191,12 @@ def test_every_recipe_option_trains_a_finite_step():
   d = 2.0 / 11.0
   np.testing.assert_allclose(m.ema_weights[0].numpy(), d * before + (1 - d) * m._averaged[0].numpy(), atol=1e-6)
   assert not np.allclose(m._averaged[0].numpy(), before)  # the weight itself moved
+
+
+def test_the_papers_step_shows_its_own_terms():
+  _, m = _image_model()
+  assert m.active_log_keys == ("d_loss", "wasserstein", "gradient_penalty", "g_adv_loss", "zn_loss", "zc_loss",
+                               "g_loss")
 
 
 def test_lazy_r1_only_on_every_nth_critic_update():

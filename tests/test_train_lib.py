@@ -248,6 +248,21 @@ def test_progress_line_shows_rate_images_and_eta():
   line = train_lib.progress_line(1200, 5000, 20.0, 64, {"d_loss": 0.25})
   assert line == "step 1200/5000  24% | 20.0 steps/s 1280 img/s | ETA 3m10s | d_loss 0.25"
   assert "ETA 0m30s" in train_lib.progress_line(1200, 5000, 20.0, 64, {}, seconds_left=30.0)
+  assert "| ETA ? (first block, compiling) |" in train_lib.progress_line(50, 5000, 2.0, 64, {}, seconds_left=None)
+  assert "| ETA 0m00s |" in train_lib.progress_line(50, 50, 2.0, 64, {}, seconds_left=None)  # one block did it all
+
+
+def test_speed_leaves_out_the_first_block(run, monkeypatch):
+  """The first block traces and compiles: 2 steps in 10 s, then 8 in 2 s; the rate after it is 4 steps/s."""
+  now = [0.0]
+  monkeypatch.setattr(train_lib.time, "time", lambda: now[0])
+  run.clock.start()
+  now[0] = 10.0
+  run.clock(2)
+  assert run.clock.rate(2, 0) == (0.2, False)
+  now[0] = 12.0
+  run.clock(10)
+  assert run.clock.rate(10, 0) == (4.0, True)
 
 
 def test_evaluator_runs_when_due_and_appends_the_curve(run):
