@@ -25,6 +25,9 @@ from clustergan_tf.errors import UsageError
 DATASETS = ("mnist", "fashion_mnist", "digits", "synthetic", "mixture", "vectors")
 IMAGE_DATASETS = ("mnist", "fashion_mnist")  # 28x28x1 images, the conv networks
 ROW_IMAGES = {"digits": (8, 8, 1)}  # vector data sets whose rows are flattened (H, W, C) images: --augment_* moves them
+# How each bounded data set's raw values were brought into [0, 1]: what a client of the exported encoder must do.
+SCALING = {"mnist": "8-bit pixels divided by 255", "fashion_mnist": "8-bit pixels divided by 255",
+           "digits": "scikit-learn's 0-16 pixel counts divided by 16"}
 SOURCES = ("tfds", "idx")
 SPLITS = ("train", "validation", "test")
 

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from clustergan_tf import data as data_lib
 from clustergan_tf import evaluate_lib, files, networks, outliers, prior, seeds
 from clustergan_tf.errors import UsageError
 
@@ -39,17 +40,18 @@ def _encode(encoder, x, generator=None, outlier_reference=None):
   return served
 
 
-def _check_range(x, name):
-  """Serving-time guard: data must lie in [0, 1], the range the model was trained on."""
+def _check_range(x, name, scaling):
+  """Serving-time guard: data must lie in [0, 1], the range the model was trained on, scaled as in training."""
   ok = tf.logical_and(tf.reduce_all(x >= 0.0), tf.reduce_all(x <= 1.0))
-  return tf.debugging.Assert(ok, [f"{name} must hold values in [0, 1] (divide 8-bit pixels by 255)"])
+  return tf.debugging.Assert(ok, [f"{name} must hold values in [0, 1]: {scaling or 'scaled as the training data'}"])
 
 
 def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_n=1.0, checks=True, generator=None,
-                      outlier_reference=None, standardization=None):
+                      outlier_reference=None, standardization=None, scaling=None):
   """tf.functions for the encoder's signatures: {"serving_default": fn, ["kmeans": fn]}; serving_default
   also returns outlier_score when G and the outlier reference are given. standardization (mean [D],
-  std [D]) of --standardize is applied to the raw inputs first, so clients send their data as it is."""
+  std [D]) of --standardize is applied to the raw inputs first, so clients send their data as it is;
+  scaling (data.SCALING) tells a client who sends values outside [0, 1] how the training data was scaled."""
   name = networks.input_name(data_shape)
   spec = tf.TensorSpec([None, *data_shape], tf.float32, name=name)
 
@@ -59,10 +61,11 @@ def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_
       return x
     want = ",".join(str(d) for d in data_shape)
     got = tf.strings.reduce_join(tf.strings.as_string(tf.shape(x)[1:]), separator=",")
-    asserts = [tf.debugging.Assert(tf.equal(got, want), [f"{name} must have shape [batch, {want}]; got", tf.shape(x)])]
+    message = tf.strings.join([f"{name} must have shape [batch, {want}]; got [batch, ", got, "]"])
+    asserts = [tf.debugging.Assert(tf.equal(got, want), [message])]
     if bounded:
       with tf.control_dependencies(asserts):
-        asserts.append(_check_range(x, name))
+        asserts.append(_check_range(x, name, scaling))
     with tf.control_dependencies(asserts):
       return tf.identity(x)
 
@@ -192,7 +195,7 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
     version = max(next_version(enc_base), next_version(gen_base))
   enc_fns = encoder_functions(model.encoder, data_shape, data.bounded, kmeans_centroids, cfg.beta_n,
                               generator=model.generator, outlier_reference=outlier_reference,
-                              standardization=data.standardization)
+                              standardization=data.standardization, scaling=data_lib.SCALING.get(data.name))
   gen_fns = generator_functions(model.generator, cfg.latent_dim, cfg.num_clusters, cfg.sigma,
                                 model.learned_share_values())
   served = [model.encoder, model.generator] if outlier_reference is not None else model.encoder

@@ -105,9 +105,11 @@ def test_signatures_reject_bad_input(exported):
     sig(images=tf.zeros([2, 28, 28], tf.float32))  # wrong rank
   with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float tensor but is a int32"):
     sig(images=tf.zeros([2, 28, 28, 1], tf.int32))  # wrong dtype
-  with pytest.raises(tf.errors.InvalidArgumentError, match=r"images must have shape \[batch, 28,28,1\]"):
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"images must have shape \[batch, 28,28,1\]; "
+                     r"got \[batch, 32,32,1\]"):
     sig(images=tf.zeros([2, 32, 32, 1], tf.float32))  # wrong image size
-  with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 1\]"):
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"images must hold values in \[0, 1\]: scaled as the "
+                     "training data"):  # a data set of unknown scaling (data.SCALING names the known ones)
     sig(images=tf.fill([1, 28, 28, 1], 255.0))  # unscaled pixels
   out = sig(images=tf.zeros([2, 28, 28, 1]))
   assert out["cluster"].dtype == tf.int64 and out["cluster_probs"].shape == (2, 3)
@@ -198,3 +200,11 @@ def test_sample_prior_draws_clusters_in_the_prior_shares():
   counts = np.bincount(out["cluster"].numpy(), minlength=3) / 4000
   np.testing.assert_allclose(counts, [0.0, 0.25, 0.75], atol=0.02)
   np.testing.assert_array_equal(out["images"].numpy()[:, 2:].argmax(1), out["cluster"].numpy())  # z_c = e_cluster
+
+
+def test_the_range_check_says_how_the_training_data_was_scaled():
+  from clustergan_tf import data
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"features must hold values in \[0, 1\]: scikit-learn's 0-16 pixel counts divided by 16"):
+    export_lib._check_range(tf.constant([[16.0]]), "features", data.SCALING["digits"])
+  export_lib._check_range(tf.constant([[1.0]]), "features", data.SCALING["digits"])  # in range: no error
