@@ -24,6 +24,13 @@ def define_flags():
 
 
 def main(argv):
+  from clustergan_tf import quiet
+  with quiet.stderr_without(quiet.TFLITE_NOISE):
+    export_and_check()
+
+
+def export_and_check():
+  """The command: --check, or export and then --parity / --benchmark."""
   from clustergan_tf import serving
   from clustergan_tf.errors import UsageError
   if FLAGS.check:

@@ -35,6 +35,12 @@ REMAPPER_NOISE = (r"^E\d{4} [\d:. ]+\d+ meta_optimizer\.cc:\d+\] "
                   r"remapper failed: INVALID_ARGUMENT: Mutation::Apply error: fanout .* exist for missing node ")
 
 
+# The TFLite converter prints its int8 quantizer's settings, and LiteRT announces its CPU delegate, on stderr by
+# themselves (no log level hides either): `export` keeps both off (see stderr_without).
+TFLITE_NOISE = (r"^fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, output_inference_type: \w+$"
+                r"|^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$")
+
+
 def first_call(fn):
   """fn, whose first call runs with REMAPPER_NOISE kept off stderr (when a tf.function is first run,
   grappler optimises its graph); later calls run as they are."""
@@ -44,7 +50,7 @@ def first_call(fn):
     if called:
       return fn(*args, **kwargs)
     called.append(True)
-    with _stderr_without(REMAPPER_NOISE):
+    with stderr_without(REMAPPER_NOISE):
       return fn(*args, **kwargs)
 
   return wrapped
@@ -78,7 +84,7 @@ def _startup_noise(no_driver):
 
 
 @contextlib.contextmanager
-def _stderr_without(pattern):
+def stderr_without(pattern):
   """Routes file descriptor 2 (C++ logging included) through a child process that drops the lines matching
   `pattern`. A process, not a thread: the import holds the GIL while C++ logs, and if this process dies
   (a fatal TF error) the child still prints every line it was sent."""
@@ -107,7 +113,7 @@ def _stderr_without(pattern):
 
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-  """Meta-path hook: the first `import tensorflow` runs inside _stderr_without(_startup_noise(...)) and probes the
+  """Meta-path hook: the first `import tensorflow` runs inside stderr_without(_startup_noise(...)) and probes the
   devices there (that is when cuInit runs), so modules that never import TF do not pay for it."""
 
   def find_spec(self, name, path=None, target=None):
@@ -122,7 +128,7 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
 
     def quiet_exec_module(module):
       no_driver = _no_nvidia_driver()
-      with _stderr_without(_startup_noise(no_driver)):
+      with stderr_without(_startup_noise(no_driver)):
         exec_module(module)
         if no_driver:
           module.config.list_physical_devices()  # the CUDA probe, inside the filter (no logical devices yet)

@@ -80,8 +80,14 @@ def session_encoder(path, signature="serving_default"):
   signature's tensor names: how TF Serving runs the model."""
   graph = tf.Graph()
   sess = tf.compat.v1.Session(graph=graph)
-  with graph.as_default():
-    meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
+  logger = tf.get_logger()
+  level = logger.level
+  logger.setLevel("ERROR")  # the TF1 loader is deprecated, and exactly what TF Serving runs: no warning
+  try:
+    with graph.as_default():
+      meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
+  finally:
+    logger.setLevel(level)
   sd = meta.signature_def[signature]
   (in_key, in_info), = sd.inputs.items()
   fetches = {k: v.name for k, v in sd.outputs.items()}

@@ -66,7 +66,7 @@ FILTER_SCRIPT = """
 import os, sys
 from clustergan_tf import quiet
 os.write(2, b"before\\n")
-with quiet._stderr_without("^drop"):
+with quiet.stderr_without("^drop"):
   os.write(2, b"drop me\\n")
   os.write(2, b"keep me\\n")
   print("python keep", file=sys.stderr)

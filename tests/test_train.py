@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from clustergan_tf import metrics
+from clustergan_tf import metrics, quiet
 
 pytestmark = pytest.mark.slow  # every test runs a command-line module in a subprocess
 
@@ -36,7 +36,10 @@ def test_train_then_evaluate_end_to_end(tmp_path):
   model_dir = tmp_path / "run"
   proc = run("train", "--flagfile=synthetic.flags", "--train_steps=4", f"--model_dir={model_dir}", *TINY)
   assert proc.returncode == 0, proc.stderr
+  assert re.search(r"^step 2/4  50% \| [\d.]+ steps/s \d+ img/s \| ETA \? \(first block, compiling\) \| d_loss ",
+                   proc.stdout, re.M)
   assert re.search(r"^step 4/4 100% \| [\d.]+ steps/s \d+ img/s \| ETA 0m00s \| d_loss ", proc.stdout, re.M)
+  assert "r1_penalty" not in proc.stdout and "gradient_penalty" in proc.stdout  # the terms WGAN-GP uses
   report = json.loads((model_dir / "metrics.json").read_text())
   assert report["dataset"] == "synthetic" and report["split"] == "test" and report["step"] == 4
   assert report["num_clusters"] == 4
@@ -60,6 +63,15 @@ def test_train_then_evaluate_end_to_end(tmp_path):
   assert proc.returncode == 0, proc.stderr
   assert "resuming from" in proc.stdout and "at step 4 of 6" in proc.stdout
   assert json.loads((model_dir / "metrics.json").read_text())["step"] == 6
+
+  export_dir = tmp_path / "export"
+  proc = run("export", f"--model_dir={model_dir}", f"--export_dir={export_dir}", "--parity")
+  assert proc.returncode == 0, proc.stderr
+  assert re.search(r"^\| tflite_int8 \| [\d.e+-]+ \| [\d.]+% \|$", proc.stdout, re.M), proc.stdout
+  # the converter's and LiteRT's own stderr lines, and the TF1 loader's deprecation, are kept off
+  assert not re.search(quiet.TFLITE_NOISE, proc.stderr, re.M) and "deprecated" not in proc.stderr, proc.stderr
+  proc = run("export", f"--check={export_dir}")
+  assert proc.returncode == 0 and proc.stdout.strip().endswith(f"{export_dir}: OK"), proc.stderr
 
 
 @pytest.mark.parametrize("args,fragments", [
