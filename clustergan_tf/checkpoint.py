@@ -6,6 +6,7 @@ averages of G and E (--ema_decay), the prior's cluster shares and the training l
 (the seconds trained so far, the collapse guard's lowest zc_loss). Files: MODEL_DIR/ckpt/ckpt-<step>.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -63,14 +64,31 @@ def restore(model, path, loop_state=None, strict=True):
   """Restores model (networks, optimizers, moving averages) and, when given, the loop_state variables
   from checkpoint `path`; a variable the checkpoint predates keeps its initial value.
   strict: every object of the model must be in the checkpoint (resuming training)."""
-  status = make_checkpoint(model, extras=False).restore(path)
-  if strict:  # every object of the model restored; the extras in the file are restored below (no warning)
-    status.assert_existing_objects_matched()
-  status.expect_partial()
-  restore_averages(model, path)
-  tf.train.Checkpoint(shares=model.shares).restore(path).expect_partial()  # absent: uniform, as before
-  if loop_state:
-    tf.train.Checkpoint(**loop_state).restore(path).expect_partial()
+  with readable(path):
+    status = make_checkpoint(model, extras=False).restore(path)
+    if strict:  # every object of the model restored; the extras in the file are restored below (no warning)
+      status.assert_existing_objects_matched()
+    status.expect_partial()
+    restore_averages(model, path)
+    tf.train.Checkpoint(shares=model.shares).restore(path).expect_partial()  # absent: uniform, as before
+    if loop_state:
+      tf.train.Checkpoint(**loop_state).restore(path).expect_partial()
+
+
+@contextlib.contextmanager
+def readable(path):
+  """Turns a checkpoint that cannot be read (truncated or damaged files) into a UsageError that names it and
+  the earlier checkpoints of its directory; TensorFlow's kernels report it as IndexError or an OpError."""
+  try:
+    yield
+  except (IndexError, tf.errors.OpError) as e:
+    folder = os.path.dirname(path)
+    state = tf.train.get_checkpoint_state(folder)
+    others = [os.path.basename(p) for p in (state.all_model_checkpoint_paths if state else []) if p != path]
+    fix = (f"; to go back to {' or '.join(others)}, name it in the first line of {folder}/checkpoint, or train "
+           "into a new --model_dir" if others else " and no earlier checkpoint is left; train into a new --model_dir")
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise UsageError(f"checkpoint {path} cannot be read ({first}): its files are damaged{fix}") from None
 
 
 def check_resumable(cfg, model_dir):
@@ -124,9 +142,10 @@ def load_model(cfg, data, model_dir):
 
 def train_seconds(path):
   """Seconds trained up to checkpoint `path`, evaluations excluded (0 for checkpoints that predate the count)."""
-  names = dict(tf.train.list_variables(path))
-  key = "train_seconds/.ATTRIBUTES/VARIABLE_VALUE"
-  return float(tf.train.load_variable(path, key)) if key in names else 0.0
+  with readable(path):
+    names = dict(tf.train.list_variables(path))
+    key = "train_seconds/.ATTRIBUTES/VARIABLE_VALUE"
+    return float(tf.train.load_variable(path, key)) if key in names else 0.0
 
 
 def load(model_dir):

@@ -36,10 +36,19 @@ def run(main, trains=False):
     try:
       return flags.FLAGS(argv)
     except flags.Error as e:
-      print(f"error: {e}", file=sys.stderr)
+      print(f"error: {flag_error(str(e))}", file=sys.stderr)
       sys.exit(EXIT_USAGE)
 
   app.run(wrapped, argv=sys.argv, flags_parser=parse)
+
+
+def flag_error(message):
+  """absl's parser message as our one line: its 'ERROR:: ' prefix dropped, a fix added for a missing flag file."""
+  message = message.removeprefix("ERROR:: ")
+  if message.startswith("Unable to open flagfile"):
+    message += ("; the project's flag files (digits.flags, mnist_cpu.flags, ...) are in the repository's root: "
+                "run from there or give the file's path")
+  return message
 
 
 def ending(e, model_dir=None):

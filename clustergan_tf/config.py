@@ -272,6 +272,11 @@ _COMBINATIONS = (
      "is not supported with --strategy=multi_worker: choose the start on one machine, then resume it there"),
     (lambda c: c.net_width == 1 or c.dataset in data_lib.IMAGE_DATASETS, "net_width",
      "scales the image networks only: for vector data set the MLP's widths with --hidden_units"),
+    (lambda c: c.data_path is None or c.dataset == "vectors", "data_path",
+     "is read only with --dataset=vectors: add that flag, or leave --data_path out"),
+    (lambda c: c.labels_path is None or c.dataset == "vectors", "labels_path",
+     "is read only with --dataset=vectors (the other data sets bring their labels): add that flag, or leave "
+     "--labels_path out"),
     (lambda c: not c.row_image or c.dataset == "vectors", "row_image",
      "is for --dataset=vectors: image data sets have their shape, and digits' rows are known to be 8x8 images"),
     (lambda c: c.precision != "auto" or c.strategy != "multi_worker", "precision",

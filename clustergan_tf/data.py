@@ -420,8 +420,9 @@ def _read_matrix(path, flag):
     raise UsageError(f"{flag}={path}: use a .npy or .csv file")
   try:
     x = np.load(path, allow_pickle=False)
-  except (ValueError, OSError) as e:
-    raise UsageError(f"{flag}={path} could not be parsed as numbers: {str(e).splitlines()[0][:120]}") from None
+  except (ValueError, OSError):  # not a .npy file, or one of Python objects (numpy's text would advise pickle)
+    raise UsageError(f"{flag}={path} is not a .npy file of numbers; save one with numpy.save(path, array) where "
+                     "array is numeric, or use a .csv") from None
   if x.dtype.kind not in "biuf":
     raise UsageError(f"{flag}={path} holds {x.dtype} values, not numbers; save a numeric array")
   return x

@@ -97,7 +97,7 @@ def _run_children(cfgs, processes, threads, out):
     while pending or running:
       while pending and len(running) < processes:
         i, cfg = pending.pop(0)
-        train_lib.prepare_model_dir(cfg.model_dir)
+        train_lib.prepare_dir(cfg.model_dir)
         child = Child(context, i, cfg, env)
         running[child.process.sentinel] = child
         print(f"started {cfg.model_dir} (log {child.log})", file=out, flush=True)

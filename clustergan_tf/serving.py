@@ -24,7 +24,8 @@ OPTIONAL = {("encoder", "kmeans"), ("generator", "sample_prior")}  # absent from
 def latest_version(base):
   versions = sorted(int(d) for d in os.listdir(base) if d.isdigit()) if os.path.isdir(base) else []
   if not versions:
-    raise UsageError(f"{base} holds no integer version directory (TF Serving needs BASE/NAME/<version>/)")
+    raise UsageError(f"{base} holds no integer version directory (TF Serving needs BASE/NAME/<version>/); pass "
+                     "the export's base directory, the one holding encoder/ and generator/")
   return os.path.join(base, str(versions[-1]))
 
 
@@ -40,6 +41,9 @@ def check_export(export_dir):
       meta = saved_model_utils.get_meta_graph_def(path, "serve")
     except RuntimeError as e:
       raise UsageError(f"{path} has no MetaGraph with the 'serve' tag: {e}") from None
+    except (OSError, ValueError) as e:  # a truncated or overwritten saved_model.pb
+      raise UsageError(f"{path}/saved_model.pb cannot be read ({str(e).splitlines()[0]}); export the model "
+                       "again") from None
     for sig, (inputs, outputs) in signatures.items():
       if sig not in meta.signature_def:
         if (name, sig) in OPTIONAL:
@@ -54,7 +58,10 @@ def check_export(export_dir):
                          f"expected inputs from {sorted(inputs)} and outputs {sorted(outputs)}")
       lines.append(f"{name}/{os.path.basename(path)} {sig}: ({_describe(sd.inputs)}) -> ({_describe(sd.outputs)})")
   for f in sorted(glob.glob(os.path.join(export_dir, "tflite", "*.tflite"))):
-    interp = tflite_interpreter(f)
+    try:
+      interp = tflite_interpreter(f)
+    except ValueError as e:  # LiteRT's words for a file that is no model
+      raise UsageError(f"{f} cannot be read as a TFLite model ({str(e).splitlines()[0]}); export again") from None
     ops = {d["op_name"] for d in interp._get_ops_details()}
     if any(op.startswith("Flex") for op in ops):
       raise UsageError(f"{f} uses Flex (SELECT_TF_OPS) ops; builtin ops only are expected")

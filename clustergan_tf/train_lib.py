@@ -114,14 +114,16 @@ def _check(cfg, data, strategy):
   return data
 
 
-def prepare_model_dir(model_dir):
-  """Creates model_dir and proves it writable, or raises UsageError."""
+def prepare_dir(path, flag="--model_dir"):
+  """Creates the directory a flag names and proves it writable, or raises UsageError naming the flag."""
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise UsageError(f"{flag}={path} is a file, not a directory; choose another path")
   try:
-    os.makedirs(model_dir, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=model_dir):
+    os.makedirs(path, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path):
       pass
   except OSError as e:
-    raise UsageError(f"--model_dir={model_dir} is not writable ({e.strerror}); choose another directory") from None
+    raise UsageError(f"{flag}={path} is not writable ({e.strerror}); choose another directory") from None
 
 
 def prepare(cfg, data=None, out=sys.stdout, adopt=None):
@@ -132,13 +134,15 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
     tf.config.experimental.enable_op_determinism()
   data = _check(cfg, data, strategy)
   cfg = hardware.resolve(cfg, data.data_shape, out)  # the Run's cfg and config.json hold what runs
-  prepare_model_dir(cfg.model_dir)
+  prepare_dir(cfg.model_dir)
+  chief = distribute.is_chief(strategy)
+  if chief and cfg.logdir and cfg.logdir != "none":  # the chief alone writes TensorBoard's files
+    prepare_dir(cfg.logdir, "--logdir")
   latest, extra_seconds = checkpoint.latest(cfg.model_dir), 0.0
   if latest:
     checkpoint.check_resumable(cfg, cfg.model_dir)
   elif adopt:
     latest, extra_seconds = adopt
-  chief = distribute.is_chief(strategy)
   # Every worker resumes from the shared directory; the others take part in saving, into scratch.
   ckpt_dir = checkpoint.directory(cfg.model_dir) if chief else tempfile.mkdtemp(prefix="clustergan_worker_")
   model = model_lib.build(cfg, data.data_shape, data.bounded, strategy)
@@ -494,7 +498,7 @@ def choose_start(cfg, data, out):
       report = train(start_cfg, data, out)
     reports.append(report)
   record = starts.pick(start_cfgs, reports)
-  prepare_model_dir(cfg.model_dir)
+  prepare_dir(cfg.model_dir)
   files.atomic_json(os.path.join(cfg.model_dir, starts.RECORD), record)
   i = record["picked"]
   print(f"picked start {i} of {cfg.starts} (seed {record['seeds'][i]}, label_free_score "

@@ -67,3 +67,28 @@ def test_load_serves_the_averages_and_reports_the_trained_fingerprint(tmp_path):
   assert t.weights_sha256 == report["weights_sha256"] and t.train_minutes == report["train_minutes"]
   np.testing.assert_array_equal(t.model.generator.weights[0].numpy(), t.model.ema_weights[0].numpy())
   assert t.cfg == cfg and t.data.name == "digits"
+
+
+def test_a_damaged_checkpoint_is_named_with_the_way_back(tiny_config, tiny_data):
+  """A truncated data file (a disk filled mid-save elsewhere) is a one-line error naming the earlier
+  checkpoints; following its advice (the first line of ckpt/checkpoint) restores the earlier one."""
+  import glob
+  import os
+  cfg = dataclasses.replace(tiny_config, train_steps=4, checkpoint_every=2, logdir="none", jit_compile=False)
+  train_lib.train(cfg, data=tiny_data, out=io.StringIO())
+  latest = checkpoint.latest(cfg.model_dir)
+  data_file, = glob.glob(latest + ".data-*")
+  os.truncate(data_file, os.path.getsize(data_file) // 2)
+  model = model_lib.build(cfg, tiny_data.data_shape, tiny_data.bounded)
+  with pytest.raises(UsageError, match=r"^checkpoint \S*ckpt-4 cannot be read \(.*\): its files are damaged; to go "
+                     r"back to ckpt-2, name it in the first line of \S*ckpt/checkpoint, or train into a new"):
+    checkpoint.restore(model, latest)
+  os.truncate(data_file, 0)  # the seconds' own bytes may lie in the first half
+  with pytest.raises(UsageError, match="ckpt-4 cannot be read"):
+    checkpoint.train_seconds(latest)
+  index = os.path.join(checkpoint.directory(cfg.model_dir), "checkpoint")
+  lines = open(index).read().splitlines()
+  with open(index, "w") as f:
+    f.write("\n".join(['model_checkpoint_path: "ckpt-2"', *lines[1:]]) + "\n")
+  checkpoint.restore(model, checkpoint.latest(cfg.model_dir))
+  assert int(model.step) == 2

@@ -1,6 +1,7 @@
 """The shared command-line wrapper: one-line endings with their exit statuses; the message for an interruption
 outside the training loop."""
 
+import pytest
 import tensorflow as tf
 
 from clustergan_tf import cli
@@ -41,3 +42,14 @@ def test_ending_maps_each_known_ending_to_one_line_and_its_status(tmp_path):
   assert cli.ending(parallel.ChildFailed("killed by SIGKILL"), str(tmp_path)) == ("killed by SIGKILL", 1)
   assert cli.ending(train_lib.TrainingDiverged("x")) is None  # a command that does not train: a bug, traceback
   assert cli.ending(ValueError("a bug"), str(tmp_path)) is None
+
+
+def test_a_missing_flag_file_says_where_the_flag_files_are():
+  from absl import flags
+  fv = flags.FlagValues()
+  with pytest.raises(flags.Error) as e:
+    fv(["prog", "--flagfile=/nonexistent/x.flags"])
+  line = cli.flag_error(str(e.value))
+  assert line.startswith("Unable to open flagfile: ") and "/nonexistent/x.flags" in line
+  assert line.endswith("in the repository's root: run from there or give the file's path")
+  assert cli.flag_error("flag --k=x: invalid literal") == "flag --k=x: invalid literal"  # others as absl wrote them

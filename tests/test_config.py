@@ -41,6 +41,8 @@ def test_defaults_are_valid_and_are_the_papers_choices():
     (dict(dataset="digits", net_width=0.5), "--net_width=0.5 scales the image networks only"),
     (dict(dataset="vectors", row_image=(28, 28)), "--row_image=28,28 must be H,W,C: three positive sizes"),
     (dict(dataset="mnist", row_image=(28, 28, 1)), "--row_image=28,28,1 is for --dataset=vectors"),
+    (dict(dataset="digits", data_path="x.npy"), "--data_path=x.npy is read only with --dataset=vectors"),
+    (dict(dataset="synthetic", labels_path="y.npy"), "--labels_path=y.npy is read only with --dataset=vectors"),
 ])
 def test_validate_names_the_flag_and_the_fix(change, message):
   with pytest.raises(UsageError) as e:

@@ -211,6 +211,16 @@ def test_vectors_labels_do_not_match(tmp_path):
     data.load("vectors", data_path=str(tmp_path / "x.npy"), labels_path=str(tmp_path / "y.npy"))
 
 
+@pytest.mark.parametrize("write", [lambda p: p.write_text("1,2\n3,4\n"),  # text under a .npy name
+                                   lambda p: np.save(p, np.array([{"a": 1}], dtype=object))])  # pickled objects
+def test_a_npy_file_without_numbers_is_named_with_the_fix(tmp_path, write):
+  write(tmp_path / "x.npy")
+  with pytest.raises(UsageError) as e:
+    data.load("vectors", data_path=str(tmp_path / "x.npy"))
+  assert str(e.value) == (f"--data_path={tmp_path / 'x.npy'} is not a .npy file of numbers; save one with "
+                          "numpy.save(path, array) where array is numeric, or use a .csv")
+
+
 @pytest.mark.parametrize("content,match", [
     (None, "does not exist"), ("1,2\n3,x\n", r"x.csv line 2, column 2 could not be parsed as a number: 'x'$"),
     ("1,2\nnan,3\n", "NaN or Inf, first in line 2"), ("a,b\n", "holds no rows of numbers")])

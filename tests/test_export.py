@@ -76,6 +76,17 @@ def test_check_rejects_a_missing_version(tmp_path):
     serving.check_export(str(tmp_path))
 
 
+@pytest.mark.parametrize("damaged, message", [("encoder/2/saved_model.pb", r"saved_model\.pb cannot be read"),
+                                              ("tflite/encoder_int8.tflite", "cannot be read as a TFLite model")])
+def test_check_names_a_damaged_file(exported, tmp_path, damaged, message):
+  import shutil
+  copy = tmp_path / "export"
+  shutil.copytree(exported[0], copy)
+  (copy / damaged).write_bytes(b"not a model")
+  with pytest.raises(UsageError, match=f"{re.escape(str(copy / damaged.split('/saved')[0]))}.*{message}.*export"):
+    serving.check_export(str(copy))
+
+
 def test_parity_of_every_form(exported):
   _, paths, model, data = exported
   x = data.split("test")[0]

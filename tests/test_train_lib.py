@@ -14,6 +14,7 @@ import tensorflow as tf
 from clustergan_tf import checkpoint, hardware, metrics, train_lib
 from clustergan_tf import data as data_lib
 from clustergan_tf import model as model_lib
+from clustergan_tf.errors import UsageError
 
 
 def test_time_budget_stops_early_and_is_kept_across_resumes(tiny_config, tiny_data):
@@ -86,6 +87,13 @@ def test_moving_average_can_be_turned_on_when_resuming(tiny_config, tiny_data):
   out = io.StringIO()
   report = train_lib.train(dataclasses.replace(with_ema, train_steps=4), data=tiny_data, out=out)
   assert re.search(r"resuming from \S*ckpt-2 at step 2 of 4", out.getvalue()) and report["step"] == 4
+
+
+@pytest.mark.parametrize("flag", ["model_dir", "logdir"])
+def test_an_unwritable_directory_is_named_before_anything_runs(tiny_config, tiny_data, flag):
+  cfg = dataclasses.replace(tiny_config, **{flag: "/proc/version/run"})
+  with pytest.raises(UsageError, match=f"^--{flag}=/proc/version/run is not writable"):
+    train_lib.prepare(cfg, tiny_data, io.StringIO())
 
 
 # -- the actions, one by one ----------------------------------------------------------------------
