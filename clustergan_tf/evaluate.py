@@ -4,6 +4,8 @@ Writes MODEL_DIR/metrics.json and MODEL_DIR/assignments.npz, as training does (t
 included where the training split has labels).
 """
 
+import os
+
 from clustergan_tf import cli  # noqa: F401  (quiet TF start-up first)
 
 from absl import flags
@@ -27,6 +29,8 @@ def main(argv):
                                      diagnostics.labeller(t.cfg, t.data))  # mode purity, as training reports it
   report = evaluate_lib.write(FLAGS.model_dir, evaluation, t.train_minutes, t.weights_sha256)
   print(evaluate_lib.format_report(report))
+  print(f"wrote {os.path.join(FLAGS.model_dir, 'metrics.json')} and assignments.npz of the {FLAGS.split} split "
+        "(they replace what training or an earlier evaluate wrote there)")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def test_train_then_evaluate_end_to_end(tmp_path):
   (model_dir / "metrics.json").unlink()
   proc = run("evaluate", f"--model_dir={model_dir}", "--split=train")
   assert proc.returncode == 0, proc.stderr
+  assert f"wrote {model_dir / 'metrics.json'} and assignments.npz of the train split" in proc.stdout
   again = json.loads((model_dir / "metrics.json").read_text())
   assert again["split"] == "train" and again["step"] == 4 and again["num_examples"] == 10000
   # one schema whoever writes metrics.json: evaluate keeps the training fields
