@@ -44,23 +44,27 @@ MNIST_CPU = "fast_smooth_w050_shear"  # the recipe of mnist_cpu.flags (a test ho
 FLAGS = flags.FLAGS
 
 
-def define_flags():
-  flags.DEFINE_list("recipes", list(RECIPES), f"Recipes to time, from {', '.join(RECIPES)}.")
+def define_flags(flag_values=flags.FLAGS):
+  """This command's flags (on flag_values: tests parse them on their own FlagValues)."""
+  fv = dict(flag_values=flag_values)
+  flags.DEFINE_list("recipes", list(RECIPES), f"Recipes to time, from {', '.join(RECIPES)}.", **fv)
   flags.DEFINE_enum("network", "conv", ["conv", "mlp"],
-                    "conv: the paper's 28x28 MNIST nets; mlp: 256-256 on 64-d digits (moved as 8x8 images).")
-  flags.DEFINE_integer("batch_size", 64, "Batch size per update.")
+                    "conv: the paper's 28x28 MNIST nets; mlp: 256-256 on 64-d digits (moved as 8x8 images).", **fv)
+  flags.DEFINE_integer("batch_size", 64, "Batch size per update.", lower_bound=1, **fv)
   flags.DEFINE_enum("precision", "auto", list(config_lib.PRECISIONS),
-                    "Compute precision (auto: this machine's fastest, as --precision=auto of train).")
+                    "Compute precision (auto: this machine's fastest, as --precision=auto of train).", **fv)
   flags.DEFINE_boolean("jit_compile", True, "XLA-compile the train step (--precision=auto turns it off for the "
-                       "conv nets on CPUs with native bfloat16, where it was slower). The matmul is timed both ways.")
+                       "conv nets on CPUs with native bfloat16, where it was slower). The matmul is timed both ways.",
+                       **fv)
   flags.DEFINE_enum("threads", "auto", list(config_lib.THREADS),
                     "TensorFlow's CPU thread pools, as --threads of train (the matmul runs as many products side by "
-                    "side as the cores hold ops of the intra-op pool's size, so that it too can use every core).")
+                    "side as the cores hold ops of the intra-op pool's size, so that it too can use every core).", **fv)
   flags.DEFINE_integer("steps", 10, "Timed generator steps per recipe and round (after 2 warm-up steps).",
-                       lower_bound=1)
+                       lower_bound=1, **fv)
   flags.DEFINE_integer("rounds", 5, "Rounds; each times every recipe, and the matmul by TF and by XLA for 2 s each "
-                       "(medians reported).", lower_bound=1)
-  flags.DEFINE_integer("matmul_size", 4096, "Size n of the n x n matmul that measures the practical peak.")
+                       "(medians reported).", lower_bound=1, **fv)
+  flags.DEFINE_integer("matmul_size", 4096, "Size n of the n x n matmul that measures the practical peak.",
+                       lower_bound=1, **fv)
 
 
 def count_flops(concrete_function):
@@ -137,14 +141,22 @@ def steps_per_sec(step, x, steps):
   return steps / (time.perf_counter() - t)
 
 
+def check_recipes(names):
+  """Raises UsageError naming --recipes unless it names at least one recipe, each of RECIPES (checked before the
+  minute of set-up and timing)."""
+  from clustergan_tf.errors import UsageError
+  if not names:
+    raise UsageError(f"--recipes is empty: name at least one of {', '.join(RECIPES)}")
+  unknown = [r for r in names if r not in RECIPES]
+  if unknown:
+    raise UsageError(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
+
+
 def main(argv):
+  check_recipes(FLAGS.recipes)  # before TensorFlow's start-up
   import numpy as np
   import tensorflow as tf
 
-  from clustergan_tf.errors import UsageError
-  unknown = [r for r in FLAGS.recipes if r not in RECIPES]
-  if unknown:
-    raise UsageError(f"--recipes: unknown {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
   image = FLAGS.network == "conv"
   shape = (28, 28, 1) if image else (64,)
   asked = config_lib.Config(dataset="mnist" if image else "digits", precision=FLAGS.precision,

@@ -11,7 +11,7 @@ import json
 import os
 
 from clustergan_tf import data as data_lib
-from clustergan_tf import distribute, losses, networks, prior
+from clustergan_tf import distribute, files, losses, networks, prior
 from clustergan_tf.data import DATASETS, SOURCES, SPLITS
 from clustergan_tf.errors import UsageError
 
@@ -235,8 +235,8 @@ class Config:
 
   @classmethod
   def load(cls, path):
-    with open(path) as f:
-      d = json.load(f)
+    d = files.read_json(path, "it holds the run's settings: restore it, or delete it and rerun the training "
+                        "command (it resumes from the checkpoints and writes it again)")
     names = {f.name for f in dataclasses.fields(cls)}
     d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}  # JSON lists: tuples
     return cls(**d)

@@ -51,9 +51,16 @@ def config_from_flags(flag_values=flags.FLAGS, **overrides):
   return dataclasses.replace(config_lib.Config(**values), **overrides)
 
 
-def int_list(name, items):
-  """A list flag's strings as a tuple of ints, or UsageError naming --name (every CLI's integer lists)."""
+def int_list(name, items, distinct=False, low=None):
+  """A list flag's strings as a tuple of ints in their order, or UsageError naming --name (every CLI's integer
+  lists). distinct: at least one value, none repeated (seeds, K: each trains its own runs); low: the least value."""
+  shown = ",".join(items)
   try:
-    return tuple(int(u) for u in items)
+    ints = tuple(int(u) for u in items)
   except ValueError:
-    raise UsageError(f"--{name}={','.join(items)} must be comma-separated integers") from None
+    raise UsageError(f"--{name}={shown} must be comma-separated integers") from None
+  if distinct and (not ints or len(set(ints)) != len(ints)):
+    raise UsageError(f"--{name}={shown} must list distinct integers, at least one")
+  if low is not None and any(v < low for v in ints):
+    raise UsageError(f"--{name}={shown}: every value must be >= {low}")
+  return ints

@@ -113,16 +113,10 @@ def scores(out, labels, encoder_argmax, num_clusters, prior_kind="onehot"):
   return lines, {"kmeans": clusters["kmeans"], "argmax": encoder_argmax}
 
 
-def check_output(path):
-  """Raises UsageError naming --output unless its directory exists and is writable (checked before decoding)."""
-  folder = os.path.dirname(os.path.abspath(path))
-  if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-    raise UsageError(f"--output={path}: {folder} is not a writable directory; choose another path")
-
-
 def write(path, arrays):
   """Writes the .npz atomically (temp file + rename), or raises UsageError naming --output."""
   try:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     files.atomic_write(path, lambda f: np.savez(f, **arrays))
   except OSError as e:
     raise UsageError(f"--output={path} cannot be written ({e.strerror}); choose another path") from None
@@ -136,7 +130,7 @@ def main(argv):
     raise UsageError(f"--num_samples={FLAGS.num_samples} must be at least 1")
   output = FLAGS.output or os.path.join(FLAGS.model_dir, "decode.npz")
   if not FLAGS.benchmark:
-    check_output(output)
+    files.check_output_path(output, "output")
   t = checkpoint.load(FLAGS.model_dir)
   cfg, data, model = t.cfg, t.data, t.model
   args = dict(decode_args(cfg), shares=model.learned_share_values())

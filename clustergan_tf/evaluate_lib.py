@@ -156,8 +156,8 @@ def read(model_dir):
   path = os.path.join(model_dir, "metrics.json")
   if not os.path.exists(path):
     return None
-  with open(path) as f:
-    return json.load(f)
+  return files.read_json(path, f"delete it, and python -m clustergan_tf.evaluate --model_dir={model_dir} writes it "
+                         "again")
 
 
 def raw_kmeans(data, split, num_clusters):
@@ -189,15 +189,6 @@ def format_report(report):
   return "\n".join(lines)
 
 
-def _curve_step(text):
-  """The step of one curve.jsonl line; inf (dropped) for a blank or torn line, as a crash mid-write
-  by an older version could leave."""
-  try:
-    return json.loads(text)["step"]
-  except (ValueError, KeyError, TypeError):
-    return float("inf")
-
-
 def append_curve(model_dir, report, train_minutes):
   """One JSON line per evaluation in MODEL_DIR/curve.jsonl: step, training minutes, metrics per read-out,
   label-free score and mode purity, for learning curves (accuracy against minutes). Lines of this step or
@@ -213,6 +204,6 @@ def append_curve(model_dir, report, train_minutes):
   path = os.path.join(model_dir, "curve.jsonl")
   kept = []
   if os.path.exists(path):
-    with open(path) as f:
-      kept = [text for text in f.read().splitlines() if _curve_step(text) < report["step"]]
-  files.atomic_bytes(path, "".join(text + "\n" for text in [*kept, json.dumps(line)]).encode())
+    with open(path, "rb") as f:  # a torn line (a crash mid-write by an older version) is dropped
+      kept = [p for p in files.json_lines(f) if isinstance(p.get("step"), int) and p["step"] < report["step"]]
+  files.atomic_bytes(path, "".join(json.dumps(p) + "\n" for p in [*kept, line]).encode())

@@ -115,19 +115,20 @@ def lemma(base):
 
 def interpolation(model_dir, output, steps):
   """Writes a PNG: row a is G(z_n, (1 - t) e_a + t e_(a+1 mod K)), t = 0..1. Returns its path."""
-  from clustergan_tf import checkpoint, prior, visualize
+  from clustergan_tf import checkpoint, files, prior, visualize
   from clustergan_tf.errors import UsageError
+  if steps < 2:
+    raise UsageError(f"--interpolation_steps={steps} must be at least 2 (t = 0 and t = 1)")
+  path = output or os.path.join(model_dir, "images", "interpolation_pairs.png")
+  files.check_output_path(path, "output")  # before loading and drawing
   t = checkpoint.load(model_dir)
   cfg, data, model = t.cfg, t.data, t.model
   if not prior.feeds_cluster(cfg.prior) or visualize.image_shape(data.data_shape) is None:
     raise UsageError(f"--model_dir={model_dir}: interpolation needs a one-hot-prior model of drawable data "
                      f"(images or square vectors); this one has --prior={cfg.prior}, data shape {data.data_shape}")
-  if steps < 2:
-    raise UsageError(f"--interpolation_steps={steps} must be at least 2 (t = 0 and t = 1)")
   rows = [visualize.interpolation(model.generator, data.data_shape, cfg.latent_dim, cfg.num_clusters, cfg.sigma,
                                   k_from=a, k_to=(a + 1) % cfg.num_clusters, steps=steps, rows=1, seed=a)
           for a in range(cfg.num_clusters)]
-  path = output or os.path.join(model_dir, "images", "interpolation_pairs.png")
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   visualize.write_png(np.concatenate(rows, axis=0), path)
   return path

@@ -42,9 +42,9 @@ def export_and_check():
     raise UsageError("--model_dir is required (or --check=EXPORT_DIR to validate an export)")
   if FLAGS.version is not None and FLAGS.version < 1:
     raise UsageError(f"--version={FLAGS.version} must be a positive integer")
-  from clustergan_tf import checkpoint, evaluate_lib, export_lib, outliers, train_lib
+  from clustergan_tf import checkpoint, evaluate_lib, export_lib, files, outliers
   t = checkpoint.load(FLAGS.model_dir)
-  train_lib.prepare_dir(FLAGS.export_dir, "--export_dir")  # before the work, not after it
+  files.writable_directory(FLAGS.export_dir, "export_dir")  # before the work, not after it
   cfg, data, model = t.cfg, t.data, t.model
   if not cfg.is_clustergan:
     raise UsageError(f"--model_dir={FLAGS.model_dir} was trained with --prior={cfg.prior} "

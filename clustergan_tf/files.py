@@ -1,9 +1,12 @@
-"""Atomic writes: a reader (TF Serving, a plotting script, a resumed run) never sees half a file or directory."""
+"""Atomic writes: a reader (TF Serving, a plotting script, a resumed run) never sees half a file or directory.
+Also the checks and reads around them that every command shares (no TensorFlow here: `curves` starts without it)."""
 
 import json
 import os
 import shutil
 import tempfile
+
+from clustergan_tf.errors import UsageError
 
 
 def atomic_write(path, write):
@@ -44,3 +47,59 @@ def atomic_directory(base, name, write):
     shutil.rmtree(tmp, ignore_errors=True)
     raise
   return final
+
+
+def check_output_path(path, flag):
+  """Raises UsageError naming --flag unless a file can be written at path, checked before the work that makes it:
+  path is no directory and its nearest existing folder takes a new file (a real probe: as root, os.access allows
+  even /proc). Writes nothing; the writer makes the missing folders."""
+  if os.path.isdir(path):
+    raise UsageError(f"--{flag}={path} is a directory; name a file to write")
+  folder = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(folder):
+    folder = os.path.dirname(folder)
+  try:
+    with tempfile.TemporaryFile(dir=folder):
+      pass
+  except OSError as e:
+    raise UsageError(f"--{flag}={path}: {folder} is not a writable directory ({e.strerror}); "
+                     "choose another path") from None
+
+
+def json_lines(lines):
+  """The JSON objects of the lines of a JSON-lines file (curve.jsonl), without the blank or torn lines (a crash
+  mid-write leaves a partial last line) and lines that hold no object."""
+  points = []
+  for line in lines:
+    try:
+      point = json.loads(line)
+    except ValueError:
+      continue
+    if isinstance(point, dict):
+      points.append(point)
+  return points
+
+
+def read_json(path, fix, kind=dict):
+  """The JSON object (kind) in the file at path, or UsageError naming it and `fix` when it does not parse (a
+  hand edit, a copy cut short)."""
+  try:
+    with open(path) as f:
+      value = json.load(f)
+  except ValueError as e:
+    raise UsageError(f"{path} is not valid JSON ({e}); {fix}") from None
+  if not isinstance(value, kind):
+    raise UsageError(f"{path} holds a JSON {type(value).__name__}, not the expected {kind.__name__}; {fix}")
+  return value
+
+
+def writable_directory(path, flag):
+  """Creates the directory --flag names and proves it writable, or raises UsageError naming the flag."""
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise UsageError(f"--{flag}={path} is a file, not a directory; choose another path")
+  try:
+    os.makedirs(path, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path):
+      pass
+  except OSError as e:
+    raise UsageError(f"--{flag}={path} is not writable ({e.strerror}); choose another directory") from None

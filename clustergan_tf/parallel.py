@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from clustergan_tf import errors, hardware
+from clustergan_tf import errors, files, hardware
 
 POLL_SECONDS = 60  # how often the parent prints each child's progress line
 
@@ -97,7 +97,7 @@ def _run_children(cfgs, processes, threads, out):
     while pending or running:
       while pending and len(running) < processes:
         i, cfg = pending.pop(0)
-        train_lib.prepare_dir(cfg.model_dir)
+        files.writable_directory(cfg.model_dir, "model_dir")
         child = Child(context, i, cfg, env)
         running[child.process.sentinel] = child
         print(f"started {cfg.model_dir} (log {child.log})", file=out, flush=True)

@@ -26,7 +26,7 @@ def define_flags():
   config_flags.define_config_flags()
   config_flags.define_processes_flag()
   flags.adopt_module_key_flags(config_flags)  # listed by --help, not only --helpfull
-  flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to train, comma-separated.")
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to train, comma-separated and distinct.")
   flags.DEFINE_enum("method", "argmax", list(evaluate_lib.METHODS),
                     "Clustering read-out to tabulate (both are in metrics.json).")
   flags.DEFINE_boolean("kmeans_baseline", True, "Add a row for k-means (10 inits) on the raw data of the same split.")
@@ -63,7 +63,7 @@ def label_free_summary(seeds, scores, accs):
 def main(argv):
   from clustergan_tf import evaluate_lib, parallel
   from clustergan_tf.errors import UsageError
-  seeds = list(config_flags.int_list("seeds", FLAGS.seeds))
+  seeds = list(config_flags.int_list("seeds", FLAGS.seeds, distinct=True))
   base = config_flags.config_from_flags()
   if base.dataset == "vectors" and not base.labels_path:
     raise UsageError("reproduce scores against labels: --dataset=vectors needs --labels_path")

@@ -38,18 +38,6 @@ def define_flags():
                      "best score; exact ties go to the smaller K).")
 
 
-def parse_ints(name, values, low=None):
-  """['6', '8'] -> [6, 8] (sorted, distinct), or UsageError naming --name."""
-  from clustergan_tf.errors import UsageError
-  shown = ",".join(values)
-  ints = config_flags.int_list(name, values)
-  if not ints or len(set(ints)) != len(ints):
-    raise UsageError(f"--{name}={shown} must list distinct integers, at least one")
-  if low is not None and min(ints) < low:
-    raise UsageError(f"--{name}={shown}: every value must be >= {low}")
-  return sorted(ints)
-
-
 def run_dir(model_dir, k, seed):
   return os.path.join(model_dir, f"k{k}", f"seed{seed}")
 
@@ -167,8 +155,8 @@ def select(base, ks, seeds, method="argmax", tolerance=0.0, data=None, train_fn=
 
 def main(argv):
   from clustergan_tf.errors import UsageError
-  ks = parse_ints("k", FLAGS.k, low=2)
-  seeds = parse_ints("seeds", FLAGS.seeds)
+  ks = sorted(config_flags.int_list("k", FLAGS.k, distinct=True, low=2))
+  seeds = sorted(config_flags.int_list("seeds", FLAGS.seeds, distinct=True))
   if FLAGS.tie_tolerance < 0:
     raise UsageError(f"--tie_tolerance={FLAGS.tie_tolerance:g} must be >= 0 (0: the best score wins)")
   base = config_flags.config_from_flags()

@@ -114,18 +114,6 @@ def _check(cfg, data, strategy):
   return data
 
 
-def prepare_dir(path, flag="--model_dir"):
-  """Creates the directory a flag names and proves it writable, or raises UsageError naming the flag."""
-  if os.path.exists(path) and not os.path.isdir(path):
-    raise UsageError(f"{flag}={path} is a file, not a directory; choose another path")
-  try:
-    os.makedirs(path, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path):
-      pass
-  except OSError as e:
-    raise UsageError(f"{flag}={path} is not writable ({e.strerror}); choose another directory") from None
-
-
 def prepare(cfg, data=None, out=sys.stdout, adopt=None):
   """Checks the settings, builds the model and resumes it from MODEL_DIR's latest checkpoint if any, else
   from adopt = (checkpoint, seconds) when given (the picked start of --starts; its seconds join the clock)."""
@@ -134,10 +122,10 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
     tf.config.experimental.enable_op_determinism()
   data = _check(cfg, data, strategy)
   cfg = hardware.resolve(cfg, data.data_shape, out)  # the Run's cfg and config.json hold what runs
-  prepare_dir(cfg.model_dir)
+  files.writable_directory(cfg.model_dir, "model_dir")
   chief = distribute.is_chief(strategy)
   if chief and cfg.logdir and cfg.logdir != "none":  # the chief alone writes TensorBoard's files
-    prepare_dir(cfg.logdir, "--logdir")
+    files.writable_directory(cfg.logdir, "logdir")
   latest, extra_seconds = checkpoint.latest(cfg.model_dir), 0.0
   if latest:
     checkpoint.check_resumable(cfg, cfg.model_dir)
@@ -498,7 +486,7 @@ def choose_start(cfg, data, out):
       report = train(start_cfg, data, out)
     reports.append(report)
   record = starts.pick(start_cfgs, reports)
-  prepare_dir(cfg.model_dir)
+  files.writable_directory(cfg.model_dir, "model_dir")
   files.atomic_json(os.path.join(cfg.model_dir, starts.RECORD), record)
   i = record["picked"]
   print(f"picked start {i} of {cfg.starts} (seed {record['seeds'][i]}, label_free_score "

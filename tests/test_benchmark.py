@@ -3,8 +3,11 @@
 import pytest
 import tensorflow as tf
 
+from absl import flags
+
 from clustergan_tf import benchmark
 from clustergan_tf.config import Config, validate
+from clustergan_tf.errors import UsageError
 
 
 def test_every_recipe_is_a_valid_config():
@@ -82,3 +85,20 @@ def test_the_flag_files_recipe_is_timed_with_the_flag_files_settings():
                    "augment_shift", "augment_rotate", "augment_shear", "real_data_weight", "r1_weight"}
   for name in step_settings | set(recipe):
     assert getattr(flag_file, name) == getattr(timed, name), name
+
+
+def test_recipes_must_name_at_least_one_known_recipe():
+  benchmark.check_recipes(["paper", "fast"])
+  with pytest.raises(UsageError, match="^--recipes is empty: name at least one of paper, "):
+    benchmark.check_recipes([])
+  with pytest.raises(UsageError, match="^--recipes: unknown nope; choose from paper, "):
+    benchmark.check_recipes(["paper", "nope"])
+
+
+@pytest.mark.parametrize("flag", ["--matmul_size=-1", "--batch_size=0", "--steps=0", "--rounds=0"])
+def test_sizes_and_counts_below_one_fail_at_flag_parsing(flag):
+  """absl's bound error (one line from cli.run) instead of a TensorFlow traceback half a minute later."""
+  flag_values = flags.FlagValues()
+  benchmark.define_flags(flag_values)
+  with pytest.raises(flags.IllegalFlagValueError, match="is not a positive integer"):
+    flag_values(["prog", flag])

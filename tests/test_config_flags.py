@@ -44,3 +44,17 @@ def test_list_of_non_integers_is_a_usage_error(flag_values):
   flag_values(["prog", "--hidden_units=a,b"])
   with pytest.raises(UsageError, match="--hidden_units=a,b must be comma-separated integers"):
     config_flags.config_from_flags(flag_values)
+
+
+def test_int_list_keeps_order_and_repeats_unless_asked_for_distinct_values():
+  """One parser for every integer-list flag: layer widths may repeat; seeds and K must be distinct and present."""
+  assert config_flags.int_list("hidden_units", ["16", "16"]) == (16, 16)
+  assert config_flags.int_list("k", ["12", "6", "10"], distinct=True, low=2) == (12, 6, 10)
+  with pytest.raises(UsageError, match="--k=6,x must be comma-separated integers"):
+    config_flags.int_list("k", ["6", "x"], distinct=True)
+  with pytest.raises(UsageError, match="--k=1,4: every value must be >= 2"):
+    config_flags.int_list("k", ["1", "4"], distinct=True, low=2)
+  with pytest.raises(UsageError, match="--seeds=0,0 must list distinct integers, at least one"):
+    config_flags.int_list("seeds", ["0", "0"], distinct=True)
+  with pytest.raises(UsageError, match="^--seeds= must list distinct integers, at least one$"):
+    config_flags.int_list("seeds", [], distinct=True)

@@ -1,4 +1,5 @@
 import io
+import re
 
 import numpy as np
 import pytest
@@ -44,3 +45,13 @@ def test_interpolation_png(tmp_path):
   assert image.shape == (10 * 21, 5 * 21, 1)
   with pytest.raises(UsageError, match="--interpolation_steps=1"):
     experiments.interpolation(cfg.model_dir, str(tmp_path / "x.png"), steps=1)
+
+
+def test_interpolation_checks_its_output_before_loading(tmp_path):
+  """A directory or an unwritable --output ends at once (not in TensorFlow's WriteFile after drawing)."""
+  missing = str(tmp_path / "no_model")  # never loaded: the output is checked first
+  with pytest.raises(UsageError, match=f"^--output={re.escape(str(tmp_path))} is a directory"):
+    experiments.interpolation(missing, str(tmp_path), steps=5)
+  (tmp_path / "f").write_text("")
+  with pytest.raises(UsageError, match="is not a writable directory"):
+    experiments.interpolation(missing, str(tmp_path / "f" / "i.png"), steps=5)

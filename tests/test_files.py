@@ -1,11 +1,13 @@
-"""files: atomic writes leave the old content or the new, never a part, and no temporary file."""
+"""files: atomic writes leave the old content or the new, never a part, and no temporary file; the shared checks."""
 
 import json
 import os
+import re
 
 import pytest
 
 from clustergan_tf import files
+from clustergan_tf.errors import UsageError
 
 
 def test_atomic_write_replaces_the_file(tmp_path):
@@ -54,3 +56,41 @@ def test_atomic_directory_appears_complete_or_not_at_all(tmp_path):
   with pytest.raises(RuntimeError):
     files.atomic_directory(str(tmp_path), "2", fail)
   assert sorted(os.listdir(tmp_path)) == ["1"]
+
+
+def test_check_output_path_names_the_flag_and_writes_nothing(tmp_path):
+  files.check_output_path(str(tmp_path / "new" / "deeper" / "x.npz"), "output")  # the writer makes the folders
+  assert os.listdir(tmp_path) == []
+  with pytest.raises(UsageError, match=f"^--output={re.escape(str(tmp_path))} is a directory; name a file to write$"):
+    files.check_output_path(str(tmp_path), "output")
+  (tmp_path / "f").write_text("")
+  folder = re.escape(str(tmp_path / "f"))
+  with pytest.raises(UsageError, match=rf"^--save={folder}/x.png: {folder} is not a writable directory "
+                     r"\(Not a directory\); choose another path$"):
+    files.check_output_path(str(tmp_path / "f" / "x.png"), "save")
+
+
+def test_json_lines_drops_blank_torn_and_non_object_lines():
+  lines = [b'{"step": 1}\n', b"\n", b"3\n", b'{"step": 2', b'{"step": 3, "x": "\xc3']
+  assert files.json_lines(lines) == [{"step": 1}]
+
+
+@pytest.mark.parametrize("text, problem", [('{"step": 4, "x', r"is not valid JSON \(Unterminated string"),
+                                           ("[1, 2]", "holds a JSON list, not the expected dict")])
+def test_read_json_names_the_file_the_problem_and_the_fix(tmp_path, text, problem):
+  path = tmp_path / "config.json"
+  path.write_text(text)
+  with pytest.raises(UsageError, match=f"^{re.escape(str(path))} {problem}.*; restore it$"):
+    files.read_json(str(path), "restore it")
+  path.write_text('{"step": 4}')
+  assert files.read_json(str(path), "restore it") == {"step": 4}
+
+
+def test_writable_directory_is_made_or_named(tmp_path):
+  files.writable_directory(str(tmp_path / "a" / "b"), "model_dir")
+  assert (tmp_path / "a" / "b").is_dir()
+  (tmp_path / "f").write_text("")
+  with pytest.raises(UsageError, match=r"^--export_dir=\S+/f is a file, not a directory"):
+    files.writable_directory(str(tmp_path / "f"), "export_dir")
+  with pytest.raises(UsageError, match="^--logdir=/proc/version/x is not writable"):
+    files.writable_directory("/proc/version/x", "logdir")

@@ -22,11 +22,15 @@ def test_seed_rows_and_the_mean_over_all_seeds():
   assert rows[2].endswith("| 2.0 | 20 |  |")
 
 
-def test_seeds_parse_as_the_shared_integer_list():
-  from clustergan_tf import config_flags
-  assert config_flags.int_list("seeds", ["0", "3"]) == (0, 3)
-  with pytest.raises(UsageError, match="--seeds=0,x must be comma-separated integers"):
-    config_flags.int_list("seeds", ["0", "x"])
+@pytest.mark.parametrize("seeds, message", [(["0", "x"], "--seeds=0,x must be comma-separated integers"),
+                                             ([], "--seeds= must list distinct integers, at least one"),
+                                             (["1", "1"], "--seeds=1,1 must list distinct integers, at least one")])
+def test_seeds_must_be_distinct_integers_before_anything_trains(monkeypatch, seeds, message):
+  """No seeds (a nan table, then argmax of nothing) and a repeated seed (the same run twice) end at once."""
+  import types
+  monkeypatch.setattr(reproduce, "FLAGS", types.SimpleNamespace(seeds=seeds))
+  with pytest.raises(UsageError, match=f"^{message}$"):
+    reproduce.main(["prog"])
 
 
 def test_label_free_summary_names_the_pick_and_the_gap():

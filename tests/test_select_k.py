@@ -32,14 +32,14 @@ def base(tmp_path):
   return Config(model_dir=str(tmp_path / "sel"))
 
 
-def test_parse_ints():
-  assert select_k.parse_ints("k", ["12", "6", "10"], low=2) == [6, 10, 12]
-  with pytest.raises(UsageError, match="--k=6,x must be comma-separated integers"):
-    select_k.parse_ints("k", ["6", "x"])
-  with pytest.raises(UsageError, match="--k=1,4: every value must be >= 2"):
-    select_k.parse_ints("k", ["1", "4"], low=2)
-  with pytest.raises(UsageError, match="--seeds=0,0 must list distinct integers"):
-    select_k.parse_ints("seeds", ["0", "0"])
+@pytest.mark.parametrize("k, seeds, message", [(["1", "4"], ["0"], "--k=1,4: every value must be >= 2"),
+                                                ([], ["0"], "--k= must list distinct integers, at least one"),
+                                                (["4"], ["0", "0"], "--seeds=0,0 must list distinct integers")])
+def test_k_and_seeds_are_checked_by_the_shared_integer_list(monkeypatch, k, seeds, message):
+  import types
+  monkeypatch.setattr(select_k, "FLAGS", types.SimpleNamespace(k=k, seeds=seeds))
+  with pytest.raises(UsageError, match=message):
+    select_k.main(["prog"])
 
 
 def test_select_trains_every_k_and_seed_and_picks_the_k_the_seeds_agree_on(base, tiny_data, capsys):
