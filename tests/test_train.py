@@ -94,15 +94,6 @@ def test_evaluate_without_a_model(tmp_path):
   assert_one_line_error(run("evaluate", f"--model_dir={tmp_path}"), "config.json")
 
 
-def test_resume_with_other_networks_is_refused(tmp_path):
-  model_dir = tmp_path / "run"
-  first = run("train", "--train_steps=2", f"--model_dir={model_dir}", *TINY)
-  assert first.returncode == 0, first.stderr
-  again = run("train", "--train_steps=4", f"--model_dir={model_dir}", *TINY, "--hidden_units=32,32")
-  assert_one_line_error(again, "--hidden_units=(32, 32) differs from (16, 16)")
-  assert json.loads((model_dir / "config.json").read_text())["hidden_units"] == [16, 16]  # untouched
-
-
 def test_experiments_needs_an_experiment():
   assert_one_line_error(run("experiments"), "--experiment is required")
 

@@ -96,6 +96,16 @@ def test_an_unwritable_directory_is_named_before_anything_runs(tiny_config, tiny
     train_lib.prepare(cfg, tiny_data, io.StringIO())
 
 
+def test_resume_with_other_networks_is_refused_and_leaves_the_run_as_it_was(tiny_config, tiny_data):
+  cfg = dataclasses.replace(tiny_config, train_steps=2, logdir="none", jit_compile=False)
+  train_lib.train(cfg, data=tiny_data, out=io.StringIO())
+  with pytest.raises(UsageError, match=r"^--hidden_units=\(32, 32\) differs from \(16, 16\) of the checkpoints"):
+    train_lib.train(dataclasses.replace(cfg, train_steps=4, hidden_units=(32, 32)), data=tiny_data, out=io.StringIO())
+  with open(os.path.join(cfg.model_dir, "config.json")) as f:
+    assert json.load(f)["hidden_units"] == [16, 16]  # untouched
+  assert checkpoint.latest(cfg.model_dir).endswith("ckpt-2")
+
+
 # -- the actions, one by one ----------------------------------------------------------------------
 @pytest.fixture
 def run(tiny_config, tiny_data):
