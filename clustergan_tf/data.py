@@ -409,6 +409,20 @@ def _read_csv(path, flag):
   return x
 
 
+def scale_note(d, ratio=100.0):
+  """A one-line hint when the features of a vectors data set that is not standardised differ in scale by more
+  than `ratio` (largest std / smallest nonzero std): the networks then see mostly the largest ones (a mixture
+  with features scaled 0.01 to 1000 trained into one cluster by argmax); None otherwise."""
+  if d.name != "vectors" or d.standardization is not None:
+    return None
+  std = d.split("train")[0].std(axis=0)
+  std = std[std > 0]
+  if not len(std) or std.max() <= ratio * std.min():
+    return None
+  return (f"note: the features' standard deviations range from {std.min():.3g} to {std.max():.3g}; "
+          "--standardize puts them on one scale")
+
+
 def _read_matrix(path, flag):
   if not path:
     raise UsageError(f"--dataset=vectors needs {flag}=FILE (.npy or .csv)")

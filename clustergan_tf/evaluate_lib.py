@@ -174,7 +174,9 @@ def table_row(name, values, *extra):
 
 def format_report(report):
   """One line per method: 'argmax  acc 0.9912  purity ...'."""
-  lines = [f"{report['dataset']} {report['split']} (n={report['num_examples']}) at step {report['step']}:"]
+  rows = f"n={report['num_examples']}" + ("; the file's rows, which training saw too" if report["dataset"] == "vectors"
+                                          else "")
+  lines = [f"{report['dataset']} {report['split']} ({rows}) at step {report['step']}:"]
   for m, r in report["results"].items():
     lines.append(f"  {m:7s} " + "  ".join(f"{k} {v:.4f}" for k, v in r.items()))
   extra = [f"label_free_score {report['label_free_score']:.4f}"] if "label_free_score" in report else []

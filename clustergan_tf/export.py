@@ -58,6 +58,10 @@ def export_and_check():
                             outlier_reference=reference)
   for name, path in paths.items():
     print(f"{name}: {path}")
+  left_out = [k for k in export_lib.TFLITE_ENCODERS if k not in export_lib.tflite_encoder_kinds(data)]
+  if FLAGS.tflite and left_out:
+    print(f"note: no {' or '.join(left_out)} TFLite encoder for a --standardize model: quantization cannot hold "
+          "its raw features' scales; use the float32 or float16 file")
   if not (FLAGS.parity or FLAGS.benchmark):
     return
   x = export_lib.raw_inputs(data.split(cfg.eval_split)[0], data)  # as clients send them

@@ -28,6 +28,13 @@ TFLITE_ENCODERS = ("float32", "float16", "dynamic", "int8")
 TFLITE_OUTLIER_ENCODERS = ("float32", "float16")  # dynamic-range and int8 scores are coarse (BUILD_NOTES)
 
 
+def tflite_encoder_kinds(data):
+  """The TFLite encoders written for this data: all four, or float32 and float16 alone for a --standardize model,
+  whose in-graph standardisation of raw features on mixed scales int8 weights or inputs cannot hold (a mixture of
+  features scaled 0.01 to 1000: 41-43% cluster agreement against 100% in float)."""
+  return TFLITE_ENCODERS if data.standardization is None else ("float32", "float16")
+
+
 def _encode(encoder, x, generator=None, outlier_reference=None):
   """x [B, *data_shape] -> {"cluster", "cluster_probs", "zn", "confidence"[, "outlier_score"]}: the serving
   outputs (outlier_score when G and the outlier reference are given; see outliers.py)."""
@@ -218,7 +225,7 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
 
       x_train = data.split("train")[0]
       rep = raw_inputs(x_train[seeds.rows(len(x_train), representative_size, 0)], data)
-      encoders = [("encoder", lite_ready("encoder", model.encoder), TFLITE_ENCODERS)]
+      encoders = [("encoder", lite_ready("encoder", model.encoder), tflite_encoder_kinds(data))]
       if outlier_reference is not None:  # E + G, 4-5x E's time: files of their own (int8 scrambles scores)
         encoders.append(("encoder_outlier_score", lite_ready("encoder_outlier_score", served, generator=model.generator,
                                                              outlier_reference=outlier_reference),

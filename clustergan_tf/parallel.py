@@ -93,6 +93,7 @@ def _run_children(cfgs, processes, threads, out):
   print(f"--processes={processes}: {len(cfgs)} trainings, {processes} at a time, {shown} each; "
         f"each logs to MODEL_DIR/train.log", file=out, flush=True)
   pending, running, reports, start = list(enumerate(cfgs)), {}, [None] * len(cfgs), time.monotonic()
+  next_status = start + POLL_SECONDS
   try:
     while pending or running:
       while pending and len(running) < processes:
@@ -101,13 +102,14 @@ def _run_children(cfgs, processes, threads, out):
         child = Child(context, i, cfg, env)
         running[child.process.sentinel] = child
         print(f"started {cfg.model_dir} (log {child.log})", file=out, flush=True)
-      done = multiprocessing.connection.wait(list(running), timeout=POLL_SECONDS)
+      done = multiprocessing.connection.wait(list(running), timeout=max(0.0, next_status - time.monotonic()))
       for sentinel in done:
         child = running.pop(sentinel)
         child.process.join()
         reports[child.index] = _report(child)
         print(f"finished {child.cfg.model_dir}: {_summary(reports[child.index])}", file=out, flush=True)
-      if not done:
+      if time.monotonic() >= next_status:  # every POLL_SECONDS, whether or not a child finished meanwhile
+        next_status = time.monotonic() + POLL_SECONDS
         minutes = (time.monotonic() - start) / 60
         for child in running.values():
           print(f"[{minutes:.0f} min] {child.cfg.model_dir}: {last_progress(child.lines())}", file=out, flush=True)

@@ -121,6 +121,9 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
   if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
   data = _check(cfg, data, strategy)
+  note = data_lib.scale_note(data)
+  if note:
+    print(note, file=out, flush=True)
   cfg = hardware.resolve(cfg, data.data_shape, out)  # the Run's cfg and config.json hold what runs
   files.writable_directory(cfg.model_dir, "model_dir")
   chief = distribute.is_chief(strategy)

@@ -434,3 +434,12 @@ def test_train_dataset_epochs_and_resume():
   resumed = [b.numpy()[:, 0] for b in data.train_dataset(x, 6, seed=3, start_batch=4).take(5)]
   for a, b in zip(batches[4:], resumed):
     np.testing.assert_array_equal(a, b)
+
+
+def test_scale_note_suggests_standardize_for_features_on_mixed_scales():
+  x = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32) * np.array([0.01, 1.0, 1000.0], np.float32)
+  d = data.Data("vectors", {"train": (x, None)}, None, False)
+  note = data.scale_note(d)
+  assert note.startswith("note: the features' standard deviations range from 0.0") and "--standardize" in note
+  assert data.scale_note(data.Data("vectors", {"train": (x[:, :2] * [100, 1], None)}, None, False)) is None  # 1:1
+  assert data.scale_note(data.standardize_features(d)) is None

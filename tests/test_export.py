@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import re
 
@@ -201,6 +202,8 @@ def test_standardized_vectors_are_served_raw():
   np.testing.assert_allclose(serve(tf.constant(raw))["zn"].numpy(), [[0.0, 0.0], [1.0, 2.0]])
   data = Data("vectors", {"train": ((raw - mean) / std, None)}, None, False, standardization=(mean, std))
   np.testing.assert_allclose(export_lib.raw_inputs((raw - mean) / std, data), raw)
+  assert export_lib.tflite_encoder_kinds(data) == ("float32", "float16")  # int8 cannot hold raw features' scales
+  assert export_lib.tflite_encoder_kinds(dataclasses.replace(data, standardization=None)) == export_lib.TFLITE_ENCODERS
 
 
 def test_sample_prior_draws_clusters_in_the_prior_shares():
