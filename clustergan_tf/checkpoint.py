@@ -77,18 +77,20 @@ def restore(model, path, loop_state=None, strict=True):
 
 @contextlib.contextmanager
 def readable(path):
-  """Turns a checkpoint that cannot be read (truncated or damaged files) into a UsageError that names it and
-  the earlier checkpoints of its directory; TensorFlow's kernels report it as IndexError or an OpError."""
+  """Turns a checkpoint whose files are cut short or corrupt into a UsageError that names it and the earlier
+  checkpoints of its directory (TensorFlow's reader reports a short read as IndexError, corrupt data as DataLoss
+  or OutOfRange); every other error (permissions, a missing file, memory) passes as it is."""
   try:
     yield
-  except (IndexError, tf.errors.OpError) as e:
+  except (IndexError, tf.errors.DataLossError, tf.errors.OutOfRangeError) as e:
     folder = os.path.dirname(path)
     state = tf.train.get_checkpoint_state(folder)
     others = [os.path.basename(p) for p in (state.all_model_checkpoint_paths if state else []) if p != path]
     fix = (f"; to go back to {' or '.join(others)}, name it in the first line of {folder}/checkpoint, or train "
            "into a new --model_dir" if others else " and no earlier checkpoint is left; train into a new --model_dir")
-    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    raise UsageError(f"checkpoint {path} cannot be read ({first}): its files are damaged{fix}") from None
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    raise UsageError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}): its files are damaged{fix}") \
+        from None
 
 
 def check_resumable(cfg, model_dir):

@@ -235,8 +235,8 @@ class Config:
 
   @classmethod
   def load(cls, path):
-    d = files.read_json(path, "it holds the run's settings: restore it, or delete it and rerun the training "
-                        "command (it resumes from the checkpoints and writes it again)")
+    d = files.read_json(path, "it holds the run's settings: restore it, or delete it and rerun the same training "
+                        "command with the same flags (it resumes from the checkpoints and writes it again)")
     names = {f.name for f in dataclasses.fields(cls)}
     d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}  # JSON lists: tuples
     return cls(**d)

@@ -90,7 +90,7 @@ def plot(runs, metric, output):
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  files.make_parent(output)
   fig.savefig(output)
   plt.close(fig)
   return output

@@ -434,7 +434,9 @@ def _read_matrix(path, flag):
     raise UsageError(f"{flag}={path}: use a .npy or .csv file")
   try:
     x = np.load(path, allow_pickle=False)
-  except (ValueError, OSError):  # not a .npy file, or one of Python objects (numpy's text would advise pickle)
+  except (PermissionError, IsADirectoryError) as e:
+    raise UsageError(f"{flag}={path} cannot be read ({e.strerror})") from None
+  except (ValueError, OSError, EOFError):  # not a .npy file, or one of Python objects (numpy's text: use pickle)
     raise UsageError(f"{flag}={path} is not a .npy file of numbers; save one with numpy.save(path, array) where "
                      "array is numeric, or use a .csv") from None
   if x.dtype.kind not in "biuf":

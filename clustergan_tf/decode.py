@@ -116,7 +116,7 @@ def scores(out, labels, encoder_argmax, num_clusters, prior_kind="onehot"):
 def write(path, arrays):
   """Writes the .npz atomically (temp file + rename), or raises UsageError naming --output."""
   try:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    files.make_parent(path)
     files.atomic_write(path, lambda f: np.savez(f, **arrays))
   except OSError as e:
     raise UsageError(f"--output={path} cannot be written ({e.strerror}); choose another path") from None

@@ -156,8 +156,8 @@ def read(model_dir):
   path = os.path.join(model_dir, "metrics.json")
   if not os.path.exists(path):
     return None
-  return files.read_json(path, f"delete it, and python -m clustergan_tf.evaluate --model_dir={model_dir} writes it "
-                         "again")
+  return files.read_json(path, "delete it and rerun the training command that made it (it evaluates its last "
+                         "checkpoint again, without training)")
 
 
 def raw_kmeans(data, split, num_clusters):
@@ -207,5 +207,5 @@ def append_curve(model_dir, report, train_minutes):
   kept = []
   if os.path.exists(path):
     with open(path, "rb") as f:  # a torn line (a crash mid-write by an older version) is dropped
-      kept = [p for p in files.json_lines(f) if isinstance(p.get("step"), int) and p["step"] < report["step"]]
+      kept = [p for p in files.json_lines(f) if isinstance(p.get("step"), (int, float)) and p["step"] < report["step"]]
   files.atomic_bytes(path, "".join(json.dumps(p) + "\n" for p in [*kept, line]).encode())

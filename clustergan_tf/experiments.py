@@ -129,7 +129,7 @@ def interpolation(model_dir, output, steps):
   rows = [visualize.interpolation(model.generator, data.data_shape, cfg.latent_dim, cfg.num_clusters, cfg.sigma,
                                   k_from=a, k_to=(a + 1) % cfg.num_clusters, steps=steps, rows=1, seed=a)
           for a in range(cfg.num_clusters)]
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  files.make_parent(path)
   visualize.write_png(np.concatenate(rows, axis=0), path)
   return path
 

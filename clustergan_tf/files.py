@@ -66,6 +66,11 @@ def check_output_path(path, flag):
                      "choose another path") from None
 
 
+def make_parent(path):
+  """Creates the missing folders above the file path (after check_output_path, before writing it)."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+
 def json_lines(lines):
   """The JSON objects of the lines of a JSON-lines file (curve.jsonl), without the blank or torn lines (a crash
   mid-write leaves a partial last line) and lines that hold no object."""
@@ -94,7 +99,10 @@ def read_json(path, fix, kind=dict):
 
 
 def writable_directory(path, flag):
-  """Creates the directory --flag names and proves it writable, or raises UsageError naming the flag."""
+  """Creates the directory --flag names and proves it writable, or raises UsageError naming the flag; a URL
+  (gs://..., which TensorFlow's file system writes) is left to TensorFlow."""
+  if "://" in path:
+    return
   if os.path.exists(path) and not os.path.isdir(path):
     raise UsageError(f"--{flag}={path} is a file, not a directory; choose another path")
   try:

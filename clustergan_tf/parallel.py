@@ -180,7 +180,7 @@ def last_progress(lines):
   if not lines:
     return "starting"
   head, _, rest = lines[-1].partition("| ETA ")
-  return f"{head}| ETA {rest.split(' ')[0]}"
+  return f"{head}| ETA {rest.split(' | ')[0]}"
 
 
 @contextlib.contextmanager

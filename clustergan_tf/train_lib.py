@@ -127,7 +127,7 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
   cfg = hardware.resolve(cfg, data.data_shape, out)  # the Run's cfg and config.json hold what runs
   files.writable_directory(cfg.model_dir, "model_dir")
   chief = distribute.is_chief(strategy)
-  if chief and cfg.logdir and cfg.logdir != "none":  # the chief alone writes TensorBoard's files
+  if cfg.logdir and cfg.logdir != "none":  # the chief writes it; every worker stops alike, none waits for it
     files.writable_directory(cfg.logdir, "logdir")
   latest, extra_seconds = checkpoint.latest(cfg.model_dir), 0.0
   if latest:
@@ -406,11 +406,12 @@ def _fmt_time(seconds):
 
 def progress_line(step, total, rate, images_per_step, logs, seconds_left=float("inf")):
   """'step 1200/5000  24% | 35.2 steps/s 11264 img/s | ETA 1m48s | d_loss ...'; seconds_left None: the rate
-  includes tracing and compiling (the first block), so the ETA is not known yet: 'ETA ? (compiling)'."""
+  includes tracing and compiling (the first block), so the ETA is not known yet: 'ETA ? (first block, compiling)'."""
   if seconds_left is None and step < total:
     eta = "? (first block, compiling)"
   else:
-    eta = _fmt_time(max(0.0, min((total - step) / max(rate, 1e-9), seconds_left or float("inf"))))
+    eta = _fmt_time(max(0.0, min((total - step) / max(rate, 1e-9),
+                                 float("inf") if seconds_left is None else seconds_left)))
   return (f"step {step}/{total} {100 * step / total:3.0f}% | {rate:.1f} steps/s {rate * images_per_step:.0f} img/s"
           f" | ETA {eta} | " + " ".join(f"{k} {v:.4g}" for k, v in logs.items()))
 

@@ -212,7 +212,8 @@ def test_vectors_labels_do_not_match(tmp_path):
 
 
 @pytest.mark.parametrize("write", [lambda p: p.write_text("1,2\n3,4\n"),  # text under a .npy name
-                                   lambda p: np.save(p, np.array([{"a": 1}], dtype=object))])  # pickled objects
+                                   lambda p: np.save(p, np.array([{"a": 1}], dtype=object)),  # pickled objects
+                                   lambda p: p.write_bytes(b"")])  # empty
 def test_a_npy_file_without_numbers_is_named_with_the_fix(tmp_path, write):
   write(tmp_path / "x.npy")
   with pytest.raises(UsageError) as e:

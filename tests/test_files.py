@@ -94,3 +94,5 @@ def test_writable_directory_is_made_or_named(tmp_path):
     files.writable_directory(str(tmp_path / "f"), "export_dir")
   with pytest.raises(UsageError, match="^--logdir=/proc/version/x is not writable"):
     files.writable_directory("/proc/version/x", "logdir")
+  files.writable_directory("gs://bucket/logs", "logdir")  # TensorFlow's file systems: left to TensorFlow
+  assert not os.path.exists("gs:")

@@ -40,6 +40,8 @@ def test_last_progress_reads_this_run_of_the_log(tmp_path):
             "step 50/4000   1% | 9.1 steps/s 582 img/s | ETA 7m14s | d_loss 1.2 g_loss 0.9\n"
             "step 100/4000   2% | 9.7 steps/s 618 img/s | ETA 6m42s | d_loss 1.1 g_loss 0.8\n")
   assert parallel.last_progress(parallel._tail(str(log))) == "step 100/4000   2% | 9.7 steps/s 618 img/s | ETA 6m42s"
+  first = "step 50/4000   1% | 2.0 steps/s 128 img/s | ETA ? (first block, compiling) | d_loss 1.2"
+  assert parallel.last_progress([first]) == "step 50/4000   1% | 2.0 steps/s 128 img/s | ETA ? (first block, compiling)"
   assert parallel._tail(str(log), offset)[0] == "--precision=auto: float32"
   assert parallel.last_progress(parallel._tail(str(log), offset + 1000)) == "starting"
 

@@ -268,6 +268,7 @@ def test_progress_line_shows_rate_images_and_eta():
   assert "ETA 0m30s" in train_lib.progress_line(1200, 5000, 20.0, 64, {}, seconds_left=30.0)
   assert "| ETA ? (first block, compiling) |" in train_lib.progress_line(50, 5000, 2.0, 64, {}, seconds_left=None)
   assert "| ETA 0m00s |" in train_lib.progress_line(50, 50, 2.0, 64, {}, seconds_left=None)  # one block did it all
+  assert "| ETA 0m00s |" in train_lib.progress_line(50, 5000, 2.0, 64, {}, seconds_left=0.0)  # the budget is spent
 
 
 def test_speed_leaves_out_the_first_block(run, monkeypatch):
