@@ -384,6 +384,8 @@ def _csv_problem(path, flag):
   for number, text in _csv_lines(path):
     fields = next(csv.reader([text]))
     for column, field in enumerate(fields, start=1):
+      if not field.strip():
+        return f"{flag}={path} line {number}, column {column} is empty; every row needs a number in every column"
       if _numbers(field) is None:
         return f"{flag}={path} line {number}, column {column} could not be parsed as a number: {field!r}"
     if width is None:

@@ -224,7 +224,8 @@ def test_a_npy_file_without_numbers_is_named_with_the_fix(tmp_path, write):
 
 @pytest.mark.parametrize("content,match", [
     (None, "does not exist"), ("1,2\n3,x\n", r"x.csv line 2, column 2 could not be parsed as a number: 'x'$"),
-    ("1,2\nnan,3\n", "NaN or Inf, first in line 2"), ("a,b\n", "holds no rows of numbers")])
+    ("1,2\nnan,3\n", "NaN or Inf, first in line 2"), ("a,b\n", "holds no rows of numbers"),
+    ("1,2\n3,\n", r"x.csv line 2, column 2 is empty; every row needs a number in every column$")])
 def test_vectors_bad_file(tmp_path, content, match):
   path = tmp_path / "x.csv"
   if content is not None:
