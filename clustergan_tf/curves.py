@@ -48,10 +48,14 @@ def parse_runs(specs):
 
 def check_metric(runs, metric):
   """Raises UsageError naming --metric unless some evaluation of the runs holds it as a number."""
-  held = sorted({k for _, points in runs for p in points for k, v in p.items()
-                 if isinstance(v, (int, float)) and not isinstance(v, bool)} - {"step", "train_minutes"})
+  held = sorted({k for _, points in runs for p in points for k, v in p.items() if _is_number(v)}
+                - {"step", "train_minutes"})
   if metric not in held:
     raise UsageError(f"--metric={metric} is not in the runs' curve.jsonl; choose from {', '.join(held) or '(none)'}")
+
+
+def _is_number(value):
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def check_output(output):
@@ -68,8 +72,7 @@ def table(runs, metric):
   for name, points in runs:
     for p in points:
       purity = f"{p['mode_purity']:.3f}" if "mode_purity" in p else ""
-      value = p.get(metric)
-      value = value if isinstance(value, (int, float)) else float("nan")  # not measured in this evaluation
+      value = p[metric] if _is_number(p.get(metric)) else float("nan")  # not measured in this evaluation
       lines.append(f"| {name} | {p['step']} | {p['train_minutes']:.1f} | {value:.4f} | {purity} |")
   return lines
 

@@ -85,16 +85,16 @@ def json_lines(lines):
   return points
 
 
-def read_json(path, fix, kind=dict):
-  """The JSON object (kind) in the file at path, or UsageError naming it and `fix` when it does not parse (a
-  hand edit, a copy cut short)."""
+def read_json(path, fix):
+  """The JSON object in the file at path, or UsageError naming it and `fix` when it does not parse or holds no
+  object (a hand edit, a copy cut short)."""
   try:
     with open(path) as f:
       value = json.load(f)
   except ValueError as e:
     raise UsageError(f"{path} is not valid JSON ({e}); {fix}") from None
-  if not isinstance(value, kind):
-    raise UsageError(f"{path} holds a JSON {type(value).__name__}, not the expected {kind.__name__}; {fix}")
+  if not isinstance(value, dict):
+    raise UsageError(f"{path} holds a JSON {type(value).__name__}, not the expected dict; {fix}")
   return value
 
 

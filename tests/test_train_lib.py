@@ -266,8 +266,8 @@ def test_progress_line_shows_rate_images_and_eta():
   line = train_lib.progress_line(1200, 5000, 20.0, 64, {"d_loss": 0.25})
   assert line == "step 1200/5000  24% | 20.0 steps/s 1280 img/s | ETA 3m10s | d_loss 0.25"
   assert "ETA 0m30s" in train_lib.progress_line(1200, 5000, 20.0, 64, {}, seconds_left=30.0)
-  assert "| ETA ? (first block, compiling) |" in train_lib.progress_line(50, 5000, 2.0, 64, {}, seconds_left=None)
-  assert "| ETA 0m00s |" in train_lib.progress_line(50, 50, 2.0, 64, {}, seconds_left=None)  # one block did it all
+  assert "| ETA ? (first block, compiling) |" in train_lib.progress_line(50, 5000, 2.0, 64, {}, eta_known=False)
+  assert "| ETA 0m00s |" in train_lib.progress_line(50, 50, 2.0, 64, {}, eta_known=False)  # one block did it all
   assert "| ETA 0m00s |" in train_lib.progress_line(50, 5000, 2.0, 64, {}, seconds_left=0.0)  # the budget is spent
 
 
