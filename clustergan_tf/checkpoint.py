@@ -3,18 +3,21 @@ export, decode and experiments.
 
 A checkpoint holds G, D, E, both optimizers (the step counter included), the moving
 averages of G and E (--ema_decay), the prior's cluster shares and the training loop's state
-(the seconds trained so far, the collapse guard's lowest zc_loss). Files: MODEL_DIR/ckpt/ckpt-<step>.
+(the seconds trained so far, the collapse guard's lowest zc_loss). Files: MODEL_DIR/ckpt/ckpt-<step>, and
+MODEL_DIR/data.json, the fingerprint of the training rows (`data.fingerprint`) that a resume must match.
 """
 
 import contextlib
 import dataclasses
 import hashlib
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
 
 from clustergan_tf import config as config_lib
+from clustergan_tf import files
 from clustergan_tf import data as data_lib
 from clustergan_tf import model as model_lib
 from clustergan_tf.errors import UsageError
@@ -93,16 +96,49 @@ def readable(path):
         from None
 
 
-def check_resumable(cfg, model_dir):
-  """UsageError naming the flag if cfg differs from the run saved in model_dir in a setting its checkpoint needs."""
+DATA_FILE = "data.json"  # MODEL_DIR/data.json: data.fingerprint of the rows the checkpoints were trained on
+
+
+def check_resumable(cfg, model_dir, data=None):
+  """UsageError naming the flag if cfg differs from the run saved in model_dir in a setting its checkpoint needs,
+  or (given data) if data's training rows are not those the checkpoints were trained on."""
   path = os.path.join(model_dir, "config.json")
+  if os.path.exists(path):
+    saved = config_lib.Config.load(path)
+    for name in config_lib.ARCHITECTURE:
+      if getattr(saved, name) != getattr(cfg, name):
+        raise UsageError(f"--{name}={getattr(cfg, name)} differs from {getattr(saved, name)} of the checkpoints in "
+                         f"--model_dir={model_dir}; use the same value to resume, or another --model_dir")
+  change = data_change(cfg, model_dir, data) if data is not None else None
+  if change:
+    raise UsageError(f"{change}; resume with the same data, or train into another --model_dir")
+
+
+def _source(cfg):
+  """The flags that name where cfg's data comes from."""
+  if cfg.dataset == "vectors":
+    return f"--data_path={cfg.data_path}"
+  return f"--data_source={cfg.data_source}" + (f" --data_dir={cfg.data_dir}" if cfg.data_dir else "")
+
+
+def data_change(cfg, model_dir, data):
+  """A line saying how data's training rows differ from those model_dir was trained on (MODEL_DIR/data.json), or
+  None when they are the same or model_dir predates data.json."""
+  path = os.path.join(model_dir, DATA_FILE)
   if not os.path.exists(path):
-    return
-  saved = config_lib.Config.load(path)
-  for name in config_lib.ARCHITECTURE:
-    if getattr(saved, name) != getattr(cfg, name):
-      raise UsageError(f"--{name}={getattr(cfg, name)} differs from {getattr(saved, name)} of the checkpoints in "
-                       f"--model_dir={model_dir}; use the same value to resume, or another --model_dir")
+    return None
+  saved = files.read_json(path, f"delete {path} to skip this check")
+  now = data_lib.fingerprint(data)
+  if saved.get("sha256") == now["sha256"]:
+    return None
+  return (f"the training data of {_source(cfg)} ({now['train_rows']} rows, sha256 {now['sha256']}) are not those "
+          f"the checkpoints in --model_dir={model_dir} were trained on ({saved.get('train_rows')} rows, sha256 "
+          f"{saved.get('sha256')}, {DATA_FILE})")
+
+
+def save_data_fingerprint(model_dir, data):
+  """Writes MODEL_DIR/data.json (the chief, at every start: a resume has already matched it)."""
+  files.atomic_json(os.path.join(model_dir, DATA_FILE), data_lib.fingerprint(data))
 
 
 def _weights(model):
@@ -150,10 +186,14 @@ def train_seconds(path):
     return float(tf.train.load_variable(path, key)) if key in names else 0.0
 
 
-def load(model_dir):
-  """The trained model of model_dir, ready for evaluate, export and decode."""
+def load(model_dir, out=sys.stderr):
+  """The trained model of model_dir, ready for evaluate, export and decode; a note to `out` when its data file no
+  longer holds the rows it was trained on (MODEL_DIR/data.json)."""
   cfg = config_lib.Config.from_model_dir(model_dir)
   data = cfg.load_data()
+  change = data_change(cfg, model_dir, data)
+  if change and out is not None:
+    print(f"note: {change}: what follows uses today's data", file=out, flush=True)
   # Inference and export run in float32 (mixed-precision weights are float32 already; TFLite
   # builtins have no bfloat16 kernels).
   model = load_model(dataclasses.replace(cfg, precision="float32"), data, model_dir)

@@ -131,7 +131,7 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
     files.writable_directory(cfg.logdir, "logdir")
   latest, extra_seconds = checkpoint.latest(cfg.model_dir), 0.0
   if latest:
-    checkpoint.check_resumable(cfg, cfg.model_dir)
+    checkpoint.check_resumable(cfg, cfg.model_dir, data)
   elif adopt:
     latest, extra_seconds = adopt
   # Every worker resumes from the shared directory; the others take part in saving, into scratch.
@@ -148,6 +148,7 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
     print(f"resuming from {latest} at step {start} of {cfg.train_steps}", file=out, flush=True)
   if chief:
     cfg.save(os.path.join(cfg.model_dir, "config.json"))
+    checkpoint.save_data_fingerprint(cfg.model_dir, data)
   return Run(cfg, data, strategy, chief, model, clock, ckpt_dir, latest, start, out, state)
 
 

@@ -2,12 +2,15 @@
 
 import dataclasses
 import io
+import json
+import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from clustergan_tf import checkpoint, train_lib
+from clustergan_tf import data as data_lib
 from clustergan_tf import model as model_lib
 from clustergan_tf.errors import UsageError
 
@@ -49,6 +52,22 @@ def test_check_resumable_names_the_differing_setting(trained):
   checkpoint.check_resumable(dataclasses.replace(cfg, learning_rate=1.0, train_steps=9), cfg.model_dir)  # allowed
   with pytest.raises(UsageError, match=r"--latent_dim=5 differs from 3 of the checkpoints"):
     checkpoint.check_resumable(dataclasses.replace(cfg, latent_dim=5), cfg.model_dir)
+
+
+def test_resume_on_other_training_rows_is_refused_and_inference_notes_it(trained, tiny_data):
+  cfg, _ = trained
+  saved = json.load(open(os.path.join(cfg.model_dir, checkpoint.DATA_FILE)))
+  assert saved == data_lib.fingerprint(tiny_data) and saved["train_rows"] == 256 and saved["shape"] == [6]
+  checkpoint.check_resumable(cfg, cfg.model_dir, tiny_data)  # the same rows: allowed
+  x, y = tiny_data.splits["train"]
+  other = dataclasses.replace(tiny_data, splits=dict(tiny_data.splits, train=(x[::-1].copy(), y)))  # same shape
+  assert data_lib.fingerprint(other)["sha256"] != saved["sha256"]
+  with pytest.raises(UsageError, match=r"^the training data of --data_source=tfds \(256 rows, sha256 \w{16}\) "
+                     r"are not those the checkpoints in --model_dir=.* were trained on \(256 rows, sha256 "
+                     + saved["sha256"] + r", data.json\); resume with the same data, or train into another"):
+    checkpoint.check_resumable(cfg, cfg.model_dir, other)
+  os.remove(os.path.join(cfg.model_dir, checkpoint.DATA_FILE))  # a model_dir from before data.json: no check
+  checkpoint.check_resumable(cfg, cfg.model_dir, other)
 
 
 def test_load_model_without_checkpoint_is_a_usage_error(tiny_config, tiny_data, tmp_path):

@@ -106,6 +106,25 @@ def test_resume_with_other_networks_is_refused_and_leaves_the_run_as_it_was(tiny
   assert checkpoint.latest(cfg.model_dir).endswith("ckpt-2")
 
 
+def test_resume_on_an_edited_vectors_file_is_refused_and_evaluation_notes_it(tiny_config, tmp_path):
+  path = str(tmp_path / "rows.npy")
+  rows = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+  np.save(path, rows)
+  cfg = dataclasses.replace(tiny_config, dataset="vectors", data_path=path, train_steps=2, logdir="none",
+                            jit_compile=False, augment_shift=0.0, augment_rotate=0.0, augment_shear=0.0)
+  train_lib.train(cfg, out=io.StringIO())
+  np.save(path, rows[::-1])  # the same width and row count, other order: only the fingerprint tells
+  with pytest.raises(UsageError, match=f"^the training data of --data_path={re.escape(path)} \\(64 rows"):
+    train_lib.train(dataclasses.replace(cfg, train_steps=4), out=io.StringIO())
+  assert checkpoint.latest(cfg.model_dir).endswith("ckpt-2")
+  note = io.StringIO()
+  checkpoint.load(cfg.model_dir, out=note)
+  assert note.getvalue().startswith(f"note: the training data of --data_path={path} (64 rows") and \
+      note.getvalue().endswith("what follows uses today's data\n")
+  np.save(path, rows)  # the file as it was: resumes
+  assert train_lib.train(dataclasses.replace(cfg, train_steps=4), out=io.StringIO())["step"] == 4
+
+
 # -- the actions, one by one ----------------------------------------------------------------------
 @pytest.fixture
 def run(tiny_config, tiny_data):
