@@ -395,8 +395,9 @@ class Progress:
     rate, warm = clock.rate(step, self.run.start)
     active = self.run.model.active_log_keys
     logs = {k: v for k, v in logs.items() if k in active}  # not the terms these settings leave out
-    print(progress_line(step, cfg.train_steps, rate, cfg.batch_size * cfg.n_critic, logs, left, eta_known=warm),
-          file=self.run.out, flush=True)
+    unit = "img" if len(self.run.data.data_shape) == 3 or self.run.model.row_image else "rows"
+    print(progress_line(step, cfg.train_steps, rate, cfg.batch_size * cfg.n_critic, logs, left, eta_known=warm,
+                        unit=unit), file=self.run.out, flush=True)
 
 
 def _fmt_time(seconds):
@@ -405,14 +406,15 @@ def _fmt_time(seconds):
   return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
-def progress_line(step, total, rate, images_per_step, logs, seconds_left=float("inf"), eta_known=True):
-  """'step 1200/5000  24% | 35.2 steps/s 11264 img/s | ETA 1m48s | d_loss ...'; eta_known False: the rate
-  includes tracing and compiling (the first block), so the ETA is not known yet: 'ETA ? (first block, compiling)'."""
+def progress_line(step, total, rate, rows_per_step, logs, seconds_left=float("inf"), eta_known=True, unit="img"):
+  """'step 1200/5000  24% | 35.2 steps/s 11264 img/s | ETA 1m48s | d_loss ...' (unit: "img" for images, "rows" for
+  vectors); eta_known False: the rate includes tracing and compiling (the first block), so the ETA is not known
+  yet: 'ETA ? (first block, compiling)'."""
   if not eta_known and step < total:
     eta = "? (first block, compiling)"
   else:
     eta = _fmt_time(max(0.0, min((total - step) / max(rate, 1e-9), seconds_left)))
-  return (f"step {step}/{total} {100 * step / total:3.0f}% | {rate:.1f} steps/s {rate * images_per_step:.0f} img/s"
+  return (f"step {step}/{total} {100 * step / total:3.0f}% | {rate:.1f} steps/s {rate * rows_per_step:.0f} {unit}/s"
           f" | ETA {eta} | " + " ".join(f"{k} {v:.4g}" for k, v in logs.items()))
 
 

@@ -279,11 +279,13 @@ def test_progress_prints_the_first_block_then_every_ten_seconds_and_the_last_ste
     progress(step, {"g_loss": 0.5})
   printed = [line.split(" |")[0] for line in run.out.getvalue().splitlines()]
   assert printed == ["step 2/10  20%", "step 6/10  60%", "step 10/10 100%"]
+  assert all(" rows/s | " in line for line in run.out.getvalue().splitlines())  # vectors: rows, not images
 
 
 def test_progress_line_shows_rate_images_and_eta():
   line = train_lib.progress_line(1200, 5000, 20.0, 64, {"d_loss": 0.25})
   assert line == "step 1200/5000  24% | 20.0 steps/s 1280 img/s | ETA 3m10s | d_loss 0.25"
+  assert "| 20.0 steps/s 1280 rows/s |" in train_lib.progress_line(1200, 5000, 20.0, 64, {}, unit="rows")
   assert "ETA 0m30s" in train_lib.progress_line(1200, 5000, 20.0, 64, {}, seconds_left=30.0)
   assert "| ETA ? (first block, compiling) |" in train_lib.progress_line(50, 5000, 2.0, 64, {}, eta_known=False)
   assert "| ETA 0m00s |" in train_lib.progress_line(50, 50, 2.0, 64, {}, eta_known=False)  # one block did it all
