@@ -1,7 +1,7 @@
 """Evaluates the latest checkpoint: `python -m clustergan_tf.evaluate --model_dir=DIR [--split=test]`.
 
 Writes MODEL_DIR/metrics.json and MODEL_DIR/assignments.npz, as training does (the same schema, mode purity
-included where the training split has labels).
+included where the training split has labels), and the pictures of the clusters to MODEL_DIR/images/.
 """
 
 import os
@@ -20,7 +20,7 @@ def define_flags():
 
 
 def main(argv):
-  from clustergan_tf import checkpoint, diagnostics, evaluate_lib
+  from clustergan_tf import checkpoint, diagnostics, evaluate_lib, summaries
   from clustergan_tf.errors import UsageError
   if not FLAGS.model_dir:
     raise UsageError("--model_dir is required: the directory a training run wrote")
@@ -29,8 +29,11 @@ def main(argv):
                                      diagnostics.labeller(t.cfg, t.data))  # mode purity, as training reports it
   report = evaluate_lib.write(FLAGS.model_dir, evaluation, t.train_minutes, t.weights_sha256)
   print(evaluate_lib.format_report(report))
-  print(f"wrote {os.path.join(FLAGS.model_dir, 'metrics.json')} and assignments.npz of the {FLAGS.split} split "
-        "(they replace what training or an earlier evaluate wrote there)")
+  x = t.data.split(FLAGS.split)[0]
+  pictures = summaries.save_pngs(FLAGS.model_dir, summaries.pictures(t.model, t.data, t.cfg, x))
+  drawn = f" and the pictures in {os.path.join(FLAGS.model_dir, 'images')}" if pictures else ""
+  print(f"wrote {os.path.join(FLAGS.model_dir, 'metrics.json')} and assignments.npz of the {FLAGS.split} split"
+        f"{drawn} (they replace what training or an earlier evaluate wrote there)")
 
 
 if __name__ == "__main__":

@@ -92,3 +92,9 @@ def write_png(image, path):
   """Writes an image [H, W, C] in [0, 1] as PNG (tf.io.encode_png)."""
   png = tf.io.encode_png(tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8))
   tf.io.write_file(path, png)
+
+
+if __name__ == "__main__":  # a library, not a command: name the commands that draw
+  raise SystemExit("error: clustergan_tf.visualize is the library the commands draw with: training and `python -m "
+                   "clustergan_tf.evaluate --model_dir=DIR` write the pictures to DIR/images/, `python -m "
+                   "clustergan_tf.experiments --experiment=interpolation --model_dir=DIR` an interpolation")

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -36,9 +37,9 @@ def test_train_then_evaluate_end_to_end(tmp_path):
   model_dir = tmp_path / "run"
   proc = run("train", "--flagfile=synthetic.flags", "--train_steps=4", f"--model_dir={model_dir}", *TINY)
   assert proc.returncode == 0, proc.stderr
-  assert re.search(r"^step 2/4  50% \| [\d.]+ steps/s \d+ img/s \| ETA \? \(first block, compiling\) \| d_loss ",
+  assert re.search(r"^step 2/4  50% \| [\d.]+ steps/s \d+ rows/s \| ETA \? \(first block, compiling\) \| d_loss ",
                    proc.stdout, re.M)
-  assert re.search(r"^step 4/4 100% \| [\d.]+ steps/s \d+ img/s \| ETA 0m00s \| d_loss ", proc.stdout, re.M)
+  assert re.search(r"^step 4/4 100% \| [\d.]+ steps/s \d+ rows/s \| ETA 0m00s \| d_loss ", proc.stdout, re.M)
   assert "r1_penalty" not in proc.stdout and "gradient_penalty" in proc.stdout  # the terms WGAN-GP uses
   report = json.loads((model_dir / "metrics.json").read_text())
   assert report["dataset"] == "synthetic" and report["split"] == "test" and report["step"] == 4
@@ -50,10 +51,15 @@ def test_train_then_evaluate_end_to_end(tmp_path):
   assert len(report["weights_sha256"]) == 16 and f"final weights sha256:{report['weights_sha256']}" in proc.stdout
   assert json.loads((model_dir / "config.json").read_text())["train_steps"] == 4  # flag overrides flag file
 
+  pictures = sorted(p.name for p in (model_dir / "images").iterdir())
+  assert pictures == ["interpolation_0_to_1.png", "real_vs_reconstruction.png", "samples_by_cluster.png"]
   (model_dir / "metrics.json").unlink()
+  shutil.rmtree(model_dir / "images")
   proc = run("evaluate", f"--model_dir={model_dir}", "--split=train")
   assert proc.returncode == 0, proc.stderr
   assert f"wrote {model_dir / 'metrics.json'} and assignments.npz of the train split" in proc.stdout
+  assert sorted(p.name for p in (model_dir / "images").iterdir()) == pictures  # evaluate draws them too
+  assert f"and the pictures in {model_dir / 'images'}" in proc.stdout
   again = json.loads((model_dir / "metrics.json").read_text())
   assert again["split"] == "train" and again["step"] == 4 and again["num_examples"] == 10000
   # one schema whoever writes metrics.json: evaluate keeps the training fields

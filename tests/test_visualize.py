@@ -1,5 +1,8 @@
 """Pictures: drawable shapes, scaling and upscaling, tile layout, the K-row sample grid, PNG output."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -101,3 +104,10 @@ def test_write_png_round_trips(tmp_path):
   back = tf.io.decode_png(tf.io.read_file(path)).numpy()
   assert back.dtype == np.uint8 and back.shape == (2, 3, 1)
   np.testing.assert_array_equal(back[..., 0], [[0, 51, 255], [0, 255, 100]])  # clipped to [0, 1], x 255
+
+
+def test_running_the_module_names_the_commands_that_draw():
+  proc = subprocess.run([sys.executable, "-m", "clustergan_tf.visualize"], capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 1 and "Traceback" not in proc.stderr
+  assert proc.stderr.strip().splitlines()[-1].startswith("error: clustergan_tf.visualize is the library")
+  assert "python -m clustergan_tf.evaluate --model_dir=DIR" in proc.stderr
