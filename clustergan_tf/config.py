@@ -39,8 +39,8 @@ class Config:
                              "directory of IDX files ('idx').", choices=SOURCES)
   data_dir: str | None = setting(None, "IDX directory (--data_source=idx) or TFDS data_dir (--data_source=tfds).")
   data_path: str | None = setting(None, "--dataset=vectors: a .npy or .csv file of shape [rows, features].")
-  labels_path: str | None = setting(None, "--dataset=vectors: optional integer labels (.npy/.csv), for evaluation "
-                                    "only.")
+  labels_path: str | None = setting(None, "--dataset=vectors: optional labels (.npy/.csv), one per row of "
+                                    "--data_path: integer ids or text (numbered in sorted order), for evaluation only.")
   standardize: bool = setting(False, "--dataset=vectors: scale every feature to mean 0, std 1 (statistics of the "
                               "training rows).", architecture=True)
   row_image: tuple[int, ...] = setting((), "--dataset=vectors whose rows are flattened images: their shape H,W,C "

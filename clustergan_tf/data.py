@@ -44,6 +44,7 @@ class Data:
   num_classes: int | None
   bounded: bool  # every value in [0, 1]: G ends in a sigmoid, else linear
   standardization: tuple | None = None  # (mean [D], std [D]) applied to raw features (--standardize)
+  class_names: tuple | None = None  # text labels of --labels_path; class id i is class_names[i] (sorted order)
   one_set: bool = False  # every split draws on the same rows (--dataset=vectors: the whole file), subsets included
 
   @property
@@ -421,6 +422,15 @@ def _read_csv(path, flag):
   return x
 
 
+def labels_note(d, shown=10):
+  """'labels: K classes from --labels_path, ids in sorted order: 0=a, 1=b, ...' for text labels, else None."""
+  if not d.class_names:
+    return None
+  ids = ", ".join(f"{i}={c}" for i, c in enumerate(d.class_names[:shown]))
+  more = f", ... ({len(d.class_names) - shown} more)" if len(d.class_names) > shown else ""
+  return f"labels: {len(d.class_names)} classes from --labels_path, ids in sorted order: {ids}{more}"
+
+
 def scale_note(d, ratio=100.0):
   """A one-line hint when the features of a vectors data set that is not standardised differ in scale by more
   than `ratio` (largest std / smallest nonzero std): the networks then see mostly the largest ones (a mixture
@@ -463,8 +473,42 @@ def _row_name(path, row):
   return f"row {row} (counting from 0)"
 
 
+def _label_fields(path):
+  """The labels of a .npy of strings, or the fields of a one-column .csv (comments and blank lines skipped, a header
+  line kept: the caller knows the row count), as text; None for other files (numbers, several columns)."""
+  if not os.path.isfile(path):
+    return None
+  if path.endswith(".npy"):
+    try:
+      x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+      return None  # _read_matrix says why
+    return [str(v) for v in x.ravel()] if x.dtype.kind in "US" else None
+  if not path.endswith(".csv"):
+    return None
+  try:
+    with open(path, encoding="utf-8-sig") as f:
+      texts = [t for t in (line.split("#", 1)[0].strip() for line in f) if t]
+  except (OSError, UnicodeDecodeError):
+    return None
+  rows = [next(csv.reader([t])) for t in texts]
+  return [r[0].strip() for r in rows] if all(len(r) == 1 for r in rows) else None
+
+
 def _read_labels(labels_path, num_rows):
-  """Integer class ids [num_rows] from .npy/.csv (one column or one row)."""
+  """(class ids [num_rows] int64, class names or None) from .npy/.csv (one column or one row): integer ids, or text
+  labels (a .npy of strings; a .csv of one label per line, after an optional header line) numbered in sorted
+  order."""
+  fields = _label_fields(labels_path)
+  if fields is not None and len(fields) == num_rows + 1:
+    fields = fields[1:]  # a header line
+  if fields is not None and (labels_path.endswith(".npy") or any(_numbers(f) is None for f in fields)):
+    if len(fields) != num_rows:
+      raise UsageError(f"--labels_path={labels_path} holds {len(fields)} labels; expected {num_rows}, one per row "
+                       "of --data_path (a .csv may add one header line)")
+    classes = tuple(sorted(set(fields)))
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[c] for c in fields], np.int64), classes
   y = _read_matrix(labels_path, "--labels_path")
   if y.ndim == 2 and 1 in y.shape:
     y = y.ravel()
@@ -472,12 +516,12 @@ def _read_labels(labels_path, num_rows):
     raise UsageError(f"--labels_path={labels_path} has shape {y.shape}; expected {num_rows} labels, one per row "
                      "of --data_path")
   if not np.all(np.equal(np.mod(y, 1), 0)):
-    raise UsageError(f"--labels_path={labels_path} must hold integer class ids")
-  return y.astype(np.int64)
+    raise UsageError(f"--labels_path={labels_path} must hold integer class ids or text labels")
+  return y.astype(np.int64), None
 
 
 def load_vectors(data_path, labels_path=None):
-  """Vectors [N, D] from .npy/.csv (+ optional integer labels [N]); every split is the whole file."""
+  """Vectors [N, D] from .npy/.csv (+ optional labels [N]: integer ids or text); every split is the whole file."""
   x = _read_matrix(data_path, "--data_path")
   if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
     raise UsageError(f"--data_path={data_path} must hold a 2-D array [num_rows, num_features]; got shape {x.shape}")
@@ -486,12 +530,12 @@ def load_vectors(data_path, labels_path=None):
   if len(bad):
     raise UsageError(f"--data_path={data_path} contains NaN or Inf, first in {_row_name(data_path, bad[0])}; "
                      "clean the file")
-  y, num_classes = None, None
+  y, num_classes, names = None, None, None
   if labels_path:
-    y = _read_labels(labels_path, len(x))
+    y, names = _read_labels(labels_path, len(x))
     num_classes = len(np.unique(y))
   bounded = bool(x.min() >= 0.0 and x.max() <= 1.0)
-  return Data("vectors", {"train": (x, y), "test": (x, y)}, num_classes, bounded, one_set=True)
+  return Data("vectors", {"train": (x, y), "test": (x, y)}, num_classes, bounded, one_set=True, class_names=names)
 
 
 def train_dataset(x, batch_size, seed, start_batch=0):

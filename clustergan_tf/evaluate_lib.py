@@ -6,7 +6,8 @@ restart (onehot prior only): the paper's "GAN with bp" baselines.
 
 `write` is the one writer of MODEL_DIR/metrics.json (one schema, whoever evaluates) and
 MODEL_DIR/assignments.npz (arrays `labels`, `argmax`, `kmeans`, `outlier_score`; labels are -1 when
-the data set has none), so anyone can recompute the figures.
+the data set has none; with text labels also `class_names`, id i being class_names[i]), so anyone can recompute
+the figures.
 """
 
 import dataclasses
@@ -84,7 +85,7 @@ def assign(zn, probs, num_clusters, beta_n):
 class Evaluation:
   """One split clustered and scored."""
   report: dict  # what metrics.json holds (without the training fields that `write` adds)
-  assignments: dict  # assignments.npz: labels [N] (-1: none), argmax [N], kmeans [N], outlier_score [N]
+  assignments: dict  # assignments.npz: labels [N] (-1: none), argmax [N], kmeans [N], outlier_score [N][, class_names]
   zn: np.ndarray  # [N, latent_dim]
   probs: np.ndarray | None  # softmax(z_c) [N, K]; None where the latents carry no cluster
 
@@ -118,7 +119,11 @@ def evaluate(model, data, split, cfg, step, labeller=None):
       report["prior_shares_error"] = metrics.share_error(y, clusters["argmax"], report["prior_shares"])
     report["outliers"], clusters["outlier_score"] = outlier_report(model, data, x, y, cfg)
   labels = y if y is not None else np.full(len(x), -1, np.int64)
-  return Evaluation(report, {"labels": labels, **clusters}, zn, probs)
+  arrays = {"labels": labels, **clusters}
+  if data.class_names:  # text labels: id i of `labels` is class_names[i]
+    report["class_names"] = list(data.class_names)
+    arrays["class_names"] = np.array(data.class_names)
+  return Evaluation(report, arrays, zn, probs)
 
 
 def outlier_report(model, data, x, y, cfg):

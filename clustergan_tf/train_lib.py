@@ -121,9 +121,9 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
   if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
   data = _check(cfg, data, strategy)
-  note = data_lib.scale_note(data)
-  if note:
-    print(note, file=out, flush=True)
+  for note in (data_lib.labels_note(data), data_lib.scale_note(data)):
+    if note:
+      print(note, file=out, flush=True)
   cfg = hardware.resolve(cfg, data.data_shape, out)  # the Run's cfg and config.json hold what runs
   files.writable_directory(cfg.model_dir, "model_dir")
   chief = distribute.is_chief(strategy)
@@ -372,7 +372,10 @@ class TensorBoard:
     if not self.logdir:
       return
     assigned = evaluation.assignments
-    summaries.write_projector(self.logdir, evaluation.zn, evaluation.probs, assigned["labels"],
+    labels = assigned["labels"]
+    if "class_names" in assigned:  # the Projector colours by the user's own label text
+      labels = assigned["class_names"][labels]
+    summaries.write_projector(self.logdir, evaluation.zn, evaluation.probs, labels,
                               assigned.get("argmax", assigned["kmeans"]), x, self.run.data.data_shape)
     for w in self.writers.values():
       w.flush()

@@ -211,6 +211,35 @@ def test_vectors_labels_do_not_match(tmp_path):
     data.load("vectors", data_path=str(tmp_path / "x.npy"), labels_path=str(tmp_path / "y.npy"))
 
 
+@pytest.mark.parametrize("name,write", [
+    ("y.csv", lambda p: p.write_text("species\nsetosa\nvirginica\n# a comment\nsetosa\n\nversicolor\n")),
+    ("y.csv", lambda p: p.write_text('setosa\nvirginica\n"setosa"\nversicolor\n')),  # no header, a quoted field
+    ("y.npy", lambda p: np.save(p, np.array(["setosa", "virginica", "setosa", "versicolor"])))])
+def test_text_labels_are_numbered_in_sorted_order(tmp_path, name, write):
+  np.save(tmp_path / "x.npy", np.zeros((4, 2)))
+  write(tmp_path / name)
+  d = data.load("vectors", data_path=str(tmp_path / "x.npy"), labels_path=str(tmp_path / name))
+  assert d.class_names == ("setosa", "versicolor", "virginica") and d.num_classes == 3
+  np.testing.assert_array_equal(d.split("train")[1], [0, 2, 0, 1])
+  assert data.labels_note(d) == "labels: 3 classes from --labels_path, ids in sorted order: 0=setosa, 1=versicolor, " \
+      "2=virginica"
+
+
+def test_integer_labels_with_a_header_stay_numbers(tmp_path):
+  np.save(tmp_path / "x.npy", np.zeros((3, 2)))
+  (tmp_path / "y.csv").write_text("label\n10\n2\n10\n")
+  d = data.load("vectors", data_path=str(tmp_path / "x.npy"), labels_path=str(tmp_path / "y.csv"))
+  assert d.class_names is None and data.labels_note(d) is None
+  np.testing.assert_array_equal(d.split("train")[1], [10, 2, 10])  # ids as given, not as sorted text
+
+
+def test_text_labels_of_the_wrong_count_are_named(tmp_path):
+  np.save(tmp_path / "x.npy", np.zeros((5, 2)))
+  (tmp_path / "y.csv").write_text("a\nb\nc\n")
+  with pytest.raises(UsageError, match=r"y.csv holds 3 labels; expected 5, one per row of --data_path"):
+    data.load("vectors", data_path=str(tmp_path / "x.npy"), labels_path=str(tmp_path / "y.csv"))
+
+
 @pytest.mark.parametrize("write", [lambda p: p.write_text("1,2\n3,4\n"),  # text under a .npy name
                                    lambda p: np.save(p, np.array([{"a": 1}], dtype=object)),  # pickled objects
                                    lambda p: p.write_bytes(b"")])  # empty

@@ -1,5 +1,6 @@
 """evaluate_lib: the clusters and numbers that every report, table and metrics.json holds."""
 
+import dataclasses
 import json
 import os
 
@@ -159,6 +160,15 @@ def test_write_is_the_one_schema_with_training_fields(tmp_path):
   arrays = np.load(tmp_path / "assignments.npz")
   assert set(arrays.files) == {"labels", "argmax", "kmeans", "outlier_score"}
   assert sorted(os.listdir(tmp_path)) == ["assignments.npz", "metrics.json"]  # no temporary files left
+
+
+def test_text_labels_travel_as_class_names_beside_the_ids(tmp_path):
+  data = dataclasses.replace(stub_data([0, 1, 2], [0, 1, 2]), class_names=("cat", "dog", "eel"))
+  ev = evaluate_lib.evaluate(StubModel(), data, "test", Config(num_clusters=K, latent_dim=2), step=3)
+  report = evaluate_lib.write(str(tmp_path), ev, train_minutes=1.5, weights_sha256="abc")
+  assert report["class_names"] == ["cat", "dog", "eel"]
+  arrays = np.load(tmp_path / "assignments.npz")  # no pickle needed: an array of strings
+  assert arrays["class_names"].tolist() == ["cat", "dog", "eel"] and arrays["labels"].tolist() == [0, 1, 2]
 
 
 def test_format_report_lines():
