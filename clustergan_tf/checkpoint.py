@@ -99,9 +99,9 @@ def readable(path):
 DATA_FILE = "data.json"  # MODEL_DIR/data.json: data.fingerprint of the rows the checkpoints were trained on
 
 
-def check_resumable(cfg, model_dir, data=None):
+def check_resumable(cfg, model_dir, fingerprint=None):
   """UsageError naming the flag if cfg differs from the run saved in model_dir in a setting its checkpoint needs,
-  or (given data) if data's training rows are not those the checkpoints were trained on."""
+  or (given the data's `data.fingerprint`) if its training rows are not those the checkpoints were trained on."""
   path = os.path.join(model_dir, "config.json")
   if os.path.exists(path):
     saved = config_lib.Config.load(path)
@@ -109,7 +109,7 @@ def check_resumable(cfg, model_dir, data=None):
       if getattr(saved, name) != getattr(cfg, name):
         raise UsageError(f"--{name}={getattr(cfg, name)} differs from {getattr(saved, name)} of the checkpoints in "
                          f"--model_dir={model_dir}; use the same value to resume, or another --model_dir")
-  change = data_change(cfg, model_dir, data) if data is not None else None
+  change = data_change(cfg, model_dir, fingerprint) if fingerprint is not None else None
   if change:
     raise UsageError(f"{change}; resume with the same data, or train into another --model_dir")
 
@@ -118,27 +118,28 @@ def _source(cfg):
   """The flags that name where cfg's data comes from."""
   if cfg.dataset == "vectors":
     return f"--data_path={cfg.data_path}"
-  return f"--data_source={cfg.data_source}" + (f" --data_dir={cfg.data_dir}" if cfg.data_dir else "")
+  if cfg.dataset in data_lib.IMAGE_DATASETS:
+    return f"--data_source={cfg.data_source}" + (f" --data_dir={cfg.data_dir}" if cfg.data_dir else "")
+  return f"--dataset={cfg.dataset}"  # generated or bundled: its rows change only with the library's version
 
 
-def data_change(cfg, model_dir, data):
-  """A line saying how data's training rows differ from those model_dir was trained on (MODEL_DIR/data.json), or
-  None when they are the same or model_dir predates data.json."""
+def data_change(cfg, model_dir, fingerprint):
+  """A line saying how the training rows of `fingerprint` (`data.fingerprint`) differ from those model_dir was
+  trained on (MODEL_DIR/data.json), or None when they are the same or model_dir predates data.json."""
   path = os.path.join(model_dir, DATA_FILE)
   if not os.path.exists(path):
     return None
   saved = files.read_json(path, f"delete {path} to skip this check")
-  now = data_lib.fingerprint(data)
-  if saved.get("sha256") == now["sha256"]:
+  if saved.get("sha256") == fingerprint["sha256"]:
     return None
-  return (f"the training data of {_source(cfg)} ({now['train_rows']} rows, sha256 {now['sha256']}) are not those "
-          f"the checkpoints in --model_dir={model_dir} were trained on ({saved.get('train_rows')} rows, sha256 "
-          f"{saved.get('sha256')}, {DATA_FILE})")
+  return (f"the training data of {_source(cfg)} ({fingerprint['train_rows']} rows, sha256 {fingerprint['sha256']}) "
+          f"are not those the checkpoints in --model_dir={model_dir} were trained on ({saved.get('train_rows')} "
+          f"rows, sha256 {saved.get('sha256')}, {DATA_FILE})")
 
 
-def save_data_fingerprint(model_dir, data):
-  """Writes MODEL_DIR/data.json (the chief, at every start: a resume has already matched it)."""
-  files.atomic_json(os.path.join(model_dir, DATA_FILE), data_lib.fingerprint(data))
+def save_data_fingerprint(model_dir, fingerprint):
+  """Writes MODEL_DIR/data.json (the chief, at every start: a resume has matched it, or the run predates it)."""
+  files.atomic_json(os.path.join(model_dir, DATA_FILE), fingerprint)
 
 
 def _weights(model):
@@ -191,7 +192,7 @@ def load(model_dir, out=sys.stderr):
   longer holds the rows it was trained on (MODEL_DIR/data.json)."""
   cfg = config_lib.Config.from_model_dir(model_dir)
   data = cfg.load_data()
-  change = data_change(cfg, model_dir, data)
+  change = data_change(cfg, model_dir, data_lib.fingerprint(data))
   if change and out is not None:
     print(f"note: {change}: what follows uses today's data", file=out, flush=True)
   # Inference and export run in float32 (mixed-precision weights are float32 already; TFLite

@@ -63,7 +63,7 @@ def fingerprint(d):
   training."""
   x = np.ascontiguousarray(d.split("train")[0], np.float32)
   return {"dataset": d.name, "train_rows": int(x.shape[0]), "shape": list(x.shape[1:]),
-          "sha256": hashlib.sha256(x.tobytes()).hexdigest()[:16]}
+          "sha256": hashlib.sha256(x.reshape(-1).view(np.uint8)).hexdigest()[:16]}
 
 
 def load(dataset, data_source="tfds", data_dir=None, data_path=None, labels_path=None, *, standardize=False,
@@ -164,6 +164,13 @@ def _show_ids(ids):
   return ",".join(map(str, ids))
 
 
+def _show_classes(d, ids):
+  """ids as _show_ids, with their names where the labels were text ('0=cat,2=eel')."""
+  if not d.class_names:
+    return _show_ids(ids)
+  return ",".join(f"{int(i)}={d.class_names[int(i)]}" for i in ids)
+
+
 def drop_training_classes(d, classes):
   """d without rows of `classes` in its train and validation splits; test keeps them (--exclude_classes), so
   that an outlier score can be measured on classes never seen in training."""
@@ -173,9 +180,9 @@ def drop_training_classes(d, classes):
   flag = f"--exclude_classes={_show_ids(classes)}"
   if missing:
     raise UsageError(f"{flag}: {d.name} has no training rows of class {_show_ids(missing)}; its training "
-                     f"classes are {_show_ids(present)}")
+                     f"classes are {_show_classes(d, present)}")
   if set(present) <= set(classes):
-    raise UsageError(f"{flag} would leave no training rows: keep at least one of {_show_ids(present)}")
+    raise UsageError(f"{flag} would leave no training rows: keep at least one of {_show_classes(d, present)}")
   splits = dict(d.splits)
   for name in ("train", "validation"):
     if name in splits:
@@ -473,42 +480,82 @@ def _row_name(path, row):
   return f"row {row} (counting from 0)"
 
 
+_LABEL_FORMS = "give one label per line (integer ids or text) in a .csv, or a .npy of integers or of str"
+
+
 def _label_fields(path):
-  """The labels of a .npy of strings, or the fields of a one-column .csv (comments and blank lines skipped, a header
-  line kept: the caller knows the row count), as text; None for other files (numbers, several columns)."""
+  """[(where, text)] of the labels in a .npy of strings or a one-column .csv (blank lines and lines starting with
+  '#' skipped, a header line kept: the caller knows the row count); None for numbers in other shapes."""
   if not os.path.isfile(path):
     return None
   if path.endswith(".npy"):
     try:
       x = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError):
+    except ValueError as e:
+      if "allow_pickle" in str(e):  # pandas keeps text as Python objects
+        raise UsageError(f"--labels_path={path} holds Python objects; save text labels with numpy.save(path, "
+                         "labels.astype(str))") from None
       return None  # _read_matrix says why
-    return [str(v) for v in x.ravel()] if x.dtype.kind in "US" else None
+    except (OSError, EOFError):
+      return None
+    if x.dtype.kind not in "US":
+      return None
+    return [(f"entry {i}", v.decode() if isinstance(v, bytes) else str(v)) for i, v in enumerate(x.ravel().tolist())]
   if not path.endswith(".csv"):
     return None
   try:
-    with open(path, encoding="utf-8-sig") as f:
-      texts = [t for t in (line.split("#", 1)[0].strip() for line in f) if t]
+    with open(path, encoding="utf-8-sig", newline="") as f:
+      lines = [(n, line.strip()) for n, line in enumerate(f, start=1)]
   except (OSError, UnicodeDecodeError):
     return None
-  rows = [next(csv.reader([t])) for t in texts]
-  return [r[0].strip() for r in rows] if all(len(r) == 1 for r in rows) else None
+  rows = [(n, next(csv.reader([t]))) for n, t in lines if t and not t.startswith("#")]
+  wide = [(n, r) for n, r in rows if len(r) != 1]
+  if not wide:
+    return [(f"line {n}", r[0].strip()) for n, r in rows]
+  if all(_numbers(",".join(r)) is not None for _, r in rows):
+    return None  # one row of numbers, or numeric columns: _read_matrix's shapes
+  raise UsageError(f"--labels_path={path} line {wide[0][0]} has {len(wide[0][1])} fields; {_LABEL_FORMS}")
+
+
+def _integer(text):
+  """text as an int if it is an integral number ('3', '3.0'), else None."""
+  value = _numbers(text)
+  if value is None or len(value) != 1 or not np.isfinite(value[0]) or value[0] != int(value[0]):
+    return None
+  return int(value[0])
 
 
 def _read_labels(labels_path, num_rows):
-  """(class ids [num_rows] int64, class names or None) from .npy/.csv (one column or one row): integer ids, or text
-  labels (a .npy of strings; a .csv of one label per line, after an optional header line) numbered in sorted
-  order."""
+  """(class ids [num_rows] int64, class names or None) from .npy/.csv: integer ids (also as text, after an optional
+  header line), or text labels, numbered in sorted order (names in the second value)."""
   fields = _label_fields(labels_path)
-  if fields is not None and len(fields) == num_rows + 1:
-    fields = fields[1:]  # a header line
-  if fields is not None and (labels_path.endswith(".npy") or any(_numbers(f) is None for f in fields)):
-    if len(fields) != num_rows:
-      raise UsageError(f"--labels_path={labels_path} holds {len(fields)} labels; expected {num_rows}, one per row "
-                       "of --data_path (a .csv may add one header line)")
-    classes = tuple(sorted(set(fields)))
-    index = {c: i for i, c in enumerate(classes)}
-    return np.array([index[c] for c in fields], np.int64), classes
+  if fields is None:
+    return _read_integer_ids(labels_path, num_rows), None
+  if (labels_path.endswith(".csv") and len(fields) == num_rows + 1
+          and fields[0][1] not in {t for _, t in fields[1:]}):
+    fields = fields[1:]  # a header line: not one of the labels
+  if len(fields) != num_rows:
+    raise UsageError(f"--labels_path={labels_path} holds {len(fields)} labels; expected {num_rows}, one per row "
+                     "of --data_path (a .csv may add one header line)")
+  empty = [where for where, t in fields if not t]
+  if empty:
+    raise UsageError(f"--labels_path={labels_path} {empty[0]} is an empty label; {_LABEL_FORMS}")
+  ids = [_integer(t) for _, t in fields]
+  if all(_numbers(t) is not None for _, t in fields) and None in ids:
+    raise UsageError(f"--labels_path={labels_path} must hold integer class ids or text labels, not fractions")
+  if all(i is not None for i in ids):
+    return np.array(ids, np.int64), None
+  if any(i is not None for i in ids):
+    where, text = next(f for f, i in zip(fields, ids) if i is None)
+    raise UsageError(f"--labels_path={labels_path} {where}: {text!r} is not an integer id like the other labels; "
+                     "use integer ids throughout, or text labels throughout")
+  classes = tuple(sorted({t for _, t in fields}))
+  index = {c: i for i, c in enumerate(classes)}
+  return np.array([index[t] for _, t in fields], np.int64), classes
+
+
+def _read_integer_ids(labels_path, num_rows):
+  """Integer class ids [num_rows] from a .npy/.csv of numbers (one column or one row)."""
   y = _read_matrix(labels_path, "--labels_path")
   if y.ndim == 2 and 1 in y.shape:
     y = y.ravel()
@@ -517,7 +564,7 @@ def _read_labels(labels_path, num_rows):
                      "of --data_path")
   if not np.all(np.equal(np.mod(y, 1), 0)):
     raise UsageError(f"--labels_path={labels_path} must hold integer class ids or text labels")
-  return y.astype(np.int64), None
+  return y.astype(np.int64)
 
 
 def load_vectors(data_path, labels_path=None):

@@ -104,7 +104,8 @@ def write_projector(logdir, zn, probs, labels, clusters, x, data_shape, max_poin
   with open(os.path.join(logdir, "metadata.tsv"), "w") as f:
     f.write("label\tcluster\n")
     for i in range(n):
-      f.write(f"{labels[i]}\t{clusters[i]}\n")
+      label = " ".join(str(labels[i]).split())  # a text label's tabs and line breaks would break the columns
+      f.write(f"{label}\t{clusters[i]}\n")
   config = projector.ProjectorConfig()
   emb = config.embeddings.add()
   emb.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
@@ -120,6 +121,8 @@ def write_projector(logdir, zn, probs, labels, clusters, x, data_shape, max_poin
 
 def save_pngs(model_dir, pics):
   """The evaluation pictures (`pictures(...)`) as PNG files in MODEL_DIR/images/, for users without TensorBoard."""
+  if not pics:  # data that cannot be drawn: no empty folder
+    return []
   out = os.path.join(model_dir, "images")
   os.makedirs(out, exist_ok=True)
   paths = []

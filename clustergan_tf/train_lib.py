@@ -130,10 +130,12 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
   if cfg.logdir and cfg.logdir != "none":  # the chief writes it; every worker stops alike, none waits for it
     files.writable_directory(cfg.logdir, "logdir")
   latest, extra_seconds = checkpoint.latest(cfg.model_dir), 0.0
+  fingerprint = data_lib.fingerprint(data)
   if latest:
-    checkpoint.check_resumable(cfg, cfg.model_dir, data)
+    checkpoint.check_resumable(cfg, cfg.model_dir, fingerprint)
   elif adopt:
     latest, extra_seconds = adopt
+    checkpoint.check_resumable(cfg, os.path.dirname(os.path.dirname(latest)), fingerprint)  # START_DIR/ckpt/ckpt-N
   # Every worker resumes from the shared directory; the others take part in saving, into scratch.
   ckpt_dir = checkpoint.directory(cfg.model_dir) if chief else tempfile.mkdtemp(prefix="clustergan_worker_")
   model = model_lib.build(cfg, data.data_shape, data.bounded, strategy)
@@ -148,7 +150,7 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
     print(f"resuming from {latest} at step {start} of {cfg.train_steps}", file=out, flush=True)
   if chief:
     cfg.save(os.path.join(cfg.model_dir, "config.json"))
-    checkpoint.save_data_fingerprint(cfg.model_dir, data)
+    checkpoint.save_data_fingerprint(cfg.model_dir, fingerprint)
   return Run(cfg, data, strategy, chief, model, clock, ckpt_dir, latest, start, out, state)
 
 

@@ -4,12 +4,21 @@ Every function returns one float32 image [H, W, 1] in [0, 1] (tiles of the data 
 images), or None when the data cannot be drawn (vectors whose size is not a square).
 """
 
-import math
+import sys
 
-import numpy as np
-import tensorflow as tf
+if __name__ == "__main__":  # a library, not a command: name the commands that draw, before TensorFlow's start-up
+  print("error: clustergan_tf.visualize is the library the commands draw with: training and `python -m "
+        "clustergan_tf.evaluate --model_dir=DIR` write the pictures to DIR/images/, `python -m "
+        "clustergan_tf.experiments --experiment=interpolation --model_dir=DIR` an interpolation", file=sys.stderr)
+  from clustergan_tf.errors import EXIT_USAGE  # no TensorFlow there
+  sys.exit(EXIT_USAGE)
 
-from clustergan_tf import prior, seeds
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from clustergan_tf import prior, seeds  # noqa: E402
 
 
 def image_shape(data_shape):
@@ -93,8 +102,3 @@ def write_png(image, path):
   png = tf.io.encode_png(tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8))
   tf.io.write_file(path, png)
 
-
-if __name__ == "__main__":  # a library, not a command: name the commands that draw
-  raise SystemExit("error: clustergan_tf.visualize is the library the commands draw with: training and `python -m "
-                   "clustergan_tf.evaluate --model_dir=DIR` write the pictures to DIR/images/, `python -m "
-                   "clustergan_tf.experiments --experiment=interpolation --model_dir=DIR` an interpolation")

@@ -58,16 +58,19 @@ def test_resume_on_other_training_rows_is_refused_and_inference_notes_it(trained
   cfg, _ = trained
   saved = json.load(open(os.path.join(cfg.model_dir, checkpoint.DATA_FILE)))
   assert saved == data_lib.fingerprint(tiny_data) and saved["train_rows"] == 256 and saved["shape"] == [6]
-  checkpoint.check_resumable(cfg, cfg.model_dir, tiny_data)  # the same rows: allowed
+  checkpoint.check_resumable(cfg, cfg.model_dir, data_lib.fingerprint(tiny_data))  # the same rows: allowed
   x, y = tiny_data.splits["train"]
   other = dataclasses.replace(tiny_data, splits=dict(tiny_data.splits, train=(x[::-1].copy(), y)))  # same shape
   assert data_lib.fingerprint(other)["sha256"] != saved["sha256"]
-  with pytest.raises(UsageError, match=r"^the training data of --data_source=tfds \(256 rows, sha256 \w{16}\) "
+  with pytest.raises(UsageError, match=r"^the training data of --dataset=synthetic \(256 rows, sha256 \w{16}\) "
                      r"are not those the checkpoints in --model_dir=.* were trained on \(256 rows, sha256 "
                      + saved["sha256"] + r", data.json\); resume with the same data, or train into another"):
-    checkpoint.check_resumable(cfg, cfg.model_dir, other)
+    checkpoint.check_resumable(cfg, cfg.model_dir, data_lib.fingerprint(other))
+  mnist = dataclasses.replace(cfg, dataset="mnist", data_source="idx", data_dir="/data/mnist")
+  assert checkpoint.data_change(mnist, cfg.model_dir, data_lib.fingerprint(other)).startswith(
+      "the training data of --data_source=idx --data_dir=/data/mnist (256 rows")  # where image data come from
   os.remove(os.path.join(cfg.model_dir, checkpoint.DATA_FILE))  # a model_dir from before data.json: no check
-  checkpoint.check_resumable(cfg, cfg.model_dir, other)
+  checkpoint.check_resumable(cfg, cfg.model_dir, data_lib.fingerprint(other))
 
 
 def test_load_model_without_checkpoint_is_a_usage_error(tiny_config, tiny_data, tmp_path):

@@ -233,11 +233,37 @@ def test_integer_labels_with_a_header_stay_numbers(tmp_path):
   np.testing.assert_array_equal(d.split("train")[1], [10, 2, 10])  # ids as given, not as sorted text
 
 
-def test_text_labels_of_the_wrong_count_are_named(tmp_path):
-  np.save(tmp_path / "x.npy", np.zeros((5, 2)))
-  (tmp_path / "y.csv").write_text("a\nb\nc\n")
-  with pytest.raises(UsageError, match=r"y.csv holds 3 labels; expected 5, one per row of --data_path"):
-    data.load("vectors", data_path=str(tmp_path / "x.npy"), labels_path=str(tmp_path / "y.csv"))
+def _labels(tmp_path, name, write, rows=4):
+  np.save(tmp_path / "x.npy", np.zeros((rows, 2)))
+  write(tmp_path / name)
+  return data.load("vectors", data_path=str(tmp_path / "x.npy"), labels_path=str(tmp_path / name))
+
+
+@pytest.mark.parametrize("name,write,ids,names", [
+    ("y.npy", lambda p: np.save(p, np.array([b"eel", b"cat", b"eel", b"dog"])), [2, 0, 2, 1], ("cat", "dog", "eel")),
+    ("y.npy", lambda p: np.save(p, np.array(["2", "10", "2", "1"])), [2, 10, 2, 1], None),  # ids written as text
+    ("y.csv", lambda p: p.write_text("class #2\nclass #1\n# a comment line\nclass #2\nclass #1\n"), [1, 0, 1, 0],
+     ("class #1", "class #2"))])  # '#' inside a label is text
+def test_label_files_as_users_write_them(tmp_path, name, write, ids, names):
+  d = _labels(tmp_path, name, write)
+  np.testing.assert_array_equal(d.split("train")[1], ids)
+  assert d.class_names == names
+
+
+@pytest.mark.parametrize("name,write,match", [
+    ("y.csv", lambda p: p.write_text("a\nb\nc\n"), r"y.csv holds 3 labels; expected 4, one per row of --data_path"),
+    ("y.csv", lambda p: p.write_text("a\nb\na\nb\nb\n"), "holds 5 labels; expected 4"),  # line 1 is a label
+    ("y.npy", lambda p: np.save(p, np.array(["x", "a", "b", "a", "b"])), "holds 5 labels; expected 4"),  # no header
+    ("y.csv", lambda p: p.write_text("2\n10\nNA\n1\n"), r"y.csv line 3: 'NA' is not an integer id like the other"),
+    ("y.csv", lambda p: p.write_text("0.5\n1.5\n0.5\n1.5\n"), "must hold integer class ids or text labels"),
+    ("y.csv", lambda p: p.write_text("a,b,a,b\n"), r"y.csv line 1 has 4 fields; give one label per line"),
+    ("y.csv", lambda p: p.write_text("id,species\n1,a\n2,b\n3,a\n4,b\n"), "line 1 has 2 fields; give one label"),
+    ("y.npy", lambda p: np.save(p, np.array(["a", "", "a", "b"])), r"y.npy entry 1 is an empty label"),
+    ("y.npy", lambda p: np.save(p, np.array(["a", None, "a", "b"], dtype=object), allow_pickle=True),
+     r"holds Python objects; save text labels with numpy.save\(path, labels.astype\(str\)\)")])
+def test_label_file_mistakes_are_named(tmp_path, name, write, match):
+  with pytest.raises(UsageError, match=match):
+    _labels(tmp_path, name, write)
 
 
 @pytest.mark.parametrize("write", [lambda p: p.write_text("1,2\n3,4\n"),  # text under a .npy name
@@ -391,6 +417,13 @@ def test_exclude_classes_errors(tmp_path, classes, match):
   files = _labelled_csv(tmp_path, [0, 1, 3, 1])
   with pytest.raises(UsageError, match=match):
     data.load("vectors", **files, exclude_classes=classes)
+
+
+def test_exclude_classes_errors_name_text_classes(tmp_path):
+  np.save(tmp_path / "x.npy", np.zeros((4, 2)))
+  np.save(tmp_path / "y.npy", np.array(["eel", "cat", "eel", "dog"]))
+  with pytest.raises(UsageError, match=r"no training rows of class 5; its training classes are 0=cat,1=dog,2=eel$"):
+    data.load("vectors", data_path=str(tmp_path / "x.npy"), labels_path=str(tmp_path / "y.npy"), exclude_classes=(5,))
 
 
 def test_exclude_classes_needs_labels(tmp_path):

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import shutil
 
 import pytest
 
@@ -80,3 +81,14 @@ def test_the_picked_start_continues_as_a_plain_run_of_its_seed(tiny_config, tiny
   assert rerun.getvalue().count("final weights") == 1 and "start 0 of 2: seed" not in rerun.getvalue()
   assert "picked start" in rerun.getvalue()
   assert checkpoint.latest(cfg.model_dir).endswith("ckpt-4")
+
+
+def test_a_finished_start_trained_on_other_rows_is_not_adopted(tiny_config, tiny_data):
+  cfg = dataclasses.replace(tiny_config, starts=2, start_steps=2, train_steps=4, jit_compile=False, logdir="none")
+  train_lib.train(cfg, data=tiny_data, out=io.StringIO())
+  shutil.rmtree(checkpoint.directory(cfg.model_dir))  # stopped after the starts, before the run's first checkpoint
+  x, y = tiny_data.splits["train"]
+  other = dataclasses.replace(tiny_data, splits=dict(tiny_data.splits, train=(x[::-1].copy(), y)))
+  with pytest.raises(UsageError, match=r"^the training data of --dataset=synthetic .* are not those the checkpoints "
+                                       r"in --model_dir=\S+/starts/start\d were trained on"):
+    train_lib.train(cfg, data=other, out=io.StringIO())

@@ -122,6 +122,14 @@ def test_projector_and_pngs(run_dir):
     assert image.min() < 128  # not blank: the pad is white, the pictures are not
 
 
+def test_projector_metadata_keeps_text_labels_on_one_line_and_pngs_skip_an_empty_folder(tmp_path):
+  zn = np.zeros((3, 2), np.float32)
+  summaries.write_projector(str(tmp_path), zn, None, np.array(["sea\tbream", "cod", "eel\nfish"]),
+                            np.array([0, 1, 0]), np.zeros((3, 5), np.float32), (5,))
+  assert (tmp_path / "metadata.tsv").read_text() == "label\tcluster\nsea bream\t0\ncod\t1\neel fish\t0\n"
+  assert summaries.save_pngs(str(tmp_path / "run"), {}) == [] and not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 def test_live_tensorboard_serves_scalars_and_images(run_dir):
   with socket.socket() as s:

@@ -280,6 +280,10 @@ def test_progress_prints_the_first_block_then_every_ten_seconds_and_the_last_ste
   printed = [line.split(" |")[0] for line in run.out.getvalue().splitlines()]
   assert printed == ["step 2/10  20%", "step 6/10  60%", "step 10/10 100%"]
   assert all(" rows/s | " in line for line in run.out.getvalue().splitlines())  # vectors: rows, not images
+  run.model.row_image = (2, 3, 1)  # rows moved as images (digits' 8x8) count as images
+  now[0] = 30.0
+  progress(10, {"g_loss": 0.5})
+  assert " img/s | " in run.out.getvalue().splitlines()[-1]
 
 
 def test_progress_line_shows_rate_images_and_eta():
