@@ -123,14 +123,17 @@ def _source(cfg):
   return f"--dataset={cfg.dataset}"  # generated or bundled: its rows change only with the library's version
 
 
+def trained_data(model_dir):
+  """MODEL_DIR/data.json (`data.fingerprint` of the rows the checkpoints were trained on), or None before it."""
+  path = os.path.join(model_dir, DATA_FILE)
+  return files.read_json(path, f"delete {path} to skip this check") if os.path.exists(path) else None
+
+
 def data_change(cfg, model_dir, fingerprint):
   """A line saying how the training rows of `fingerprint` (`data.fingerprint`) differ from those model_dir was
   trained on (MODEL_DIR/data.json), or None when they are the same or model_dir predates data.json."""
-  path = os.path.join(model_dir, DATA_FILE)
-  if not os.path.exists(path):
-    return None
-  saved = files.read_json(path, f"delete {path} to skip this check")
-  if saved.get("sha256") == fingerprint["sha256"]:
+  saved = trained_data(model_dir)
+  if saved is None or saved.get("sha256") == fingerprint["sha256"]:
     return None
   return (f"the training data of {_source(cfg)} ({fingerprint['train_rows']} rows, sha256 {fingerprint['sha256']}) "
           f"are not those the checkpoints in --model_dir={model_dir} were trained on ({saved.get('train_rows')} "
@@ -189,12 +192,16 @@ def train_seconds(path):
 
 def load(model_dir, out=sys.stderr):
   """The trained model of model_dir, ready for evaluate, export and decode; a note to `out` when its data file no
-  longer holds the rows it was trained on (MODEL_DIR/data.json)."""
+  longer holds the rows it was trained on (MODEL_DIR/data.json), whose --standardize scaling is then kept."""
   cfg = config_lib.Config.from_model_dir(model_dir)
   data = cfg.load_data()
   change = data_change(cfg, model_dir, data_lib.fingerprint(data))
+  scaling = (trained_data(model_dir) or {}).get("standardization")
+  if change and scaling:  # the model's inputs keep the training rows' scaling, in evaluation and export alike
+    data = cfg.load_data(standardization=(scaling["mean"], scaling["std"]))
   if change and out is not None:
-    print(f"note: {change}: what follows uses today's data", file=out, flush=True)
+    kept = ", scaled by the training rows' statistics (data.json)" if scaling else ""
+    print(f"note: {change}: what follows uses today's rows{kept}", file=out, flush=True)
   # Inference and export run in float32 (mixed-precision weights are float32 already; TFLite
   # builtins have no bfloat16 kernels).
   model = load_model(dataclasses.replace(cfg, precision="float32"), data, model_dir)

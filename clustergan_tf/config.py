@@ -218,11 +218,12 @@ class Config:
     the winning restart of backprop decoding), or a gmm prior whose encoder recovers the component."""
     return prior.feeds_cluster(self.prior) or (self.prior == "gmm" and self.use_encoder)
 
-  def load_data(self):
-    """The data set these settings name, with their subsampling, exclusions and standardisation."""
+  def load_data(self, standardization=None):
+    """The data set these settings name, with their subsampling, exclusions and standardisation (by
+    standardization = (mean, std) when given: a trained model's)."""
     return data_lib.load(self.dataset, self.data_source, self.data_dir, self.data_path, self.labels_path,
                          standardize=self.standardize, class_imbalance=self.class_imbalance,
-                         exclude_classes=self.exclude_classes, seed=self.data_seed)
+                         exclude_classes=self.exclude_classes, seed=self.data_seed, standardization=standardization)
 
   @property
   def critic_learning_rate(self):

@@ -59,19 +59,23 @@ class Data:
 
 def fingerprint(d):
   """What the checkpoints of a run were trained on: {"dataset", "train_rows", "shape", "sha256"} of the training
-  split's rows as float32 (16 hex digits; MNIST's 55k rows in about 0.3 s). Labels are left out: they never reach
-  training."""
+  split's rows as float32 (16 hex digits; MNIST's 55k rows in about 0.3 s), and "standardization" {"mean", "std"}
+  under --standardize. Labels are left out: they never reach training."""
   x = np.ascontiguousarray(d.split("train")[0], np.float32)
-  return {"dataset": d.name, "train_rows": int(x.shape[0]), "shape": list(x.shape[1:]),
-          "sha256": hashlib.sha256(x.reshape(-1).view(np.uint8)).hexdigest()[:16]}
+  found = {"dataset": d.name, "train_rows": int(x.shape[0]), "shape": list(x.shape[1:]),
+           "sha256": hashlib.sha256(x.reshape(-1).view(np.uint8)).hexdigest()[:16]}
+  if d.standardization is not None:  # --standardize: the scaling the model was trained (and is served) with
+    found["standardization"] = {"mean": d.standardization[0].tolist(), "std": d.standardization[1].tolist()}
+  return found
 
 
 def load(dataset, data_source="tfds", data_dir=None, data_path=None, labels_path=None, *, standardize=False,
-         class_imbalance=1.0, exclude_classes=(), seed=0):
+         class_imbalance=1.0, exclude_classes=(), seed=0, standardization=None):
   """Loads a data set by name (see DATASETS), then subsamples, excludes and standardises as asked.
 
   class_imbalance: see imbalance_classes (1: the data as it is); exclude_classes: see drop_training_classes;
-  standardize: see standardize_features; seed: the subsampling's. Raises UsageError on bad names or files.
+  standardize: see standardize_features (standardization: its (mean, std), else the training rows'); seed: the
+  subsampling's. Raises UsageError on bad names or files.
   """
   d = _load_named(dataset, data_source, data_dir, data_path, labels_path)
   if class_imbalance != 1.0:
@@ -79,7 +83,7 @@ def load(dataset, data_source="tfds", data_dir=None, data_path=None, labels_path
   if exclude_classes:
     d = drop_training_classes(d, exclude_classes)
   if standardize:
-    d = standardize_features(d)
+    d = standardize_features(d, standardization)
   return d
 
 
@@ -192,14 +196,18 @@ def drop_training_classes(d, classes):
   return dataclasses.replace(d, splits=splits)
 
 
-def standardize_features(d):
+def standardize_features(d, stats=None):
   """d with every feature of every split scaled by the training rows' mean and std to mean 0, std 1 on train
-  (--standardize; vectors only). A constant feature keeps std 1: it becomes 0. No longer bounded."""
+  (--standardize; vectors only), or by stats = (mean [D], std [D]) (a trained model's, from its data.json). A
+  constant feature keeps std 1: it becomes 0. No longer bounded."""
   if d.name != "vectors":
     raise UsageError(f"--standardize works with --dataset=vectors only, not {d.name}; drop --standardize")
-  train = d.splits["train"][0].astype(np.float64)
-  mean, std = train.mean(axis=0), train.std(axis=0)
-  std[std == 0] = 1.0
+  if stats is not None:
+    mean, std = (np.asarray(v, np.float64) for v in stats)
+  else:
+    train = d.splits["train"][0].astype(np.float64)
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std[std == 0] = 1.0
   splits = {name: (((x - mean) / std).astype(np.float32), y) for name, (x, y) in d.splits.items()}
   return dataclasses.replace(d, splits=splits, bounded=False,
                              standardization=(mean.astype(np.float32), std.astype(np.float32)))
@@ -484,8 +492,9 @@ _LABEL_FORMS = "give one label per line (integer ids or text) in a .csv, or a .n
 
 
 def _label_fields(path):
-  """[(where, text)] of the labels in a .npy of strings or a one-column .csv (blank lines and lines starting with
-  '#' skipped, a header line kept: the caller knows the row count); None for numbers in other shapes."""
+  """[(where, text)] of the labels in a .npy of strings or a one-column .csv (lines starting with '#' and blank lines
+  at either end skipped, a blank line between labels kept as an empty label, a header line kept); None for numbers
+  in other shapes."""
   if not os.path.isfile(path):
     return None
   if path.endswith(".npy"):
@@ -508,7 +517,12 @@ def _label_fields(path):
       lines = [(n, line.strip()) for n, line in enumerate(f, start=1)]
   except (OSError, UnicodeDecodeError):
     return None
-  rows = [(n, next(csv.reader([t]))) for n, t in lines if t and not t.startswith("#")]
+  lines = [(n, t) for n, t in lines if not t.startswith("#")]
+  while lines and not lines[-1][1]:
+    lines.pop()  # blank lines at the end; one in the middle is a missing label (it would shift every later one)
+  while lines and not lines[0][1]:
+    lines.pop(0)
+  rows = [(n, next(csv.reader([t])) if t else [""]) for n, t in lines]
   wide = [(n, r) for n, r in rows if len(r) != 1]
   if not wide:
     return [(f"line {n}", r[0].strip()) for n, r in rows]
@@ -531,15 +545,17 @@ def _read_labels(labels_path, num_rows):
   fields = _label_fields(labels_path)
   if fields is None:
     return _read_integer_ids(labels_path, num_rows), None
-  if (labels_path.endswith(".csv") and len(fields) == num_rows + 1
-          and fields[0][1] not in {t for _, t in fields[1:]}):
-    fields = fields[1:]  # a header line: not one of the labels
-  if len(fields) != num_rows:
-    raise UsageError(f"--labels_path={labels_path} holds {len(fields)} labels; expected {num_rows}, one per row "
-                     "of --data_path (a .csv may add one header line)")
+  header = None
+  if labels_path.endswith(".csv") and len(fields) > 1 and _integer(fields[0][1]) is None \
+          and fields[0][1] not in {t for _, t in fields[1:]}:
+    header, fields = fields[0][1], fields[1:]  # line 1 is no id and no other line's label: a header
   empty = [where for where, t in fields if not t]
   if empty:
     raise UsageError(f"--labels_path={labels_path} {empty[0]} is an empty label; {_LABEL_FORMS}")
+  if len(fields) != num_rows:
+    after = f" after its header line {header!r} (a value no other line holds)" if header else ""
+    raise UsageError(f"--labels_path={labels_path} holds {len(fields)} labels{after}; expected {num_rows}, one per "
+                     "row of --data_path")
   ids = [_integer(t) for _, t in fields]
   if all(_numbers(t) is not None for _, t in fields) and None in ids:
     raise UsageError(f"--labels_path={labels_path} must hold integer class ids or text labels, not fractions")

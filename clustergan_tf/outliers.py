@@ -1,7 +1,7 @@
 """Per-input outlier scores: how unlike anything G makes an input is, and how unsure E is about it.
 
   reconstruction  RMS of x - G(E_n(x), softmax(E_c(x))) over the input's values: G cannot make x
-  uncertainty     1 - max softmax(E_c(x)): x sits between clusters
+  uncertainty     1 - max softmax(E_c(x)) (the other clusters' probabilities summed): x sits between clusters
   outlier_score   the sum of both, each taken as its log and standardised by the log's mean and std on
                   the training rows (both parts are positive and right-skewed, E being nearly certain
                   of most training rows: on the log scale a part's z-score counts orders of magnitude
@@ -30,8 +30,11 @@ def parts_of(generator, encoder, x):
   probs = tf.nn.softmax(out["zc_logits"])
   x_hat = generator([out["zn"], probs], training=False)
   diff = tf.reshape(tf.cast(x, tf.float32) - tf.cast(x_hat, tf.float32), [tf.shape(x)[0], -1])
+  # 1 - max p summed as the other clusters' probabilities: near 1e-6 the difference 1 - p keeps a few bits in float32,
+  # and the log made a row's score depend on the batch it was served in (by up to 0.02); the sum keeps full precision.
+  others = 1.0 - tf.one_hot(tf.argmax(probs, axis=1), probs.shape[1], dtype=probs.dtype)
   return {"reconstruction": tf.sqrt(tf.reduce_mean(tf.square(diff), axis=1)),
-          "uncertainty": 1.0 - tf.reduce_max(probs, axis=1)}
+          "uncertainty": tf.reduce_sum(probs * others, axis=1)}
 
 
 def parts(generator, encoder, x, batch_size=1000):

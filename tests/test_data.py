@@ -212,7 +212,7 @@ def test_vectors_labels_do_not_match(tmp_path):
 
 
 @pytest.mark.parametrize("name,write", [
-    ("y.csv", lambda p: p.write_text("species\nsetosa\nvirginica\n# a comment\nsetosa\n\nversicolor\n")),
+    ("y.csv", lambda p: p.write_text("species\nsetosa\nvirginica\n# a comment\nsetosa\nversicolor\n")),
     ("y.csv", lambda p: p.write_text('setosa\nvirginica\n"setosa"\nversicolor\n')),  # no header, a quoted field
     ("y.npy", lambda p: np.save(p, np.array(["setosa", "virginica", "setosa", "versicolor"])))])
 def test_text_labels_are_numbered_in_sorted_order(tmp_path, name, write):
@@ -243,7 +243,9 @@ def _labels(tmp_path, name, write, rows=4):
     ("y.npy", lambda p: np.save(p, np.array([b"eel", b"cat", b"eel", b"dog"])), [2, 0, 2, 1], ("cat", "dog", "eel")),
     ("y.npy", lambda p: np.save(p, np.array(["2", "10", "2", "1"])), [2, 10, 2, 1], None),  # ids written as text
     ("y.csv", lambda p: p.write_text("class #2\nclass #1\n# a comment line\nclass #2\nclass #1\n"), [1, 0, 1, 0],
-     ("class #1", "class #2"))])  # '#' inside a label is text
+     ("class #1", "class #2")),  # '#' inside a label is text
+    ("y.csv", lambda p: p.write_text("\nkind\r\neel\r\ncat\r\neel\r\ndog\r\n\n\n"), [2, 0, 2, 1],
+     ("cat", "dog", "eel"))])  # a header, CRLF line ends, blank lines at either end
 def test_label_files_as_users_write_them(tmp_path, name, write, ids, names):
   d = _labels(tmp_path, name, write)
   np.testing.assert_array_equal(d.split("train")[1], ids)
@@ -251,8 +253,12 @@ def test_label_files_as_users_write_them(tmp_path, name, write, ids, names):
 
 
 @pytest.mark.parametrize("name,write,match", [
-    ("y.csv", lambda p: p.write_text("a\nb\nc\n"), r"y.csv holds 3 labels; expected 4, one per row of --data_path"),
+    ("y.csv", lambda p: p.write_text("a\nb\na\n"), r"y.csv holds 3 labels; expected 4, one per row of --data_path"),
     ("y.csv", lambda p: p.write_text("a\nb\na\nb\nb\n"), "holds 5 labels; expected 4"),  # line 1 is a label
+    ("y.csv", lambda p: p.write_text("species\na\nb\na\n"),  # one label short: the header must not fill in
+     r"holds 3 labels after its header line 'species' \(a value no other line holds\); expected 4"),
+    ("y.csv", lambda p: p.write_text("label\n0\n1\n0\n"), "holds 3 labels after its header line 'label'"),
+    ("y.csv", lambda p: p.write_text("a\nb\n\na\nb\n"), r"y.csv line 3 is an empty label"),  # would shift the rest
     ("y.npy", lambda p: np.save(p, np.array(["x", "a", "b", "a", "b"])), "holds 5 labels; expected 4"),  # no header
     ("y.csv", lambda p: p.write_text("2\n10\nNA\n1\n"), r"y.csv line 3: 'NA' is not an integer id like the other"),
     ("y.csv", lambda p: p.write_text("0.5\n1.5\n0.5\n1.5\n"), "must hold integer class ids or text labels"),

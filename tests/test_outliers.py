@@ -16,6 +16,23 @@ def test_parts_of_a_batch():
   np.testing.assert_allclose(parts["uncertainty"].numpy(), [0.5, 0.0], atol=1e-6)
 
 
+def test_uncertainty_of_a_confident_encoder_keeps_its_precision_in_any_batch():
+  """Logits 0 and 14, 15, 16: 1 - max p is 1e-6..1e-7, where 1 - p in float32 keeps about 2 significant bits."""
+  logits = np.array([[0.0, 14.0], [0.0, 15.0], [16.0, 0.0], [1.0, 0.0]], np.float32)
+
+  def encoder(x, training=False):
+    return {"zn": x[:, :1] * 0.0, "zc_logits": x}
+
+  def generator(z, training=False):
+    return z[1]
+  exact = 1.0 / (1.0 + np.exp(np.abs(logits[:, 0] - logits[:, 1]).astype(np.float64)))
+  together = outliers.parts_of(generator, encoder, tf.constant(logits))["uncertainty"].numpy()
+  one_by_one = [outliers.parts_of(generator, encoder, tf.constant(logits[i:i + 1]))["uncertainty"].numpy()[0]
+                for i in range(4)]
+  np.testing.assert_allclose(together, exact, rtol=1e-5)
+  np.testing.assert_allclose(one_by_one, exact, rtol=1e-5)
+
+
 def test_score_standardises_the_logs_and_sums_and_threshold_is_the_99th_percentile():
   logs = np.arange(100.0) / 50  # log of the training rows' reconstruction errors
   train = {"reconstruction": np.exp(logs), "uncertainty": np.zeros(100)}  # E certain of every training row

@@ -106,21 +106,31 @@ def test_resume_with_other_networks_is_refused_and_leaves_the_run_as_it_was(tiny
   assert checkpoint.latest(cfg.model_dir).endswith("ckpt-2")
 
 
-def test_resume_on_an_edited_vectors_file_is_refused_and_evaluation_notes_it(tiny_config, tmp_path):
+@pytest.mark.parametrize("standardize", [False, True])
+def test_resume_on_an_edited_vectors_file_is_refused_and_evaluation_notes_it(tiny_config, tmp_path, standardize):
   path = str(tmp_path / "rows.npy")
   rows = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
   np.save(path, rows)
   cfg = dataclasses.replace(tiny_config, dataset="vectors", data_path=path, train_steps=2, logdir="none",
-                            jit_compile=False, augment_shift=0.0, augment_rotate=0.0, augment_shear=0.0)
+                            jit_compile=False, standardize=standardize)
   train_lib.train(cfg, out=io.StringIO())
-  np.save(path, rows[::-1])  # the same width and row count, other order: only the fingerprint tells
+  edited = rows.copy()
+  edited[0] += 5.0  # the same width and row count: only the fingerprint tells
+  np.save(path, edited)
   with pytest.raises(UsageError, match=f"^the training data of --data_path={re.escape(path)} \\(64 rows"):
     train_lib.train(dataclasses.replace(cfg, train_steps=4), out=io.StringIO())
   assert checkpoint.latest(cfg.model_dir).endswith("ckpt-2")
   note = io.StringIO()
-  checkpoint.load(cfg.model_dir, out=note)
+  loaded = checkpoint.load(cfg.model_dir, out=note)
+  kept = ", scaled by the training rows' statistics (data.json)" if standardize else ""
   assert note.getvalue().startswith(f"note: the training data of --data_path={path} (64 rows") and \
-      note.getvalue().endswith("what follows uses today's data\n")
+      note.getvalue().endswith(f"what follows uses today's rows{kept}\n")
+  if standardize:  # the model's scaling, not the edited file's: evaluation and export feed E what it learned on
+    np.save(tmp_path / "original.npy", rows)
+    trained = data_lib.load("vectors", data_path=str(tmp_path / "original.npy"), standardize=True)
+    np.testing.assert_array_equal(loaded.data.standardization[0], trained.standardization[0])
+    np.testing.assert_array_equal(loaded.data.standardization[1], trained.standardization[1])
+    np.testing.assert_allclose(loaded.data.split("test")[0][1:], trained.split("test")[0][1:], atol=1e-6)
   np.save(path, rows)  # the file as it was: resumes
   assert train_lib.train(dataclasses.replace(cfg, train_steps=4), out=io.StringIO())["step"] == 4
 
