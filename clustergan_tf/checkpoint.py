@@ -195,12 +195,18 @@ def load(model_dir, out=sys.stderr):
   longer holds the rows it was trained on (MODEL_DIR/data.json), whose --standardize scaling is then kept."""
   cfg = config_lib.Config.from_model_dir(model_dir)
   data = cfg.load_data()
+  trained = trained_data(model_dir) or {}
+  if "shape" in trained and list(data.data_shape) != trained["shape"]:
+    raise UsageError(f"the rows of {_source(cfg)} have shape {tuple(data.data_shape)}; the model in "
+                     f"--model_dir={model_dir} was trained on rows of shape {tuple(trained['shape'])} ({DATA_FILE}): "
+                     "give it the training data's file, or train a new model")
   change = data_change(cfg, model_dir, data_lib.fingerprint(data))
-  scaling = (trained_data(model_dir) or {}).get("standardization")
+  scaling = trained.get("standardization")
   if change and scaling:  # the model's inputs keep the training rows' scaling, in evaluation and export alike
     data = cfg.load_data(standardization=(scaling["mean"], scaling["std"]))
   if change and out is not None:
-    kept = ", scaled by the training rows' statistics (data.json)" if scaling else ""
+    kept = (", scaled by the training rows' statistics (data.json)" if scaling else
+            f", scaled by today's rows' statistics ({DATA_FILE} predates the saved scaling)" if cfg.standardize else "")
     print(f"note: {change}: what follows uses today's rows{kept}", file=out, flush=True)
   # Inference and export run in float32 (mixed-precision weights are float32 already; TFLite
   # builtins have no bfloat16 kernels).

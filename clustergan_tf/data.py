@@ -546,9 +546,16 @@ def _read_labels(labels_path, num_rows):
   if fields is None:
     return _read_integer_ids(labels_path, num_rows), None
   header = None
-  if labels_path.endswith(".csv") and len(fields) > 1 and _integer(fields[0][1]) is None \
-          and fields[0][1] not in {t for _, t in fields[1:]}:
-    header, fields = fields[0][1], fields[1:]  # line 1 is no id and no other line's label: a header
+  first = fields[0][1] if fields else None
+  if labels_path.endswith(".csv") and len(fields) > 1 and _integer(first) is None \
+          and first not in {t for _, t in fields[1:]}:  # line 1 is no id and no other line's value: a header?
+    if len(fields) == num_rows:  # a header with a label missing, or a class of one row on line 1: ask
+      raise UsageError(f"--labels_path={labels_path} line 1, {first!r}, is on no other line: as a header it leaves "
+                       f"{num_rows - 1} labels for {num_rows} rows; if it is a label (a class of one row), add a "
+                       "header line above it")
+    header, fields = first, fields[1:]
+    while fields and not fields[0][1]:
+      fields = fields[1:]  # blank lines under the header shift nothing
   empty = [where for where, t in fields if not t]
   if empty:
     raise UsageError(f"--labels_path={labels_path} {empty[0]} is an empty label; {_LABEL_FORMS}")

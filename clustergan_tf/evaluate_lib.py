@@ -179,8 +179,7 @@ def table_row(name, values, *extra):
 
 def format_report(report):
   """One line per method: 'argmax  acc 0.9912  purity ...'."""
-  seen = ("all but the excluded classes" if "auroc_excluded" in report.get("outliers", {}) else "them too")
-  rows = f"n={report['num_examples']}" + (f"; the file's rows, training saw {seen}" if report["dataset"] == "vectors"
+  rows = f"n={report['num_examples']}" + ("; the file's rows: no held-out split" if report["dataset"] == "vectors"
                                           else "")
   lines = [f"{report['dataset']} {report['split']} ({rows}) at step {report['step']}:"]
   for m, r in report["results"].items():

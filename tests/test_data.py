@@ -244,8 +244,9 @@ def _labels(tmp_path, name, write, rows=4):
     ("y.npy", lambda p: np.save(p, np.array(["2", "10", "2", "1"])), [2, 10, 2, 1], None),  # ids written as text
     ("y.csv", lambda p: p.write_text("class #2\nclass #1\n# a comment line\nclass #2\nclass #1\n"), [1, 0, 1, 0],
      ("class #1", "class #2")),  # '#' inside a label is text
-    ("y.csv", lambda p: p.write_text("\nkind\r\neel\r\ncat\r\neel\r\ndog\r\n\n\n"), [2, 0, 2, 1],
-     ("cat", "dog", "eel"))])  # a header, CRLF line ends, blank lines at either end
+    ("y.csv", lambda p: p.write_text("\nkind\r\n\r\neel\r\ncat\r\neel\r\ndog\r\n\n\n"), [2, 0, 2, 1],
+     ("cat", "dog", "eel")),  # a header, a blank line under it, CRLF line ends, blank lines at either end
+    ("y.csv", lambda p: p.write_text("kind\noutlier\nb\nb\nb\n"), [1, 0, 0, 0], ("b", "outlier"))])  # a class of one
 def test_label_files_as_users_write_them(tmp_path, name, write, ids, names):
   d = _labels(tmp_path, name, write)
   np.testing.assert_array_equal(d.split("train")[1], ids)
@@ -256,8 +257,11 @@ def test_label_files_as_users_write_them(tmp_path, name, write, ids, names):
     ("y.csv", lambda p: p.write_text("a\nb\na\n"), r"y.csv holds 3 labels; expected 4, one per row of --data_path"),
     ("y.csv", lambda p: p.write_text("a\nb\na\nb\nb\n"), "holds 5 labels; expected 4"),  # line 1 is a label
     ("y.csv", lambda p: p.write_text("species\na\nb\na\n"),  # one label short: the header must not fill in
-     r"holds 3 labels after its header line 'species' \(a value no other line holds\); expected 4"),
-    ("y.csv", lambda p: p.write_text("label\n0\n1\n0\n"), "holds 3 labels after its header line 'label'"),
+     r"y.csv line 1, 'species', is on no other line: as a header it leaves 3 labels for 4 rows; if it is a label "
+     r"\(a class of one row\), add a header line above it$"),
+    ("y.csv", lambda p: p.write_text("label\n0\n1\n0\n"), "line 1, 'label', is on no other line"),
+    ("y.csv", lambda p: p.write_text("species\na\nb\n"),  # two short
+     r"holds 2 labels after its header line 'species' \(a value no other line holds\); expected 4"),
     ("y.csv", lambda p: p.write_text("a\nb\n\na\nb\n"), r"y.csv line 3 is an empty label"),  # would shift the rest
     ("y.npy", lambda p: np.save(p, np.array(["x", "a", "b", "a", "b"])), "holds 5 labels; expected 4"),  # no header
     ("y.csv", lambda p: p.write_text("2\n10\nNA\n1\n"), r"y.csv line 3: 'NA' is not an integer id like the other"),

@@ -135,6 +135,30 @@ def test_resume_on_an_edited_vectors_file_is_refused_and_evaluation_notes_it(tin
   assert train_lib.train(dataclasses.replace(cfg, train_steps=4), out=io.StringIO())["step"] == 4
 
 
+def test_a_model_whose_file_changed_width_or_predates_saved_scaling_says_so(tiny_config, tmp_path):
+  path = str(tmp_path / "rows.npy")
+  rows = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+  np.save(path, rows)
+  cfg = dataclasses.replace(tiny_config, dataset="vectors", data_path=path, train_steps=2, logdir="none",
+                            jit_compile=False, standardize=True)
+  train_lib.train(cfg, out=io.StringIO())
+  np.save(path, np.concatenate([rows, rows[:, :1]], axis=1))  # a column more
+  with pytest.raises(UsageError, match=r"^the rows of --data_path=\S+ have shape \(6,\); the model in "
+                                       r"--model_dir=\S+ was trained on rows of shape \(5,\) \(data.json\)"):
+    checkpoint.load(cfg.model_dir, out=io.StringIO())
+  np.save(path, rows + 1.0)  # as wide, other values, and a data.json written before it saved the scaling
+  saved_path = os.path.join(cfg.model_dir, checkpoint.DATA_FILE)
+  with open(saved_path) as f:
+    saved = json.load(f)
+  del saved["standardization"]
+  with open(saved_path, "w") as f:
+    json.dump(saved, f)
+  note = io.StringIO()
+  checkpoint.load(cfg.model_dir, out=note)
+  assert note.getvalue().endswith("what follows uses today's rows, scaled by today's rows' statistics (data.json "
+                                  "predates the saved scaling)\n")
+
+
 # -- the actions, one by one ----------------------------------------------------------------------
 @pytest.fixture
 def run(tiny_config, tiny_data):
