@@ -106,14 +106,20 @@ def test_resume_with_other_networks_is_refused_and_leaves_the_run_as_it_was(tiny
   assert checkpoint.latest(cfg.model_dir).endswith("ckpt-2")
 
 
-@pytest.mark.parametrize("standardize", [False, True])
-def test_resume_on_an_edited_vectors_file_is_refused_and_evaluation_notes_it(tiny_config, tmp_path, standardize):
+def _trained_on_a_vectors_file(tiny_config, tmp_path, standardize):
+  """(path, rows [64, 5], cfg) of a 2-step run trained on the .npy file at path."""
   path = str(tmp_path / "rows.npy")
   rows = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
   np.save(path, rows)
   cfg = dataclasses.replace(tiny_config, dataset="vectors", data_path=path, train_steps=2, logdir="none",
                             jit_compile=False, standardize=standardize)
   train_lib.train(cfg, out=io.StringIO())
+  return path, rows, cfg
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_resume_on_an_edited_vectors_file_is_refused_and_evaluation_notes_it(tiny_config, tmp_path, standardize):
+  path, rows, cfg = _trained_on_a_vectors_file(tiny_config, tmp_path, standardize)
   edited = rows.copy()
   edited[0] += 5.0  # the same width and row count: only the fingerprint tells
   np.save(path, edited)
@@ -136,12 +142,7 @@ def test_resume_on_an_edited_vectors_file_is_refused_and_evaluation_notes_it(tin
 
 
 def test_a_model_whose_file_changed_width_or_predates_saved_scaling_says_so(tiny_config, tmp_path):
-  path = str(tmp_path / "rows.npy")
-  rows = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
-  np.save(path, rows)
-  cfg = dataclasses.replace(tiny_config, dataset="vectors", data_path=path, train_steps=2, logdir="none",
-                            jit_compile=False, standardize=True)
-  train_lib.train(cfg, out=io.StringIO())
+  path, rows, cfg = _trained_on_a_vectors_file(tiny_config, tmp_path, standardize=True)
   np.save(path, np.concatenate([rows, rows[:, :1]], axis=1))  # a column more
   with pytest.raises(UsageError, match=r"^the rows of --data_path=\S+ have shape \(6,\); the model in "
                                        r"--model_dir=\S+ was trained on rows of shape \(5,\) \(data.json\)"):
