@@ -109,7 +109,7 @@ def check_resumable(cfg, model_dir, fingerprint=None):
       if getattr(saved, name) != getattr(cfg, name):
         raise UsageError(f"--{name}={getattr(cfg, name)} differs from {getattr(saved, name)} of the checkpoints in "
                          f"--model_dir={model_dir}; use the same value to resume, or another --model_dir")
-  change = data_change(cfg, model_dir, fingerprint) if fingerprint is not None else None
+  change = data_change(cfg, model_dir, trained_data(model_dir), fingerprint) if fingerprint is not None else None
   if change:
     raise UsageError(f"{change}; resume with the same data, or train into another --model_dir")
 
@@ -129,10 +129,9 @@ def trained_data(model_dir):
   return files.read_json(path, f"delete {path} to skip this check") if os.path.exists(path) else None
 
 
-def data_change(cfg, model_dir, fingerprint):
+def data_change(cfg, model_dir, saved, fingerprint):
   """A line saying how the training rows of `fingerprint` (`data.fingerprint`) differ from those model_dir was
-  trained on (MODEL_DIR/data.json), or None when they are the same or model_dir predates data.json."""
-  saved = trained_data(model_dir)
+  trained on (saved: its `trained_data`), or None when they are the same or model_dir predates data.json."""
   if saved is None or saved.get("sha256") == fingerprint["sha256"]:
     return None
   return (f"the training data of {_source(cfg)} ({fingerprint['train_rows']} rows, sha256 {fingerprint['sha256']}) "
@@ -195,12 +194,12 @@ def load(model_dir, out=sys.stderr):
   longer holds the rows it was trained on (MODEL_DIR/data.json), whose --standardize scaling is then kept."""
   cfg = config_lib.Config.from_model_dir(model_dir)
   data = cfg.load_data()
-  trained = trained_data(model_dir) or {}
+  trained = trained_data(model_dir) or {}  # read once: the shape, the fingerprint and the scaling below
   if "shape" in trained and list(data.data_shape) != trained["shape"]:
     raise UsageError(f"the rows of {_source(cfg)} have shape {tuple(data.data_shape)}; the model in "
                      f"--model_dir={model_dir} was trained on rows of shape {tuple(trained['shape'])} ({DATA_FILE}): "
                      "give it the training data's file, or train a new model")
-  change = data_change(cfg, model_dir, data_lib.fingerprint(data))
+  change = data_change(cfg, model_dir, trained or None, data_lib.fingerprint(data))
   scaling = trained.get("standardization")
   if change and scaling:  # the model's inputs keep the training rows' scaling, in evaluation and export alike
     data = cfg.load_data(standardization=(scaling["mean"], scaling["std"]))

@@ -389,6 +389,7 @@ class Progress:
 
   def __init__(self, run):
     self.run, self.last_print = run, None
+    self.unit = "img" if len(run.data.data_shape) == 3 or run.model.row_image else "rows"  # vectors: rows
 
   def __call__(self, step, logs):
     cfg, clock = self.run.cfg, self.run.clock
@@ -400,9 +401,8 @@ class Progress:
     rate, warm = clock.rate(step, self.run.start)
     active = self.run.model.active_log_keys
     logs = {k: v for k, v in logs.items() if k in active}  # not the terms these settings leave out
-    unit = "img" if len(self.run.data.data_shape) == 3 or self.run.model.row_image else "rows"
     print(progress_line(step, cfg.train_steps, rate, cfg.batch_size * cfg.n_critic, logs, left, eta_known=warm,
-                        unit=unit), file=self.run.out, flush=True)
+                        unit=self.unit), file=self.run.out, flush=True)
 
 
 def _fmt_time(seconds):

@@ -101,4 +101,3 @@ def write_png(image, path):
   """Writes an image [H, W, C] in [0, 1] as PNG (tf.io.encode_png)."""
   png = tf.io.encode_png(tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8))
   tf.io.write_file(path, png)
-

@@ -67,7 +67,8 @@ def test_resume_on_other_training_rows_is_refused_and_inference_notes_it(trained
                      + saved["sha256"] + r", data.json\); resume with the same data, or train into another"):
     checkpoint.check_resumable(cfg, cfg.model_dir, data_lib.fingerprint(other))
   mnist = dataclasses.replace(cfg, dataset="mnist", data_source="idx", data_dir="/data/mnist")
-  assert checkpoint.data_change(mnist, cfg.model_dir, data_lib.fingerprint(other)).startswith(
+  assert checkpoint.data_change(mnist, cfg.model_dir, checkpoint.trained_data(cfg.model_dir),
+                                data_lib.fingerprint(other)).startswith(
       "the training data of --data_source=idx --data_dir=/data/mnist (256 rows")  # where image data come from
   os.remove(os.path.join(cfg.model_dir, checkpoint.DATA_FILE))  # a model_dir from before data.json: no check
   checkpoint.check_resumable(cfg, cfg.model_dir, data_lib.fingerprint(other))

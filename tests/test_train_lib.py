@@ -317,7 +317,7 @@ def test_progress_prints_the_first_block_then_every_ten_seconds_and_the_last_ste
   assert all(" rows/s | " in line for line in run.out.getvalue().splitlines())  # vectors: rows, not images
   run.model.row_image = (2, 3, 1)  # rows moved as images (digits' 8x8) count as images
   now[0] = 30.0
-  progress(10, {"g_loss": 0.5})
+  train_lib.Progress(run)(10, {"g_loss": 0.5})
   assert " img/s | " in run.out.getvalue().splitlines()[-1]
 
 
