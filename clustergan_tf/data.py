@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from clustergan_tf.errors import UsageError
+from clustergan_tf.metrics import UNLABELLED
 
 DATASETS = ("mnist", "fashion_mnist", "digits", "synthetic", "mixture", "vectors")
 IMAGE_DATASETS = ("mnist", "fashion_mnist")  # 28x28x1 images, the conv networks
@@ -38,7 +39,8 @@ _MNIST_TRAIN = 55000
 
 @dataclasses.dataclass
 class Data:
-  """A data set in memory: split -> (x float32 [N, *data_shape], y int64 [N] or None)."""
+  """A data set in memory: split -> (x float32 [N, *data_shape], y int64 [N] or None; -1 in y: a row without a
+  label, metrics.UNLABELLED)."""
   name: str
   splits: dict
   num_classes: int | None
@@ -139,21 +141,28 @@ def subsample_classes(x, y, shares, rng, classes=None):
 
 
 def _labelled(d, flag):
-  """The class ids [C] of the training split, sorted; UsageError naming `flag` if d has no labels."""
+  """The class ids [C] of the training split, sorted (-1, no label, is no class); UsageError naming `flag` if d has
+  no labels."""
   if d.splits["train"][1] is None:
     raise UsageError(f"{flag} needs class labels and --dataset={d.name} has none; give --labels_path=FILE")
-  return np.unique(d.splits["train"][1])
+  return _classes(d.splits["train"][1])
+
+
+def _classes(y):
+  """The class ids of labels y [N], sorted, without -1 (a row without a label)."""
+  return np.setdiff1d(np.unique(y), [UNLABELLED])
 
 
 def imbalance_classes(d, ratio, seed):
-  """d with every split subsampled to geometric_shares(C, ratio) over the sorted class ids (--class_imbalance).
+  """d with every split subsampled to geometric_shares(C, ratio) over the sorted class ids (--class_imbalance);
+  rows without a label are dropped.
 
   Split number i of SPLITS draws from default_rng([seed, i]): the same seed, the same rows.
   """
   if ratio < 1:
     raise UsageError(f"--class_imbalance={ratio} must be >= 1 (1: no subsampling)")
   _labelled(d, "--class_imbalance")
-  classes = np.unique(np.concatenate([y for _, y in d.splits.values()]))
+  classes = _classes(np.concatenate([y for _, y in d.splits.values()]))
   shares = geometric_shares(len(classes), ratio)
   splits = {name: subsample_classes(x, y, shares, np.random.default_rng([seed % 2**64, SPLITS.index(name)]),
                                     classes)
@@ -438,12 +447,19 @@ def _read_csv(path, flag):
 
 
 def labels_note(d, shown=10):
-  """'labels: K classes from --labels_path, ids in sorted order: 0=a, 1=b, ...' for text labels, else None."""
-  if not d.class_names:
-    return None
-  ids = ", ".join(f"{i}={c}" for i, c in enumerate(d.class_names[:shown]))
-  more = f", ... ({len(d.class_names) - shown} more)" if len(d.class_names) > shown else ""
-  return f"labels: {len(d.class_names)} classes from --labels_path, ids in sorted order: {ids}{more}"
+  """'labels: K classes from --labels_path, ids in sorted order: 0=a, 1=b, ...' for text labels, '; M of N rows
+  labelled' where some rows have no label (-1); None when neither applies."""
+  y = d.splits["train"][1]
+  unlabelled = 0 if y is None else int(np.sum(y == UNLABELLED))
+  parts = []
+  if d.class_names:
+    ids = ", ".join(f"{i}={c}" for i, c in enumerate(d.class_names[:shown]))
+    more = f", ... ({len(d.class_names) - shown} more)" if len(d.class_names) > shown else ""
+    parts.append(f"{len(d.class_names)} classes from --labels_path, ids in sorted order: {ids}{more}")
+  if unlabelled:
+    parts.append(f"{len(y) - unlabelled} of {len(y)} training rows labelled (-1: no label; metrics score the "
+                 "labelled rows)")
+  return "labels: " + "; ".join(parts) if parts else None
 
 
 def scale_note(d, ratio=100.0):
@@ -488,7 +504,8 @@ def _row_name(path, row):
   return f"row {row} (counting from 0)"
 
 
-_LABEL_FORMS = "give one label per line (integer ids or text) in a .csv, or a .npy of integers or of str"
+_LABEL_FORMS = ("give one label per line (integer ids or text; -1 for a row without a label) in a .csv, or a .npy of "
+                "integers or of str")
 
 
 def _label_fields(path):
@@ -567,14 +584,24 @@ def _read_labels(labels_path, num_rows):
   if all(_numbers(t) is not None for _, t in fields) and None in ids:
     raise UsageError(f"--labels_path={labels_path} must hold integer class ids or text labels, not fractions")
   if all(i is not None for i in ids):
-    return np.array(ids, np.int64), None
-  if any(i is not None for i in ids):
+    return _checked_ids(labels_path, np.array(ids, np.int64)), None
+  if any(i is not None and i != UNLABELLED for i in ids):
     where, text = next(f for f, i in zip(fields, ids) if i is None)
     raise UsageError(f"--labels_path={labels_path} {where}: {text!r} is not an integer id like the other labels; "
-                     "use integer ids throughout, or text labels throughout")
-  classes = tuple(sorted({t for _, t in fields}))
+                     "use integer ids throughout, or text labels throughout (-1 for a row without a label)")
+  classes = tuple(sorted({t for (_, t), i in zip(fields, ids) if i is None}))
   index = {c: i for i, c in enumerate(classes)}
-  return np.array([index[t] for _, t in fields], np.int64), classes
+  return np.array([UNLABELLED if i is not None else index[t] for (_, t), i in zip(fields, ids)], np.int64), classes
+
+
+def _checked_ids(labels_path, y):
+  """Integer class ids y [N], checked: >= 0, or -1 for a row without a label, and at least one labelled row."""
+  if np.any(y < UNLABELLED):
+    raise UsageError(f"--labels_path={labels_path} holds the class id {int(y.min())}: class ids must be >= 0 "
+                     "(-1 marks a row without a label)")
+  if np.all(y == UNLABELLED):
+    raise UsageError(f"--labels_path={labels_path} labels no row (every label is -1): leave --labels_path out")
+  return y
 
 
 def _read_integer_ids(labels_path, num_rows):
@@ -587,11 +614,12 @@ def _read_integer_ids(labels_path, num_rows):
                      "of --data_path")
   if not np.all(np.equal(np.mod(y, 1), 0)):
     raise UsageError(f"--labels_path={labels_path} must hold integer class ids or text labels")
-  return y.astype(np.int64)
+  return _checked_ids(labels_path, y.astype(np.int64))
 
 
 def load_vectors(data_path, labels_path=None):
-  """Vectors [N, D] from .npy/.csv (+ optional labels [N]: integer ids or text); every split is the whole file."""
+  """Vectors [N, D] from .npy/.csv (+ optional labels [N]: integer ids or text, -1 for a row without a label); every
+  split is the whole file."""
   x = _read_matrix(data_path, "--data_path")
   if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
     raise UsageError(f"--data_path={data_path} must hold a 2-D array [num_rows, num_features]; got shape {x.shape}")
@@ -603,7 +631,7 @@ def load_vectors(data_path, labels_path=None):
   y, num_classes, names = None, None, None
   if labels_path:
     y, names = _read_labels(labels_path, len(x))
-    num_classes = len(np.unique(y))
+    num_classes = len(_classes(y))
   bounded = bool(x.min() >= 0.0 and x.max() <= 1.0)
   return Data("vectors", {"train": (x, y), "test": (x, y)}, num_classes, bounded, one_set=True, class_names=names)
 

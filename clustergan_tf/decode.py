@@ -100,6 +100,8 @@ def scores(out, labels, encoder_argmax, num_clusters, prior_kind="onehot"):
   if prior.feeds_cluster(prior_kind):
     clusters = {"restart": out["restart"], **clusters}
   lines = []
+  if labels is not None and np.all(labels == metrics.UNLABELLED):
+    labels = None  # a sample of rows without a label
   for name, assigned in clusters.items():
     if labels is not None:
       scored = metrics.all_metrics(labels, assigned)

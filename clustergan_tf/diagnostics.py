@@ -9,7 +9,7 @@ can choose among seeds (or K) without them.
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import augment, model_selection, prior, seeds
+from clustergan_tf import augment, metrics, model_selection, prior, seeds
 
 ORACLE_ROWS = 20000  # training rows the k-NN labeller is fitted on
 
@@ -33,7 +33,10 @@ class ModeLabeller:
 def labeller(cfg, data):
   """The ModeLabeller of a run's labelled training split, or None (unlabelled data, or no ClusterGAN to judge)."""
   x_train, y_train = data.split("train")
-  return ModeLabeller(x_train, y_train, seed=cfg.seed) if cfg.is_clustergan and y_train is not None else None
+  if not cfg.is_clustergan or y_train is None:
+    return None
+  known = y_train != metrics.UNLABELLED  # the classifier learns from the rows with a label
+  return ModeLabeller(x_train[known], y_train[known], seed=cfg.seed) if known.any() else None
 
 
 def mode_purity(generator, labeller, latent_dim, num_clusters, sigma, per_mode=100, seed=0):

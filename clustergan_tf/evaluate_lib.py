@@ -98,11 +98,14 @@ def evaluate(model, data, split, cfg, step, labeller=None):
   zn, probs = latents(model, x, cfg)
   beta_n = cfg.beta_n if cfg.use_encoder else 1.0  # z* always holds a recovered z_n
   clusters = assign(zn, probs, cfg.num_clusters, beta_n)
-  results = {} if y is None else {m: metrics.all_metrics(y, clusters[m]) for m in clusters}
+  scored = y is not None and bool(np.any(y != metrics.UNLABELLED))  # rows without a label (-1) are not scored
+  results = {m: metrics.all_metrics(y, clusters[m]) for m in clusters} if scored else {}
   sizes = {m: np.bincount(clusters[m], minlength=cfg.num_clusters).tolist() for m in clusters}
   report = {"dataset": data.name, "latents": "encoder" if cfg.use_encoder else "backprop decoding", "split": split,
             "step": int(step), "num_clusters": cfg.num_clusters, "num_examples": int(len(x)), "results": results,
             "cluster_sizes": sizes}
+  if scored and np.any(y == metrics.UNLABELLED):
+    report["num_labelled"] = int(np.sum(y != metrics.UNLABELLED))  # the rows the results score
   if cfg.is_clustergan:
     x_free, free_splits = label_free_rows(data, split, cfg)
     probs_free = probs if len(x_free) == len(x) else np.concatenate([probs, encode(model.encoder, x_free[len(x):])[1]])
@@ -115,7 +118,7 @@ def evaluate(model, data, split, cfg, step, labeller=None):
       report["diagnostics"] = diagnostics.mode_purity(model.generator, labeller, cfg.latent_dim, cfg.num_clusters,
                                                       cfg.sigma, seed=cfg.seed)
     report["prior_shares"] = [round(float(s), 6) for s in model.shares.numpy()]
-    if y is not None:  # judged with labels, never used by the method
+    if scored:  # judged with labels, never used by the method
       report["prior_shares_error"] = metrics.share_error(y, clusters["argmax"], report["prior_shares"])
     report["outliers"], clusters["outlier_score"] = outlier_report(model, data, x, y, cfg)
   labels = y if y is not None else np.full(len(x), -1, np.int64)
@@ -137,13 +140,14 @@ def outlier_report(model, data, x, y, cfg):
   report = {"threshold": ref["threshold"], "thresholds": ref["thresholds"], "flagged_share": float(np.mean(flagged)),
             "reference": {"mean": ref["mean"], "std": ref["std"]}}
   if cfg.exclude_classes and y is not None:
-    unseen = np.isin(y, cfg.exclude_classes)
-    if 0 < unseen.sum() < len(y):
-      report["auroc_excluded"] = outliers.auroc(scores, unseen)
-      report.update({f"auroc_excluded_{p}": outliers.auroc(v, unseen) for p, v in parts.items()})
+    known = y != metrics.UNLABELLED  # rows without a label are neither seen nor unseen: left out
+    unseen = np.isin(y[known], cfg.exclude_classes)
+    if 0 < unseen.sum() < len(unseen):
+      report["auroc_excluded"] = outliers.auroc(scores[known], unseen)
+      report.update({f"auroc_excluded_{p}": outliers.auroc(v[known], unseen) for p, v in parts.items()})
       # Above the threshold: the share of the never-seen classes caught, and of the seen classes flagged.
-      report["flagged_share_excluded"] = float(np.mean(flagged[unseen]))
-      report["flagged_share_seen"] = float(np.mean(flagged[~unseen]))
+      report["flagged_share_excluded"] = float(np.mean(flagged[known][unseen]))
+      report["flagged_share_seen"] = float(np.mean(flagged[known][~unseen]))
   return report, scores
 
 
@@ -179,8 +183,9 @@ def table_row(name, values, *extra):
 
 def format_report(report):
   """One line per method: 'argmax  acc 0.9912  purity ...'."""
-  rows = f"n={report['num_examples']}" + ("; the file's rows: no held-out split" if report["dataset"] == "vectors"
-                                          else "")
+  labelled = f", {report['num_labelled']} labelled" if "num_labelled" in report else ""
+  held_out = "; the file's rows: no held-out split" if report["dataset"] == "vectors" else ""
+  rows = f"n={report['num_examples']}{labelled}{held_out}"
   lines = [f"{report['dataset']} {report['split']} ({rows}) at step {report['step']}:"]
   for m, r in report["results"].items():
     lines.append(f"  {m:7s} " + "  ".join(f"{k} {v:.4f}" for k, v in r.items()))

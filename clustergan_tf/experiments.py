@@ -86,7 +86,7 @@ def mixture_fit(samples, means, radius):
 
 def lemma(base):
   """Linear G = W z_n + A z_c + b from the one-hot prior vs from a Gaussian prior (markdown lines)."""
-  from clustergan_tf import checkpoint, prior, seeds
+  from clustergan_tf import checkpoint, metrics, prior, seeds
   variants = {"one-hot prior (ClusterGAN), linear G": dict(prior="onehot"),
               "Gaussian prior N(0, I), linear G": dict(PLAIN_GAN, prior="gaussian")}
   lines = ["| linear generator | mean distance to nearest mixture mean | share within the data's radius | "
@@ -97,6 +97,7 @@ def lemma(base):
     cfg, report = _train(base, name.split(" ")[0].replace("-", ""), linear_generator=True, latent_dim=dim, **changes)
     t = checkpoint.load(cfg.model_dir)
     x, y = t.data.split("train")
+    x, y = x[y != metrics.UNLABELLED], y[y != metrics.UNLABELLED]  # each class's rows
     x = x.reshape(len(x), -1)  # distances between whole samples (images too)
     means = np.stack([x[y == k].mean(axis=0) for k in range(cfg.num_clusters)])
     radius = float(np.quantile(np.linalg.norm(x - means[y], axis=1), 0.99))  # 99% of real points lie within

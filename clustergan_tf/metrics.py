@@ -1,8 +1,22 @@
-"""Clustering metrics, each named for what it is (pure numpy functions of label arrays [N])."""
+"""Clustering metrics, each named for what it is (pure numpy functions of label arrays [N]).
+
+A label of UNLABELLED (-1) marks a row whose class is unknown: `all_metrics` and `share_error` score the other rows.
+"""
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn import metrics as skm
+
+UNLABELLED = -1  # the class id of a row without a label (also assignments.npz's labels of a data set without any)
+
+
+def labelled(labels, clusters):
+  """(labels, clusters) of the rows whose label is not UNLABELLED; ValueError where none is."""
+  labels, clusters = np.asarray(labels), np.asarray(clusters)
+  keep = labels != UNLABELLED
+  if not keep.any():
+    raise ValueError("every label is UNLABELLED (-1): nothing to score")
+  return labels[keep], clusters[keep]
 
 
 def contingency(labels, clusters):
@@ -24,8 +38,8 @@ def hungarian_accuracy(labels, clusters):
 
 def share_error(labels, clusters, shares):
   """Mean |shares[c] - share of label l| over the cluster->label pairs of the Hungarian map: how close
-  cluster proportions shares [K] (indexed by cluster id) are to the true class proportions."""
-  labels, clusters = np.asarray(labels), np.asarray(clusters)
+  cluster proportions shares [K] (indexed by cluster id) are to the true class proportions (labelled rows)."""
+  labels, clusters = labelled(labels, clusters)
   label_ids, cluster_ids = np.unique(labels), np.unique(clusters)
   rows, cols = linear_sum_assignment(contingency(labels, clusters), maximize=True)
   true = {label: np.mean(labels == label) for label in label_ids}
@@ -48,6 +62,7 @@ def ari(labels, clusters):
 
 
 def all_metrics(labels, clusters):
-  """{"acc": Hungarian accuracy, "purity", "nmi", "ari"}."""
+  """{"acc": Hungarian accuracy, "purity", "nmi", "ari"} over the labelled rows."""
+  labels, clusters = labelled(labels, clusters)
   return {"acc": hungarian_accuracy(labels, clusters), "purity": purity(labels, clusters),
           "nmi": nmi(labels, clusters), "ari": ari(labels, clusters)}

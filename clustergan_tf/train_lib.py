@@ -375,8 +375,9 @@ class TensorBoard:
       return
     assigned = evaluation.assignments
     labels = assigned["labels"]
-    if "class_names" in assigned:  # the Projector colours by the user's own label text
-      labels = assigned["class_names"][labels]
+    if "class_names" in assigned:  # the Projector colours by the user's own label text; -1 (no label) is the last
+      names = [*assigned["class_names"], "(no label)"]
+      labels = [names[i] for i in labels]
     summaries.write_projector(self.logdir, evaluation.zn, evaluation.probs, labels,
                               assigned.get("argmax", assigned["kmeans"]), x, self.run.data.data_shape)
     for w in self.writers.values():

@@ -233,6 +233,21 @@ def test_integer_labels_with_a_header_stay_numbers(tmp_path):
   np.testing.assert_array_equal(d.split("train")[1], [10, 2, 10])  # ids as given, not as sorted text
 
 
+@pytest.mark.parametrize("name,write,ids,names", [
+    ("y.npy", lambda p: np.save(p, np.array([2, -1, 0, 2])), [2, -1, 0, 2], None),
+    ("y.csv", lambda p: p.write_text("label\n2\n-1\n0\n2\n"), [2, -1, 0, 2], None),
+    ("y.csv", lambda p: p.write_text("species\neel\n-1\ncat\neel\n"), [1, -1, 0, 1], ("cat", "eel")),
+    ("y.npy", lambda p: np.save(p, np.array(["eel", "-1", "cat", "eel"])), [1, -1, 0, 1], ("cat", "eel"))])
+def test_minus_one_marks_a_row_without_a_label(tmp_path, name, write, ids, names):
+  d = _labels(tmp_path, name, write)
+  np.testing.assert_array_equal(d.split("train")[1], ids)
+  assert d.class_names == names and d.num_classes == 2
+  assert data.labels_note(d).endswith("3 of 4 training rows labelled (-1: no label; metrics score the labelled rows)")
+  assert data.drop_training_classes(d, [0]).split("train")[1].tolist() == [ids[0], -1, ids[3]]  # -1 rows train
+  with pytest.raises(UsageError, match=r"--exclude_classes=-1: vectors has no training rows of class -1"):
+    data.drop_training_classes(d, [-1])
+
+
 def _labels(tmp_path, name, write, rows=4):
   np.save(tmp_path / "x.npy", np.zeros((rows, 2)))
   write(tmp_path / name)
@@ -266,6 +281,9 @@ def test_label_files_as_users_write_them(tmp_path, name, write, ids, names):
     ("y.npy", lambda p: np.save(p, np.array(["x", "a", "b", "a", "b"])), "holds 5 labels; expected 4"),  # no header
     ("y.csv", lambda p: p.write_text("2\n10\nNA\n1\n"), r"y.csv line 3: 'NA' is not an integer id like the other"),
     ("y.csv", lambda p: p.write_text("0.5\n1.5\n0.5\n1.5\n"), "must hold integer class ids or text labels"),
+    ("y.npy", lambda p: np.save(p, np.array([0, -2, 1, 0])),
+     r"y.npy holds the class id -2: class ids must be >= 0 \(-1 marks a row without a label\)$"),
+    ("y.csv", lambda p: p.write_text("-1\n-1\n-1\n-1\n"), r"labels no row \(every label is -1\): leave --labels"),
     ("y.csv", lambda p: p.write_text("a,b,a,b\n"), r"y.csv line 1 has 4 fields; give one label per line"),
     ("y.csv", lambda p: p.write_text("id,species\n1,a\n2,b\n3,a\n4,b\n"), "line 1 has 2 fields; give one label"),
     ("y.npy", lambda p: np.save(p, np.array(["a", "", "a", "b"])), r"y.npy entry 1 is an empty label"),

@@ -77,3 +77,16 @@ def test_stability_moves_small_data_several_times_and_large_data_once():
   large = np.full([16_000, 2], 5.0, np.float32)
   diagnostics.stability(encoder, large, np.zeros(16_000, np.int64))
   assert sum(seen) == 16_000  # one move each
+
+
+def test_the_run_labeller_learns_only_from_labelled_rows():
+  """Rows without a label (-1) are left out: -1 is never a class the labeller gives a sample."""
+  from clustergan_tf.config import Config
+  from clustergan_tf.data import Data
+  rng = np.random.default_rng(0)
+  y = rng.integers(0, 3, 600)
+  x = (np.eye(3)[y] * 3 + rng.normal(0, 0.3, (600, 3))).astype(np.float32)
+  y_partial = np.where(np.arange(600) % 2 == 0, -1, y)
+  labeller = diagnostics.labeller(Config(num_clusters=3), Data("stub", {"train": (x, y_partial)}, 3, False))
+  assert set(labeller(x).tolist()) == {0, 1, 2}
+  assert diagnostics.labeller(Config(num_clusters=3), Data("stub", {"train": (x, None)}, 3, False)) is None

@@ -133,6 +133,21 @@ def test_evaluate_without_labels_reports_sizes_and_labels_minus_one():
   assert "(no labels: cluster sizes [2, 2, 2])" in evaluate_lib.format_report(ev.report)
 
 
+def test_rows_without_a_label_are_clustered_and_left_out_of_the_scores():
+  """The first test's rows plus two rows labelled -1 in the wrong clusters: the same 7/8 over the 8 labelled rows."""
+  labels = [0, 0, 1, -1, 1, 2, 2, 2, -1, 0]
+  clusters = [1, 1, 0, 2, 0, 2, 2, 0, 0, 1]
+  ev = evaluate_lib.evaluate(StubModel(), stub_data(labels, clusters), "test", Config(num_clusters=K, latent_dim=2),
+                             step=7)
+  assert ev.report["results"]["argmax"]["acc"] == 7 / 8 and ev.report["num_labelled"] == 8
+  assert ev.report["cluster_sizes"]["argmax"] == [4, 3, 3]  # every row is clustered
+  np.testing.assert_array_equal(ev.assignments["labels"], labels)
+  assert evaluate_lib.format_report(ev.report).startswith("stub test (n=10, 8 labelled) at step 7:")
+  every = evaluate_lib.evaluate(StubModel(), stub_data([0, 1, 2], [0, 1, 2]), "test",
+                                Config(num_clusters=K, latent_dim=2), step=7)
+  assert "num_labelled" not in every.report  # only where some rows have no label
+
+
 def test_outlier_report_scores_an_excluded_class_the_encoder_is_unsure_of():
   """Training rows sit firmly in a cluster; the test split adds rows of class 9 with flat logits (E unsure, G
   redraws them badly): AUROC 1, every such row flagged, at most 1% of the seen rows flagged."""
@@ -149,6 +164,14 @@ def test_outlier_report_scores_an_excluded_class_the_encoder_is_unsure_of():
   assert report["flagged_share"] == pytest.approx(0.1 + 0.9 * report["flagged_share_seen"])
   assert report["thresholds"]["0.99"] == report["threshold"]
   assert list(report["thresholds"]) == ["0.9", "0.95", "0.99", "0.999"]
+  # Rows without a label (-1), however unsure E is of them, are neither seen nor unseen: the same AUROC; every row
+  # keeps its score.
+  y_unknown = np.concatenate([y, np.full(10, -1)])
+  x_unknown = np.concatenate([data.split("test")[0], unsure])
+  unknown, all_scores = evaluate_lib.outlier_report(StubModel(), data, x_unknown, y_unknown,
+                                                    Config(num_clusters=K, latent_dim=2, exclude_classes=(9,)))
+  assert all_scores.shape == (110,) and unknown["auroc_excluded"] == 1.0
+  assert unknown["flagged_share_excluded"] == 1.0 and unknown["flagged_share_seen"] == report["flagged_share_seen"]
 
 
 def test_write_is_the_one_schema_with_training_fields(tmp_path):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from clustergan_tf import metrics
 
@@ -43,3 +44,19 @@ def test_share_error_matches_clusters_to_labels_first():
   clusters = [1, 1, 1, 0]  # cluster 1 is label 0, cluster 0 is label 1
   assert metrics.share_error(labels, clusters, [0.25, 0.75]) == 0.0
   assert metrics.share_error(labels, clusters, [0.5, 0.5]) == 0.25
+
+
+def test_unlabelled_rows_are_left_out():
+  # The hand-computed case above with two unlabelled rows (-1) placed in cluster 1: the same 4/6.
+  y = np.array([0, 0, 1, -1, 1, 1, 0, -1])
+  c = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+  m = metrics.all_metrics(y, c)
+  assert m["acc"] == 4 / 6 and m["purity"] == 4 / 6
+  assert m == metrics.all_metrics([0, 0, 1, 1, 1, 0], [0, 0, 0, 1, 1, 1])
+  # true shares over the labelled rows: 0.75 / 0.25
+  assert metrics.share_error([0, -1, 0, 0, 1, -1], [1, 0, 1, 1, 0, 0], [0.25, 0.75]) == 0.0
+
+
+def test_no_labelled_row_is_an_error():
+  with pytest.raises(ValueError, match="UNLABELLED"):
+    metrics.all_metrics([-1, -1], [0, 1])
