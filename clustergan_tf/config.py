@@ -20,7 +20,8 @@ THREADS = ("auto", "tensorflow")
 
 
 def setting(default, help, *, choices=None, check=None, why="", architecture=False, hparam=False):
-  """A Config field. check(value) -> bool, with `why` completing '--flag=value ...' when it fails;
+  """A Config field. check(value) -> bool, with `why` completing '--flag=value ...' when it fails (for a list field
+  also when a value is no integer);
   architecture: a checkpoint is tied to it (a rerun with another value cannot resume);
   hparam: shown in TensorBoard's HParams dashboard."""
   meta = dict(help=help, choices=choices, check=check, why=why, architecture=architecture, hparam=hparam)
@@ -56,7 +57,9 @@ class Config:
                            "seed sees the same rows.", architecture=True)
   exclude_classes: tuple[int, ...] = setting((), "Class ids dropped from the training split only (comma list), to "
                                              "measure how well outlier_score finds a class never seen.",
-                                             architecture=True)
+                                             architecture=True, why="must be class ids (integers): text labels are "
+                                             "numbered in sorted order, as training prints at the start (labels: "
+                                             "0=..., 1=...)")
   # -- prior and losses (the paper's MNIST settings are in mnist.flags)
   num_clusters: int = setting(10, "K: number of clusters (one-hot size of z_c).", architecture=True, hparam=True,
                               check=lambda v: v >= 2, why="must be >= 2 (clustering into one group is no clustering)")

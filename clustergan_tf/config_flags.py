@@ -46,7 +46,12 @@ def config_from_flags(flag_values=flags.FLAGS, **overrides):
   for f in config_lib.FIELDS:
     value = flag_values[f.name].value
     if _kind(f.type) is tuple:
-      value = int_list(f.name, value)
+      try:
+        value = int_list(f.name, value)
+      except UsageError:
+        if not f.metadata["why"]:
+          raise
+        raise UsageError(f"--{f.name}={','.join(value)} {f.metadata['why']}") from None  # the field's own words
     values[f.name] = value
   return dataclasses.replace(config_lib.Config(**values), **overrides)
 

@@ -42,7 +42,14 @@ def test_unparsed_defaults_give_the_default_config(flag_values):
 
 def test_list_of_non_integers_is_a_usage_error(flag_values):
   flag_values(["prog", "--hidden_units=a,b"])
-  with pytest.raises(UsageError, match="--hidden_units=a,b must be comma-separated integers"):
+  with pytest.raises(UsageError, match="^--hidden_units=a,b must be a comma-separated list of positive layer widths"):
+    config_flags.config_from_flags(flag_values)
+
+
+def test_class_names_for_exclude_classes_point_to_the_ids(flag_values):
+  flag_values(["prog", "--exclude_classes=cat"])
+  with pytest.raises(UsageError, match=r"^--exclude_classes=cat must be class ids \(integers\): "
+                     r"text labels are numbered in sorted order, as training prints at the start \(labels: 0=..., "):
     config_flags.config_from_flags(flag_values)
 
 
