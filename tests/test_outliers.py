@@ -14,6 +14,7 @@ def test_parts_of_a_batch():
   parts = outliers.parts_of(generator, encoder, x)
   np.testing.assert_allclose(parts["reconstruction"].numpy(), [1.0, 1.0])  # RMS: sqrt(4/4), sqrt(4/4)
   np.testing.assert_allclose(parts["uncertainty"].numpy(), [0.5, 0.0], atol=1e-6)
+  np.testing.assert_allclose(parts["latent"].numpy(), [1.0, 0.0])  # ||z_n||^2: z_n is the first value
 
 
 def test_uncertainty_of_a_confident_encoder_keeps_its_precision_in_any_batch():
@@ -33,20 +34,31 @@ def test_uncertainty_of_a_confident_encoder_keeps_its_precision_in_any_batch():
   np.testing.assert_allclose(one_by_one, exact, rtol=1e-5)
 
 
-def test_score_standardises_the_logs_and_sums_and_threshold_is_the_99th_percentile():
-  logs = np.arange(100.0) / 50  # log of the training rows' reconstruction errors
-  train = {"reconstruction": np.exp(logs), "uncertainty": np.zeros(100)}  # E certain of every training row
-  ref = outliers.reference(train)
-  assert ref["mean"]["reconstruction"] == pytest.approx(0.99) and ref["std"]["reconstruction"] == pytest.approx(
-      np.std(logs))
+def test_reference_floors_a_part_of_zeros_and_never_divides_by_zero():
+  train = {"reconstruction": np.exp(np.arange(100.0) / 50), "uncertainty": np.zeros(100), "latent": np.ones(100)}
+  ref = outliers.reference(train)  # E certain of every training row
   assert ref["mean"]["uncertainty"] == pytest.approx(np.log(outliers.FLOOR))  # 0 is floored before the log
-  assert ref["std"]["uncertainty"] == 1e-8  # a constant part does not divide by zero
-  z = (logs - 0.99) / np.std(logs)
-  assert ref["threshold"] == pytest.approx(np.quantile(z, 0.99))
-  assert ref["thresholds"] == pytest.approx({"0.9": np.quantile(z, 0.9), "0.95": np.quantile(z, 0.95),
-                                             "0.99": ref["threshold"], "0.999": np.quantile(z, 0.999)})
-  new = {"reconstruction": np.array([np.exp(0.99), np.exp(0.99) * 10.0]), "uncertainty": np.array([0.0, 0.0])}
-  np.testing.assert_allclose(outliers.score(new, ref), [0.0, np.log(10.0) / np.std(logs)], atol=1e-6)
+  assert ref["std"]["uncertainty"] == 1e-8 and ref["std"]["latent"] == 1e-8  # a constant part
+
+
+def test_score_counts_each_standardised_log_above_its_margin_and_threshold_is_the_99th_percentile():
+  logs = np.arange(100.0) / 50  # log of the training rows' reconstruction errors: mean 0.99
+  s = np.std(logs)
+  train = {"reconstruction": np.exp(logs), "uncertainty": 1e-3 * np.exp(-logs), "latent": np.exp(logs / 2)}
+  ref = outliers.reference(train)
+  assert ref["mean"]["reconstruction"] == pytest.approx(0.99) and ref["std"]["reconstruction"] == pytest.approx(s)
+  assert ref["mean"]["latent"] == pytest.approx(0.495) and ref["std"]["latent"] == pytest.approx(s / 2)
+  z = (logs - 0.99) / s  # a training row's z-score of reconstruction; uncertainty's is -z, latent's z
+  train_scores = np.maximum(z, 0) + np.maximum(-z, 0) + np.maximum(z - 1.5, 0)
+  assert ref["threshold"] == pytest.approx(np.quantile(train_scores, 0.99))
+  assert ref["thresholds"] == pytest.approx({"0.9": np.quantile(train_scores, 0.9), "0.95": np.quantile(
+      train_scores, 0.95), "0.99": ref["threshold"], "0.999": np.quantile(train_scores, 0.999)})
+  typical = {"reconstruction": np.exp(0.99), "uncertainty": 1e-3 * np.exp(-0.99), "latent": np.exp(0.495)}
+  new = {k: np.full(4, v) for k, v in typical.items()}
+  new["reconstruction"][1] *= 10.0  # G misses it 10x worse than usual: log(10) / s
+  new["reconstruction"][2] /= 10.0  # G makes it 10x better than usual: vouches for nothing (0, not -log(10) / s)
+  new["latent"][3] *= np.exp(s)  # E_n 2 std out on the log scale (log ||z_n||^2 std s / 2): counts 2 - 1.5
+  np.testing.assert_allclose(outliers.score(new, ref), [0.0, np.log(10.0) / s, 0.0, 0.5], atol=1e-6)
   served = outliers.score({k: tf.constant(v, tf.float32) for k, v in new.items()}, ref)  # inside a signature
   np.testing.assert_allclose(served.numpy(), outliers.score(new, ref), rtol=1e-5, atol=1e-5)
 
