@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 
 from clustergan_tf import batches, diagnostics, files, metrics, outliers, seeds
@@ -75,9 +76,34 @@ def fit_kmeans(features, num_clusters, seed=0):
   return KMeans(n_clusters=num_clusters, n_init=10, random_state=seed).fit(features)
 
 
+def fit_numbered_kmeans(zn, probs, num_clusters, beta_n):
+  """(fitted k-means, its cluster ids [N]) on the latents of N rows; where there is an argmax, each k-means cluster
+  takes the id of the encoder cluster it shares most rows with (one-to-one, Hungarian), so that k-means ids of any
+  split, served or evaluated, name the same clusters as E's ids (a fit's own numbering is arbitrary)."""
+  km = fit_kmeans(kmeans_features(zn, probs, beta_n).numpy(), num_clusters)
+  if probs is None:
+    return km, km.labels_.astype(np.int64)
+  new_id = renumbering(km.labels_, probs.argmax(axis=1), num_clusters)
+  km.cluster_centers_ = km.cluster_centers_[np.argsort(new_id)]  # centroid i is now the one of cluster id i
+  km.labels_ = new_id[km.labels_]
+  return km, km.labels_.astype(np.int64)
+
+
+def renumbering(clusters, reference, num_clusters):
+  """new_id [K]: the one-to-one map of cluster ids 0..K-1 onto the reference ids (both [N]) that keeps the most rows
+  under the same id."""
+  overlap = np.zeros((num_clusters, num_clusters), np.int64)
+  np.add.at(overlap, (np.asarray(clusters), np.asarray(reference)), 1)
+  rows, cols = linear_sum_assignment(overlap, maximize=True)
+  new_id = np.empty(num_clusters, np.int64)
+  new_id[rows] = cols
+  return new_id
+
+
 def assign(zn, probs, num_clusters, beta_n):
-  """Cluster ids from latents: {"argmax": [N], "kmeans": [N]} ("kmeans" alone when probs is None)."""
-  kmeans = fit_kmeans(kmeans_features(zn, probs, beta_n).numpy(), num_clusters).labels_.astype(np.int64)
+  """Cluster ids from latents: {"argmax": [N], "kmeans": [N]} ("kmeans" alone when probs is None), k-means ids
+  numbered after E's (fit_numbered_kmeans)."""
+  kmeans = fit_numbered_kmeans(zn, probs, num_clusters, beta_n)[1]
   return {"kmeans": kmeans} if probs is None else {"argmax": probs.argmax(axis=1).astype(np.int64), "kmeans": kmeans}
 
 

@@ -52,7 +52,7 @@ def export_and_check():
                      "ClusterGAN; cluster this model's data with python -m clustergan_tf.decode")
   x_train = data.split("train")[0]
   zn, probs = evaluate_lib.encode(model.encoder, x_train)
-  km = evaluate_lib.fit_kmeans(evaluate_lib.kmeans_features(zn, probs, cfg.beta_n).numpy(), cfg.num_clusters)
+  km, _ = evaluate_lib.fit_numbered_kmeans(zn, probs, cfg.num_clusters, cfg.beta_n)  # ids as in assignments.npz
   reference = outliers.fit(model.generator, model.encoder, x_train, seed=cfg.seed)  # as in metrics.json
   paths = export_lib.export(model, cfg, data, FLAGS.export_dir, FLAGS.version, km.cluster_centers_, FLAGS.tflite,
                             outlier_reference=reference)

@@ -241,3 +241,22 @@ def test_raw_kmeans_separates_separated_blobs():
 def test_table_row_formats_floats_and_keeps_strings():
   row = evaluate_lib.table_row("seed 0", {"acc": 0.5, "purity": "**0.9**", "nmi": 0.25, "ari": 0.125}, "1.5", 42)
   assert row == "| seed 0 | 0.5000 | **0.9** | 0.2500 | 0.1250 | 1.5 | 42 |"
+
+
+def test_renumbering_maps_clusters_onto_the_reference_ids_one_to_one():
+  clusters = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+  reference = np.array([2, 2, 1, 0, 0, 1, 1, 2])  # cluster 0 is mostly 2, 1 is 0, 2 is 1
+  np.testing.assert_array_equal(evaluate_lib.renumbering(clusters, reference, K), [2, 0, 1])
+
+
+def test_kmeans_ids_follow_the_encoder_ids_and_so_do_its_centroids():
+  """Three tight groups whose E clusters are 2, 0, 1: k-means, whatever its own numbering, names them 2, 0, 1, and
+  centroid i is the centre of the group it now calls i (what the exported kmeans signature serves)."""
+  rng = np.random.default_rng(0)
+  group = np.repeat(np.arange(3), 20)
+  zn = (np.eye(3)[group] * 10 + rng.normal(0, 0.1, (60, 3))).astype(np.float32)
+  probs = np.eye(K, dtype=np.float32)[np.array([2, 0, 1])[group]]
+  km, ids = evaluate_lib.fit_numbered_kmeans(zn, probs, K, beta_n=1.0)
+  np.testing.assert_array_equal(ids, probs.argmax(1))
+  np.testing.assert_array_equal(km.predict(evaluate_lib.kmeans_features(zn, probs, 1.0).numpy()), ids)
+  assert evaluate_lib.assign(zn, probs, K, 1.0)["kmeans"].tolist() == ids.tolist()
