@@ -158,14 +158,6 @@ def next_version(base):
   return max(versions, default=0) + 1
 
 
-def write_versioned(base, version, writer):
-  """Calls writer(tmp_dir), then renames tmp_dir to base/<version>: TF Serving never sees half a version."""
-  try:
-    return files.atomic_directory(base, str(version), writer)
-  except FileExistsError as e:
-    raise UsageError(f"{e} exists already; pass another --version or omit it for the next free one") from None
-
-
 def convert_encoder_tflite(saved_model_dir, kind, representative=None):
   """Converts the encoder SavedModel's serving_default to a builtin-ops-only TFLite flatbuffer."""
   conv = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
@@ -206,40 +198,57 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
   gen_fns = generator_functions(model.generator, cfg.latent_dim, cfg.num_clusters, cfg.sigma,
                                 model.learned_share_values())
   served = [model.encoder, model.generator] if outlier_reference is not None else model.encoder
-  paths = {"encoder": write_versioned(enc_base, version, lambda p: write_saved_model(served, enc_fns, p)),
-           "generator": write_versioned(gen_base, version,
-                                        lambda p: write_saved_model(model.generator, gen_fns, p))}
-  with open(os.path.join(export_dir, "models.config"), "w") as f:
-    f.write(models_config())
-  if tflite:
-    tdir = os.path.join(export_dir, "tflite")
-    os.makedirs(tdir, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:  # builtin-ops-only graphs: no serving-time Assert ops
-      def lite_ready(name, models, **outliers_by):
-        """A SavedModel of serving_default without the serving-time checks, for the converter."""
-        path = os.path.join(tmp, name)
-        write_saved_model(models, {"serving_default": encoder_functions(
-            model.encoder, data_shape, data.bounded, checks=False, standardization=data.standardization,
-            **outliers_by)["serving_default"]}, path)
-        return path
-
-      x_train = data.split("train")[0]
-      rep = raw_inputs(x_train[seeds.rows(len(x_train), representative_size, 0)], data)
-      encoders = [("encoder", lite_ready("encoder", model.encoder), tflite_encoder_kinds(data))]
-      if outlier_reference is not None:  # E + G, 4-5x E's time: files of their own (int8 scrambles scores)
-        encoders.append(("encoder_outlier_score", lite_ready("encoder_outlier_score", served, generator=model.generator,
-                                                             outlier_reference=outlier_reference),
-                         TFLITE_OUTLIER_ENCODERS))
-      for name, saved, kinds in encoders:
-        for kind in kinds:
-          path = os.path.join(tdir, f"{name}_{kind}.tflite")
-          files.atomic_bytes(path, convert_encoder_tflite(saved, kind, rep))
-          paths[f"{name}_{kind}"] = path
-      gen_plain = os.path.join(tmp, "generator")
-      write_saved_model(model.generator, {"serving_default": gen_fns["serving_default"]}, gen_plain)
-      conv = tf.lite.TFLiteConverter.from_saved_model(gen_plain, signature_keys=["serving_default"])
-      path = os.path.join(tdir, "generator_float32.tflite")
-      files.atomic_bytes(path, conv.convert())
-      paths["generator_float32"] = path
+  # Everything is written beside its place first and moved in at the end, the encoder last: a crash or kill while
+  # writing (the TFLite conversions take minutes) leaves the previous export as it was.
+  with files.Staging() as staging:
+    tflite_dir = staging.directory(export_dir, "tflite", merge=True) if tflite else None
+    try:
+      gen_dir, enc_dir = staging.directory(gen_base, str(version)), staging.directory(enc_base, str(version))
+    except FileExistsError as e:
+      raise UsageError(f"{e} exists already; pass another --version or omit it for the next free one") from None
+    write_saved_model(served, enc_fns, enc_dir)
+    write_saved_model(model.generator, gen_fns, gen_dir)
+    names = {}
+    if tflite:
+      os.makedirs(tflite_dir)
+      names = _write_tflite(model, data, tflite_dir, gen_fns, served, outlier_reference, representative_size)
+    files.atomic_bytes(os.path.join(export_dir, "models.config"), models_config().encode())  # the same every time
+    staging.publish()  # the TFLite files, generator/<v>, encoder/<v>
+  paths = {"encoder": os.path.join(enc_base, str(version)), "generator": os.path.join(gen_base, str(version))}
+  paths.update({key: os.path.join(export_dir, "tflite", name) for key, name in names.items()})
   return paths
 
+
+
+def _write_tflite(model, data, tflite_dir, gen_fns, served, outlier_reference, representative_size):
+  """Writes the TFLite files into tflite_dir; returns {key: file name} (encoder_<kind>, encoder_outlier_score_<kind>,
+  generator_float32). The converter reads SavedModels without the serving-time checks (builtin ops only: no Assert)."""
+  names = {}
+  with tempfile.TemporaryDirectory() as tmp:
+    def lite_ready(name, models, **outliers_by):
+      """A SavedModel of serving_default without the serving-time checks, for the converter."""
+      path = os.path.join(tmp, name)
+      write_saved_model(models, {"serving_default": encoder_functions(
+          model.encoder, data.data_shape, data.bounded, checks=False, standardization=data.standardization,
+          **outliers_by)["serving_default"]}, path)
+      return path
+
+    x_train = data.split("train")[0]
+    rep = raw_inputs(x_train[seeds.rows(len(x_train), representative_size, 0)], data)
+    encoders = [("encoder", lite_ready("encoder", model.encoder), tflite_encoder_kinds(data))]
+    if outlier_reference is not None:  # E + G, 4-5x E's time: files of their own (int8 scrambles scores)
+      encoders.append(("encoder_outlier_score", lite_ready("encoder_outlier_score", served, generator=model.generator,
+                                                           outlier_reference=outlier_reference),
+                       TFLITE_OUTLIER_ENCODERS))
+    for name, saved, kinds in encoders:
+      for kind in kinds:
+        names[f"{name}_{kind}"] = f"{name}_{kind}.tflite"
+        with open(os.path.join(tflite_dir, names[f"{name}_{kind}"]), "wb") as f:
+          f.write(convert_encoder_tflite(saved, kind, rep))
+    gen_plain = os.path.join(tmp, "generator")
+    write_saved_model(model.generator, {"serving_default": gen_fns["serving_default"]}, gen_plain)
+    conv = tf.lite.TFLiteConverter.from_saved_model(gen_plain, signature_keys=["serving_default"])
+    names["generator_float32"] = "generator_float32.tflite"
+    with open(os.path.join(tflite_dir, names["generator_float32"]), "wb") as f:
+      f.write(conv.convert())
+  return names

@@ -34,19 +34,71 @@ def atomic_json(path, obj):
 
 def atomic_directory(base, name, write):
   """Calls write(tmp_dir), then renames tmp_dir to base/name; FileExistsError if base/name exists already."""
-  os.makedirs(base, exist_ok=True)
-  final = os.path.join(base, name)
-  if os.path.exists(final):
-    raise FileExistsError(final)
-  tmp = tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=base)
-  try:
-    shutil.rmtree(tmp)
+  with Staging() as staging:
+    tmp = staging.directory(base, name)
     write(tmp)
-    os.rename(tmp, final)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
-  return final
+    return staging.publish()[0]
+
+
+class Staging:
+  """Directories written in full beside their final places, then renamed into them together (`publish`), so that a
+  crash while writing changes nothing a reader sees; a failure removes them. Each is named .tmp-<name>-<pid>-*, and
+  `remove_abandoned` deletes those whose process has died (a kill -9 runs no clean-up)."""
+
+  def __init__(self):
+    self._moves = []  # (tmp, final, merge)
+
+  def directory(self, base, name, merge=False):
+    """A fresh path (not yet created) to write base/name's content to; FileExistsError if base/name exists, unless
+    merge: then its files replace those of the same names in base/name, one by one, and the others stay."""
+    os.makedirs(base, exist_ok=True)
+    remove_abandoned(base)
+    final = os.path.join(base, name)
+    if os.path.exists(final) and not merge:
+      raise FileExistsError(final)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{name}-{os.getpid()}-", dir=base)
+    os.rmdir(tmp)
+    self._moves.append((tmp, final, merge))
+    return tmp
+
+  def publish(self):
+    """Moves every staged directory into place, in the order staged; returns the final paths."""
+    for tmp, final, merge in self._moves:
+      if not merge:
+        os.rename(tmp, final)
+        continue
+      os.makedirs(final, exist_ok=True)
+      for entry in sorted(os.listdir(tmp)):
+        os.replace(os.path.join(tmp, entry), os.path.join(final, entry))
+      os.rmdir(tmp)
+    finals, self._moves = [f for _, f, _ in self._moves], []
+    return finals
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    for tmp, _, _ in self._moves:  # not published: an error (or a signal) while writing
+      shutil.rmtree(tmp, ignore_errors=True)
+    self._moves = []
+
+
+def remove_abandoned(base):
+  """Deletes base/.tmp-<name>-<pid>-* directories whose process no longer runs (left by a killed writer)."""
+  for entry in os.listdir(base) if os.path.isdir(base) else []:
+    parts = entry.split("-")
+    if entry.startswith(".tmp-") and len(parts) >= 4 and parts[-2].isdigit() and not _alive(int(parts[-2])):
+      shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
+
+
+def _alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
 
 
 def check_output_path(path, flag):

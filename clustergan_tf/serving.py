@@ -66,6 +66,14 @@ def check_export(export_dir):
     if any(op.startswith("Flex") for op in ops):
       raise UsageError(f"{f} uses Flex (SELECT_TF_OPS) ops; builtin ops only are expected")
     lines.append(f"tflite/{os.path.basename(f)}: {len(ops)} builtin op kinds, {os.path.getsize(f)} bytes")
+  latest = {name: os.path.basename(latest_version(os.path.join(export_dir, name))) for name in EXPECTED}
+  if len(set(latest.values())) > 1:  # TF Serving would pair them
+    raise UsageError(f"{export_dir}: the latest versions are " + " and ".join(f"{n}/{v}" for n, v in latest.items())
+                     + " (an export of an older version was interrupted); export the model again")
+  for base in ("", "encoder", "generator", "tflite"):
+    for entry in sorted(glob.glob(os.path.join(export_dir, base, ".tmp-*"))):
+      lines.append(f"leftover: {os.path.relpath(entry, export_dir)} (an export's staging, left by one that was "
+                   "killed or is running; the next export removes it once its process is gone)")
   return lines
 
 

@@ -88,6 +88,43 @@ def test_check_names_a_damaged_file(exported, tmp_path, damaged, message):
     serving.check_export(str(copy))
 
 
+def test_an_export_that_fails_while_converting_changes_nothing(exported, tmp_path, monkeypatch):
+  """The TFLite conversions come after both SavedModels are written: a failure there (or a kill) publishes nothing,
+  and leaves no staging behind."""
+  import shutil
+  copy = tmp_path / "export"
+  shutil.copytree(exported[0], copy)
+  before = {p: os.path.getmtime(copy / p) for p in ("tflite/encoder_float32.tflite", "models.config")}
+
+  def crash(*args, **kwargs):
+    raise RuntimeError("the converter crashed")
+
+  monkeypatch.setattr(export_lib, "convert_encoder_tflite", crash)
+  _, _, model, data = exported
+  from clustergan_tf.config import Config
+  with pytest.raises(RuntimeError, match="crashed"):
+    export_lib.export(model, Config(dataset="mnist", num_clusters=3, latent_dim=4), data, str(copy),
+                      representative_size=16)
+  for name in ("encoder", "generator"):
+    assert sorted(os.listdir(copy / name)) == ["1", "2"]
+  assert sorted(os.listdir(copy)) == ["encoder", "generator", "models.config", "tflite"]
+  assert {p: os.path.getmtime(copy / p) for p in before} == before
+  serving.check_export(str(copy))
+
+
+def test_check_refuses_latest_versions_that_differ_and_lists_leftovers(exported, tmp_path):
+  import shutil
+  copy = tmp_path / "export"
+  shutil.copytree(exported[0], copy)
+  (copy / "encoder" / ".tmp-3-999999999-x").mkdir()
+  lines = serving.check_export(str(copy))
+  assert lines[-1].startswith("leftover: encoder/.tmp-3-999999999-x (an export's staging, left by one that was killed")
+  shutil.copytree(copy / "encoder" / "2", copy / "encoder" / "3")
+  with pytest.raises(UsageError, match=r"the latest versions are encoder/3 and generator/2 \(an export of an older "
+                     r"version was interrupted\); export the model again"):
+    serving.check_export(str(copy))
+
+
 def test_parity_of_every_form(exported):
   _, paths, model, data = exported
   x = data.split("test")[0]

@@ -96,3 +96,36 @@ def test_writable_directory_is_made_or_named(tmp_path):
     files.writable_directory("/proc/version/x", "logdir")
   files.writable_directory("gs://bucket/logs", "logdir")  # TensorFlow's file systems: left to TensorFlow
   assert not os.path.exists("gs:")
+
+
+def test_staging_publishes_in_order_merges_and_leaves_nothing_on_failure(tmp_path):
+  (tmp_path / "lite").mkdir()
+  (tmp_path / "lite" / "old.tflite").write_text("old")
+  (tmp_path / "lite" / "a.tflite").write_text("a0")
+  with files.Staging() as staging:
+    lite = staging.directory(str(tmp_path), "lite", merge=True)
+    version = staging.directory(str(tmp_path / "model"), "3")
+    for d, name in ((lite, "a.tflite"), (version, "saved_model.pb")):
+      os.makedirs(d)
+      (tmp_path / d / name).write_text("new")
+    assert [d for d in os.listdir(tmp_path / "model") if d.isdigit()] == []  # no version before publish
+    assert staging.publish() == [str(tmp_path / "lite"), str(tmp_path / "model" / "3")]
+  assert sorted(os.listdir(tmp_path / "lite")) == ["a.tflite", "old.tflite"]  # replaced one, kept the other
+  assert (tmp_path / "lite" / "a.tflite").read_text() == "new" and os.listdir(tmp_path / "model") == ["3"]
+  with pytest.raises(RuntimeError):
+    with files.Staging() as staging:
+      os.makedirs(staging.directory(str(tmp_path / "model"), "4"))
+      raise RuntimeError("the converter crashed")
+  assert os.listdir(tmp_path / "model") == ["3"]
+  with pytest.raises(FileExistsError):
+    files.Staging().directory(str(tmp_path / "model"), "3")
+
+
+def test_staging_of_a_killed_writer_is_removed_by_the_next(tmp_path):
+  import subprocess
+  dead = subprocess.Popen(["true"])
+  dead.wait()
+  (tmp_path / f".tmp-3-{dead.pid}-abc").mkdir()  # a kill -9 runs no clean-up
+  (tmp_path / f".tmp-4-{os.getpid()}-abc").mkdir()  # a live writer's (this process)
+  files.remove_abandoned(str(tmp_path))
+  assert os.listdir(tmp_path) == [f".tmp-4-{os.getpid()}-abc"]
