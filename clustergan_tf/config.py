@@ -43,23 +43,24 @@ class Config:
   labels_path: str | None = setting(None, "--dataset=vectors: optional labels (.npy/.csv), one per row of "
                                     "--data_path: integer ids or text (numbered in sorted order), for evaluation only.")
   standardize: bool = setting(False, "--dataset=vectors: scale every feature to mean 0, std 1 (statistics of the "
-                              "training rows).", architecture=True)
+                              "training rows).", architecture=True, hparam=True)
   row_image: tuple[int, ...] = setting((), "--dataset=vectors whose rows are flattened images: their shape H,W,C "
                                        "(e.g. 28,28,1; rows in numpy's order of [N, H, W, C] reshaped to [N, -1]), so "
                                        "that --augment_* moves them as images (digits: 8,8,1 by itself). Empty: plain "
                                        "vectors.", check=lambda v: v == () or (len(v) == 3 and min(v) >= 1),
-                                       why="must be H,W,C: three positive sizes, e.g. 28,28,1")
+                                       why="must be H,W,C: three positive sizes, e.g. 28,28,1", hparam=True)
   class_imbalance: float = setting(1.0, "Subsample every split of a labelled data set so that class shares fall "
                                    "geometrically, the largest this many times the smallest (12.5 for 10 classes: "
                                    "26% down to 2%), seeded by --data_seed. 1: the data as it is.",
-                                   architecture=True, check=lambda v: v >= 1, why="must be >= 1 (1: no subsampling)")
+                                   architecture=True, check=lambda v: v >= 1, why="must be >= 1 (1: no subsampling)",
+                                   hparam=True)
   data_seed: int = setting(0, "Seed of the --class_imbalance subsample; apart from --seed, so that every training "
-                           "seed sees the same rows.", architecture=True)
+                           "seed sees the same rows.", architecture=True, hparam=True)
   exclude_classes: tuple[int, ...] = setting((), "Class ids dropped from the training split only (comma list), to "
                                              "measure how well outlier_score finds a class never seen.",
                                              architecture=True, why="must be class ids (integers): text labels are "
                                              "numbered in sorted order, as training prints at the start (labels: "
-                                             "0=..., 1=...)")
+                                             "0=..., 1=...)", hparam=True)
   # -- prior and losses (the paper's MNIST settings are in mnist.flags)
   num_clusters: int = setting(10, "K: number of clusters (one-hot size of z_c).", architecture=True, hparam=True,
                               check=lambda v: v >= 2, why="must be >= 2 (clustering into one group is no clustering)")
@@ -74,20 +75,20 @@ class Config:
                               "plain GAN, evaluated by backprop decoding (Algorithm 1) + k-means, the paper's 'GAN "
                               "with bp' rows.", architecture=True, hparam=True)
   decode_steps: int = setting(1000, "Adam steps of the backprop decoding that evaluates --nouse_encoder models.",
-                              **_at_least(1))
+                              **_at_least(1), hparam=True)
   beta_n: float = setting(10.0, "Weight of the z_n cycle loss ||z_n - E_n(G(z))||^2 (mean over dims).", hparam=True,
                           **_at_least(0))
   beta_c: float = setting(10.0, "Weight of the z_c cycle cross-entropy.", hparam=True, **_at_least(0))
   loss: str = setting("wgan-gp", "Adversarial loss: 'wgan-gp' (the paper's), non-saturating 'gan', or 'hinge'.",
                       choices=losses.LOSS_TYPES, hparam=True)
-  gp_weight: float = setting(10.0, "Gradient-penalty weight (wgan-gp); the paper uses 10.", **_at_least(0))
+  gp_weight: float = setting(10.0, "Gradient-penalty weight (wgan-gp); the paper uses 10.", **_at_least(0), hparam=True)
   n_critic: int = setting(5, "Critic updates per generator+encoder update.", architecture=True, hparam=True,
                           **_at_least(1))
   # -- fast-recipe options; each off by default (the paper's behaviour)
   r1_weight: float = setting(0.0, "gamma of an R1 penalty gamma/2 ||grad_x D(x_real)||^2 (0: off, the paper's).",
                              hparam=True, **_at_least(0, " (0: no R1 penalty)"))
   r1_every: int = setting(16, "Lazy R1: apply it every N critic updates, scaled by N (StyleGAN2: 16).",
-                          **_at_least(1, " (1: R1 at every critic update)"))
+                          **_at_least(1, " (1: R1 at every critic update)"), hparam=True)
   ema_decay: float = setting(0.0, "Exponential moving average of G and E weights, used for evaluation and export "
                              "(0: off; e.g. 0.999).", hparam=True, check=lambda v: 0 <= v < 1,
                              why="must lie in [0, 1) (0: no moving average; 0.999 is typical)")
@@ -105,11 +106,11 @@ class Config:
       "moves), with this weight. 0: the paper's encoder, trained on G(z) only.", hparam=True,
       **_at_least(0, " (0: the paper's encoder)"))
   real_balance_weight: float = setting(1.0, "Real-data term: weight of -H(mean softmax(E_c(x))) (use all clusters "
-                                       "evenly).", **_at_least(0))
+                                       "evenly).", **_at_least(0), hparam=True)
   real_confidence_weight: float = setting(0.1, "Real-data term: weight of mean H(softmax(E_c(x))) (confident "
-                                          "assignments).", **_at_least(0))
+                                          "assignments).", **_at_least(0), hparam=True)
   real_consistency_weight: float = setting(1.0, "Real-data term: weight of CE(softmax(E_c(x)), softmax(E_c(moved "
-                                           "x))) (stable under small shifts/rotations).", **_at_least(0))
+                                           "x))) (stable under small shifts/rotations).", **_at_least(0), hparam=True)
   zn_smoothness_weight: float = setting(0.0, "Weight of the variance over the batch of G's steepness along z_n "
                                        "(||G(z_n + d) - G(z_n)|| / ||d||, d = sigma/2 in a random direction): "
                                        "a mode that holds two classes needs a steep switch between them, so "
@@ -131,16 +132,16 @@ class Config:
                              "with wgan-gp), layer, or spectral (spectral norm on every weight layer, the usual "
                              "partner of --loss=hinge).", choices=networks.NORMS, architecture=True, hparam=True)
   linear_generator: bool = setting(False, "G(z) = W z_n + A z_c + b, no hidden layer (the paper's linear-generator "
-                                   "lemma).", architecture=True)
+                                   "lemma).", architecture=True, hparam=True)
   # -- optimisation
   learning_rate: float = setting(1e-4, "Adam learning rate of G+E (and of D unless --d_learning_rate).",
                                  hparam=True, check=lambda v: v > 0, why="must be > 0")
   d_learning_rate: float | None = setting(None, "Adam learning rate of the critic; default: --learning_rate.",
-                                          check=lambda v: v is None or v > 0, why="must be > 0")
+                                          check=lambda v: v is None or v > 0, why="must be > 0", hparam=True)
   adam_beta1: float = setting(0.5, "Adam beta1 for both optimizers.", check=lambda v: 0 <= v < 1,
-                              why="must lie in [0, 1)")
+                              why="must lie in [0, 1)", hparam=True)
   adam_beta2: float = setting(0.9, "Adam beta2 for both optimizers.", check=lambda v: 0 <= v < 1,
-                              why="must lie in [0, 1)")
+                              why="must lie in [0, 1)", hparam=True)
   lr_decay_from: float = setting(
       1.0, "Fraction of training done (steps of --train_steps, or minutes of --time_budget_minutes when that ends "
       "first) after which both learning rates fall linearly to 0 at the end, in steps of one block "
@@ -153,26 +154,30 @@ class Config:
                              hparam=True, **_at_least(0))
   time_budget_minutes: float = setting(
       0.0, "Stop when this many minutes of training are spent (evaluations excluded; kept across resumes), or at "
-      "--train_steps, whichever comes first. 0: no budget.", **_at_least(0, " (0: no budget, train --train_steps)"))
+      "--train_steps, whichever comes first. 0: no budget.", **_at_least(0, " (0: no budget, train --train_steps)"),
+      hparam=True)
   seed: int = setting(0, "Seed of weights, noise and data order.", hparam=True)
   starts: int = setting(1, "Label-free choice of the start: train this many seeds (--seed + 1000 i) for "
                         "--start_steps each, continue the one with the highest label_free_score; their minutes count "
                         "toward --time_budget_minutes. 1: one start (the paper's).", hparam=True, **_at_least(1))
-  start_steps: int = setting(2000, "--starts > 1: generator steps of each start before the choice.", **_at_least(1))
+  start_steps: int = setting(2000, "--starts > 1: generator steps of each start before the choice.", **_at_least(1),
+  hparam=True)
   # -- beyond the paper: a user's own data
   cluster_shares: str = setting("uniform", "Cluster proportions of the prior: 'uniform' (the paper's) or 'learned' "
                                 "(re-estimated every --shares_every steps from E's mean softmax(z_c) on real data, "
                                 "each share at least --shares_floor / K).", choices=("uniform", "learned"),
                                 hparam=True)
   shares_every: int = setting(500, "--cluster_shares=learned: generator steps between re-estimates of the shares.",
-                              **_at_least(1))
+                              **_at_least(1), hparam=True)
   shares_warmup: int = setting(0, "--cluster_shares=learned: generator steps with uniform shares before the first "
-                               "re-estimate (the clusters form first; mnist_cpu.flags: 10000).", **_at_least(0))
+                               "re-estimate (the clusters form first; mnist_cpu.flags: 10000).", **_at_least(0),
+                               hparam=True)
   shares_momentum: float = setting(0.0, "--cluster_shares=learned: weight of the old shares in each re-estimate "
                                    "(0: the new estimate alone; 0.5: halfway toward it).",
-                                   check=lambda v: 0 <= v < 1, why="must lie in [0, 1)")
+                                   check=lambda v: 0 <= v < 1, why="must lie in [0, 1)", hparam=True)
   shares_floor: float = setting(0.2, "--cluster_shares=learned: every share stays >= this / K, so that no cluster "
-                                "dies.", check=lambda v: 0 < v <= 1, why="must lie in (0, 1] (1: uniform shares)")
+                                "dies.", check=lambda v: 0 < v <= 1, why="must lie in (0, 1] (1: uniform shares)",
+                                hparam=True)
   # -- run
   model_dir: str = setting("runs/default", "Directory for checkpoints, logs, config.json, metrics.json, "
                            "assignments.npz.")
@@ -260,6 +265,7 @@ ARCHITECTURE = tuple(f.name for f in FIELDS if f.metadata["architecture"])  # a 
 def hparams(cfg):
   """{name: value} of the settings shown in TensorBoard's HParams dashboard (lists as comma-joined strings)."""
   values = {f.name: getattr(cfg, f.name) for f in FIELDS if f.metadata["hparam"]}
+  values["d_learning_rate"] = cfg.critic_learning_rate  # the rate the critic trains at (None: --learning_rate's)
   return {k: ",".join(map(str, v)) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
