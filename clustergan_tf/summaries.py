@@ -3,7 +3,8 @@
   LOGDIR/train/  losses, Wasserstein estimate, gradient penalty, learning rates, steps/s, images/s
   LOGDIR/eval/   acc/purity/nmi/ari per read-out, cluster shares, reconstruction and latent errors,
                  images (K-row sample grid, real vs G(E(x)), interpolation), HParams
-  LOGDIR/        Projector: the encoder's latents of the evaluation split (+ labels, sprite)
+  LOGDIR/projector/  Projector: the encoder's latents of the evaluation split (+ labels, sprite); a run of its own
+                 (an event file marks it), so TensorBoard shows it also when --logdir holds many runs
 """
 
 import os
@@ -92,12 +93,20 @@ def write_hparams(writer, cfg):
     hp.hparams(config_lib.hparams(cfg), trial_id=os.path.basename(os.path.normpath(cfg.model_dir)))
 
 
+PROJECTOR_RUN = "projector"
+
+
 def write_projector(logdir, zn, probs, labels, clusters, x, data_shape, max_points=2000):
   """Latents [z_n, softmax(z_c)] (z_n alone when probs is None) of up to max_points examples in
-  TensorBoard's Projector, with metadata (label, cluster) and, for drawable data, a sprite image."""
+  TensorBoard's Projector under LOGDIR/projector/, with metadata (label, cluster) and, for drawable data, a sprite
+  image. TensorBoard reads a projector config only in a run's directory (one holding an event file): the directory
+  gets one, and no checkpoint lies in LOGDIR itself, which TensorBoard would show for every other run unlabelled."""
   from tensorboard.plugins import projector
   n = min(max_points, len(zn))
+  logdir = os.path.join(logdir, PROJECTOR_RUN)
   os.makedirs(logdir, exist_ok=True)
+  with tf.summary.create_file_writer(logdir).as_default():
+    tf.summary.text("about", f"the encoder's latents of {n} evaluated rows: open the Projector tab", step=0)
   latents = zn[:n] if probs is None else np.concatenate([zn[:n], probs[:n]], axis=1)
   embedding = tf.Variable(latents, name="embedding")
   tf.train.Checkpoint(embedding=embedding).save(os.path.join(logdir, "embedding.ckpt"))

@@ -1,6 +1,7 @@
 """TensorBoard output of a short run: event files, images, HParams, Projector, PNGs, and a live tensorboard."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -103,14 +104,19 @@ def test_eval_scalars_images_and_hparams(run_dir):
 
 
 def test_projector_and_pngs(run_dir):
-  logs = run_dir / "logs"
+  """The Projector's files form a run of their own (an event file beside them), and LOGDIR itself holds no
+  checkpoint: TensorBoard reads a projector config only in a run's directory, and shows the checkpoint of a run's
+  parent directory, unlabelled, for every run without one (the train and eval runs)."""
+  assert tf.train.latest_checkpoint(str(run_dir / "logs")) is None
+  logs = run_dir / "logs" / "projector"
+  assert [f for f in os.listdir(logs) if "tfevents" in f]
   config = (logs / "projector_config.pbtxt").read_text()
   assert 'tensor_name: "embedding/.ATTRIBUTES/VARIABLE_VALUE"' in config and "sprite.png" in config
   rows = (logs / "metadata.tsv").read_text().strip().splitlines()
   assert rows[0] == "label\tcluster" and len(rows) == 61
   assert tf.train.load_checkpoint(str(logs / "embedding.ckpt-1")).get_tensor(
       "embedding/.ATTRIBUTES/VARIABLE_VALUE").shape == (60, 5)
-  tensorboard_images = _accumulator(logs / "eval")
+  tensorboard_images = _accumulator(run_dir / "logs" / "eval")
   for name in ("samples_by_cluster", "real_vs_reconstruction", "interpolation_0_to_1"):
     png = (run_dir / "images" / f"{name}.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -126,16 +132,18 @@ def test_projector_metadata_keeps_text_labels_on_one_line_and_pngs_skip_an_empty
   zn = np.zeros((3, 2), np.float32)
   summaries.write_projector(str(tmp_path), zn, None, np.array(["sea\tbream", "cod", "eel\nfish"]),
                             np.array([0, 1, 0]), np.zeros((3, 5), np.float32), (5,))
-  assert (tmp_path / "metadata.tsv").read_text() == "label\tcluster\nsea bream\t0\ncod\t1\neel fish\t0\n"
+  assert (tmp_path / "projector" / "metadata.tsv").read_text() == "label\tcluster\nsea bream\t0\ncod\t1\neel fish\t0\n"
   assert summaries.save_pngs(str(tmp_path / "run"), {}) == [] and not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
-def test_live_tensorboard_serves_scalars_and_images(run_dir):
+def test_live_tensorboard_serves_scalars_images_and_the_projector(run_dir):
+  """TensorBoard over the model directory, as over a folder of runs: each of train, eval and projector is a run,
+  and the Projector's one run carries its labels and sprite."""
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-  proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", f"--logdir={run_dir / 'logs'}",
+  proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", f"--logdir={run_dir}",
                            "--host=127.0.0.1", f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   base = f"http://127.0.0.1:{port}/data/plugin"
   try:
@@ -143,16 +151,22 @@ def test_live_tensorboard_serves_scalars_and_images(run_dir):
     while time.time() < deadline:
       try:
         tags = json.load(urllib.request.urlopen(f"{base}/scalars/tags", timeout=5))
-        if "eval" in tags and "train" in tags:
+        if "logs/eval" in tags and "logs/train" in tags:
           break
       except OSError:
         pass
       time.sleep(1)
-    assert "argmax/acc" in tags.get("eval", {}) and "loss/d_loss" in tags.get("train", {}), tags
-    images = json.load(urllib.request.urlopen(f"{base}/images/images?run=eval&tag=samples_by_cluster", timeout=10))
+    assert "argmax/acc" in tags.get("logs/eval", {}) and "loss/d_loss" in tags.get("logs/train", {}), tags
+    images = json.load(urllib.request.urlopen(f"{base}/images/images?run=logs/eval&tag=samples_by_cluster",
+                                              timeout=10))
     blob = urllib.request.urlopen(f"{base}/images/{images[-1]['query'] and 'individualImage?' + images[-1]['query']}",
                                   timeout=10).read()
     assert blob[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.load(urllib.request.urlopen(f"{base}/projector/runs", timeout=30)) == ["logs/projector"]
+    info = json.load(urllib.request.urlopen(f"{base}/projector/info?run=logs/projector", timeout=30))
+    (embedding,) = info["embeddings"]
+    assert embedding["metadataPath"].endswith("metadata.tsv")
+    assert embedding["sprite"]["imagePath"].endswith("sprite.png")
   finally:
     proc.kill()
     proc.wait()
