@@ -61,9 +61,7 @@ def _is_number(value):
 def check_output(output):
   """Raises UsageError naming --output unless a file can be written there and its extension is an image type
   (matplotlib would add .png to a path without one, and `wrote PATH` would name a file that does not exist)."""
-  files.check_output_path(output, "output")
-  if os.path.splitext(output)[1][1:].lower() not in IMAGE_TYPES:
-    raise UsageError(f"--output={output} must end in .{', .'.join(IMAGE_TYPES)} (the image type to write)")
+  files.check_output_path(output, "output", IMAGE_TYPES)
 
 
 def table(runs, metric):

@@ -203,19 +203,19 @@ def raw_kmeans(data, split, num_clusters):
 
 def table_row(name, values, *extra):
   """A markdown row: name, the COLUMNS of `values` (floats to 4 places; strings as they are), then extra cells."""
-  cells = [f"{values[c]:.4f}" if isinstance(values[c], float) else str(values[c]) for c in COLUMNS]
+  cells = [f"{values[c] + 0.0:.4f}" if isinstance(values[c], float) else str(values[c]) for c in COLUMNS]
   return "| " + " | ".join([name, *cells, *map(str, extra)]) + " |"
 
 
 def format_report(report):
-  """One line per method: 'argmax  acc 0.9912  purity ...'."""
+  """One line per method: 'argmax  acc 0.9912  purity ...' (+ 0.0: a -0.0 prints as 0.0000)."""
   labelled = f", {report['num_labelled']} labelled" if "num_labelled" in report else ""
   held_out = "; the file's rows: no held-out split" if report["dataset"] == "vectors" else ""
   rows = f"n={report['num_examples']}{labelled}{held_out}"
   lines = [f"{report['dataset']} {report['split']} ({rows}) at step {report['step']}:"]
   for m, r in report["results"].items():
-    lines.append(f"  {m:7s} " + "  ".join(f"{k} {v:.4f}" for k, v in r.items()))
-  extra = [f"label_free_score {report['label_free_score']:.4f}"] if "label_free_score" in report else []
+    lines.append(f"  {m:7s} " + "  ".join(f"{k} {v + 0.0:.4f}" for k, v in r.items()))
+  extra = [f"label_free_score {report['label_free_score'] + 0.0:.4f}"] if "label_free_score" in report else []
   if "auroc_excluded" in report.get("outliers", {}):
     extra.append(f"outlier AUROC (excluded classes) {report['outliers']['auroc_excluded']:.4f}")
   extra += [f"{k} {v:.4g}" for k, v in report.get("diagnostics", {}).items()]

@@ -121,7 +121,7 @@ def interpolation(model_dir, output, steps):
   if steps < 2:
     raise UsageError(f"--interpolation_steps={steps} must be at least 2 (t = 0 and t = 1)")
   path = output or os.path.join(model_dir, "images", "interpolation_pairs.png")
-  files.check_output_path(path, "output")  # before loading and drawing
+  files.check_output_path(path, "output", ("png",))  # before loading and drawing
   t = checkpoint.load(model_dir)
   cfg, data, model = t.cfg, t.data, t.model
   if not prior.feeds_cluster(cfg.prior) or visualize.image_shape(data.data_shape) is None:

@@ -47,6 +47,28 @@ def _encode(encoder, x, generator=None, outlier_reference=None):
   return served
 
 
+def _check_shape(x, name, dims):
+  """Serving-time guard (a loaded signature does not enforce its input's shape): x must be [batch, *dims]."""
+  want = ",".join(str(d) for d in dims)
+  got = tf.strings.reduce_join(tf.strings.as_string(tf.shape(x)), separator=",")
+  ok = tf.logical_and(tf.equal(tf.rank(x), len(dims) + 1),
+                      tf.equal(tf.strings.reduce_join(tf.strings.as_string(tf.shape(x)[1:]), separator=","), want))
+  return tf.debugging.Assert(ok, [tf.strings.join([f"{name} must have shape [batch, {want}]; got [", got, "]"])])
+
+
+def _check_finite(x, name):
+  """Serving-time guard: no NaN or Inf (they would come back as NaN clusters' probabilities without a word)."""
+  return tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(x)), [f"{name} must not hold NaN or Inf"])
+
+
+def _guarded(x, *checks):
+  """x once every check (a function of nothing, returning an Assert) has passed, in order."""
+  for check in checks:
+    with tf.control_dependencies([check()]):
+      x = tf.identity(x)
+  return x
+
+
 def _check_range(x, name, scaling):
   """Serving-time guard: data must lie in [0, 1], the range the model was trained on, scaled as in training."""
   ok = tf.logical_and(tf.reduce_all(x >= 0.0), tf.reduce_all(x <= 1.0))
@@ -63,18 +85,11 @@ def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_
   spec = tf.TensorSpec([None, *data_shape], tf.float32, name=name)
 
   def guarded(x):
-    """Clear serving-time errors: shape first (a loaded signature does not enforce it), then range."""
+    """Clear serving-time errors: shape first (a loaded signature does not enforce it), then NaN/Inf, then range."""
     if not checks:
       return x
-    want = ",".join(str(d) for d in data_shape)
-    got = tf.strings.reduce_join(tf.strings.as_string(tf.shape(x)[1:]), separator=",")
-    message = tf.strings.join([f"{name} must have shape [batch, {want}]; got [batch, ", got, "]"])
-    asserts = [tf.debugging.Assert(tf.equal(got, want), [message])]
-    if bounded:
-      with tf.control_dependencies(asserts):
-        asserts.append(_check_range(x, name, scaling))
-    with tf.control_dependencies(asserts):
-      return tf.identity(x)
+    return _guarded(x, lambda: _check_shape(x, name, data_shape), lambda: _check_finite(x, name),
+                    *([lambda: _check_range(x, name, scaling)] if bounded else []))
 
   def prepared(x):
     return standardized(guarded(x), standardization)
@@ -122,6 +137,9 @@ def generator_functions(generator, latent_dim, num_clusters, sigma, shares=None)
   @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="zn"),
                                 tf.TensorSpec([None, num_clusters], tf.float32, name="zc")])
   def serve(zn, zc):
+    zn = _guarded(zn, lambda: _check_shape(zn, "zn", [latent_dim]), lambda: _check_shape(zc, "zc", [num_clusters]),
+                  lambda: tf.debugging.Assert(tf.equal(tf.shape(zn)[0], tf.shape(zc)[0]),
+                                              ["zn and zc must have the same batch size"]))
     return {"images": generator([zn, zc], training=False)}
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="cluster"),
@@ -135,6 +153,7 @@ def generator_functions(generator, latent_dim, num_clusters, sigma, shares=None)
 
   @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="count"), tf.TensorSpec([], tf.int32, name="seed")])
   def sample_prior(count, seed):
+    count = _guarded(count, lambda: tf.debugging.Assert(count >= 0, ["count must be >= 0"]))
     s = tf.stack([tf.cast(seed, tf.int64), tf.constant(seeds.SERVE_SAMPLE, tf.int64)])
     zn, zc, k = prior.sample(count, latent_dim, num_clusters, sigma, s, shares=shares)
     return {"images": generator([zn, zc], training=False), "cluster": k}

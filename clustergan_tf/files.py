@@ -101,12 +101,15 @@ def _alive(pid):
   return True
 
 
-def check_output_path(path, flag):
+def check_output_path(path, flag, extensions=None):
   """Raises UsageError naming --flag unless a file can be written at path, checked before the work that makes it:
-  path is no directory and its nearest existing folder takes a new file (a real probe: as root, os.access allows
-  even /proc). Writes nothing; the writer makes the missing folders."""
+  path is no directory, ends in one of `extensions` when given (the types the writer makes), and its nearest
+  existing folder takes a new file (a real probe: as root, os.access allows even /proc). Writes nothing; the writer
+  makes the missing folders."""
   if os.path.isdir(path):
     raise UsageError(f"--{flag}={path} is a directory; name a file to write")
+  if extensions and os.path.splitext(path)[1][1:].lower() not in extensions:
+    raise UsageError(f"--{flag}={path} must end in .{', .'.join(extensions)} (the type of file written)")
   folder = os.path.dirname(os.path.abspath(path))
   while not os.path.exists(folder):
     folder = os.path.dirname(folder)

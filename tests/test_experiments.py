@@ -55,3 +55,8 @@ def test_interpolation_checks_its_output_before_loading(tmp_path):
   (tmp_path / "f").write_text("")
   with pytest.raises(UsageError, match="is not a writable directory"):
     experiments.interpolation(missing, str(tmp_path / "f" / "i.png"), steps=5)
+
+
+def test_interpolation_writes_a_png_only(tmp_path):
+  with pytest.raises(UsageError, match=r"--output=.*interp.txt must end in .png"):
+    experiments.interpolation(str(tmp_path), str(tmp_path / "interp.txt"), 3)  # refused before the model is read

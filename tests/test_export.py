@@ -150,16 +150,21 @@ def test_parity_of_every_form(exported):
 def test_signatures_reject_bad_input(exported):
   _, paths, _, _ = exported
   sig = tf.saved_model.load(paths["encoder"]).signatures["serving_default"]
-  with pytest.raises(tf.errors.InvalidArgumentError, match=r"images must have shape \[batch, 28,28,1\]"):
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"images must have shape \[batch, 28,28,1\]; got "
+                     r"\[2,28,28\]"):
     sig(images=tf.zeros([2, 28, 28], tf.float32))  # wrong rank
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"images must have shape \[batch, 28,28,1\]; got \[784\]"):
+    sig(images=tf.zeros([784], tf.float32))  # one image, flattened, without a batch
   with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float tensor but is a int32"):
     sig(images=tf.zeros([2, 28, 28, 1], tf.int32))  # wrong dtype
   with pytest.raises(tf.errors.InvalidArgumentError, match=r"images must have shape \[batch, 28,28,1\]; "
-                     r"got \[batch, 32,32,1\]"):
+                     r"got \[2,32,32,1\]"):
     sig(images=tf.zeros([2, 32, 32, 1], tf.float32))  # wrong image size
   with pytest.raises(tf.errors.InvalidArgumentError, match=r"images must hold values in \[0, 1\]: scaled as the "
                      "training data"):  # a data set of unknown scaling (data.SCALING names the known ones)
     sig(images=tf.fill([1, 28, 28, 1], 255.0))  # unscaled pixels
+  with pytest.raises(tf.errors.InvalidArgumentError, match="images must not hold NaN or Inf"):
+    sig(images=tf.fill([1, 28, 28, 1], float("nan")))
   out = sig(images=tf.zeros([2, 28, 28, 1]))
   assert out["cluster"].dtype == tf.int64 and out["cluster_probs"].shape == (2, 3)
 
@@ -175,6 +180,12 @@ def test_generator_signatures(exported):
     gen.signatures["sample"](cluster=tf.constant([5]), seed=tf.constant(0))
   img = gen.signatures["serving_default"](zn=tf.zeros([1, 4]), zc=tf.one_hot([1], 3))["images"]
   assert img.shape == (1, 28, 28, 1)
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"zn must have shape \[batch, 4\]; got \[3,5\]"):
+    gen.signatures["serving_default"](zn=tf.zeros([3, 5]), zc=tf.one_hot([1, 0, 2], 3))
+  with pytest.raises(tf.errors.InvalidArgumentError, match="zn and zc must have the same batch size"):
+    gen.signatures["serving_default"](zn=tf.zeros([2, 4]), zc=tf.one_hot([1, 0, 2], 3))
+  with pytest.raises(tf.errors.InvalidArgumentError, match="count must be >= 0"):
+    gen.signatures["sample_prior"](count=tf.constant(-1), seed=tf.constant(0))
   drawn = gen.signatures["sample_prior"](count=tf.constant(6), seed=tf.constant(3))
   again = gen.signatures["sample_prior"](count=tf.constant(6), seed=tf.constant(3))
   assert drawn["images"].shape == (6, 28, 28, 1) and drawn["cluster"].shape == (6,)

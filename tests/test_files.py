@@ -129,3 +129,9 @@ def test_staging_of_a_killed_writer_is_removed_by_the_next(tmp_path):
   (tmp_path / f".tmp-4-{os.getpid()}-abc").mkdir()  # a live writer's (this process)
   files.remove_abandoned(str(tmp_path))
   assert os.listdir(tmp_path) == [f".tmp-4-{os.getpid()}-abc"]
+
+
+def test_check_output_path_wants_the_written_type(tmp_path):
+  files.check_output_path(str(tmp_path / "a.PNG"), "output", ("png",))
+  with pytest.raises(UsageError, match=r"^--output=.*a.txt must end in .png \(the type of file written\)$"):
+    files.check_output_path(str(tmp_path / "a.txt"), "output", ("png",))
