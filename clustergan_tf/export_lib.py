@@ -69,18 +69,25 @@ def _guarded(x, *checks):
   return x
 
 
+def range_checked(data):
+  """Whether served inputs must lie in [0, 1]: images and digits (a client who forgot to scale them sends 0-255 or
+  0-16), not vectors whose training rows happened to (new rows a little outside are data, for outlier_score)."""
+  return data.bounded and (len(data.data_shape) == 3 or data.name in data_lib.SCALING)
+
+
 def _check_range(x, name, scaling):
   """Serving-time guard: data must lie in [0, 1], the range the model was trained on, scaled as in training."""
   ok = tf.logical_and(tf.reduce_all(x >= 0.0), tf.reduce_all(x <= 1.0))
   return tf.debugging.Assert(ok, [f"{name} must hold values in [0, 1]: {scaling or 'scaled as the training data'}"])
 
 
-def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_n=1.0, checks=True, generator=None,
+def encoder_functions(encoder, data_shape, unit_range, kmeans_centroids=None, beta_n=1.0, checks=True, generator=None,
                       outlier_reference=None, standardization=None, scaling=None):
   """tf.functions for the encoder's signatures: {"serving_default": fn, ["kmeans": fn]}; serving_default
   also returns outlier_score when G and the outlier reference are given. standardization (mean [D],
   std [D]) of --standardize is applied to the raw inputs first, so clients send their data as it is;
-  scaling (data.SCALING) tells a client who sends values outside [0, 1] how the training data was scaled."""
+  unit_range (range_checked): inputs must lie in [0, 1]; scaling (data.SCALING) tells a client who sends values
+  outside [0, 1] how the training data was scaled."""
   name = networks.input_name(data_shape)
   spec = tf.TensorSpec([None, *data_shape], tf.float32, name=name)
 
@@ -89,7 +96,7 @@ def encoder_functions(encoder, data_shape, bounded, kmeans_centroids=None, beta_
     if not checks:
       return x
     return _guarded(x, lambda: _check_shape(x, name, data_shape), lambda: _check_finite(x, name),
-                    *([lambda: _check_range(x, name, scaling)] if bounded else []))
+                    *([lambda: _check_range(x, name, scaling)] if unit_range else []))
 
   def prepared(x):
     return standardized(guarded(x), standardization)
@@ -130,9 +137,17 @@ def raw_inputs(x, data):
   return (x * std + mean).astype(np.float32)
 
 
-def generator_functions(generator, latent_dim, num_clusters, sigma, shares=None):
+def generator_functions(generator, latent_dim, num_clusters, sigma, shares=None, standardization=None):
   """tf.functions for the generator's signatures: serving_default (zn, zc), sample (cluster, seed) and
-  sample_prior (count, seed: clusters drawn in the prior's shares [K], uniform when None)."""
+  sample_prior (count, seed: clusters drawn in the prior's shares [K], uniform when None). With --standardize's
+  (mean [D], std [D]) G's rows come back in the raw features' units, the ones the exported encoder takes."""
+
+  def draw(zn, zc):
+    x = generator([zn, zc], training=False)
+    if standardization is None:
+      return x
+    mean, std = (tf.constant(np.asarray(v, np.float32)) for v in standardization)
+    return x * std + mean
 
   @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="zn"),
                                 tf.TensorSpec([None, num_clusters], tf.float32, name="zc")])
@@ -140,7 +155,7 @@ def generator_functions(generator, latent_dim, num_clusters, sigma, shares=None)
     zn = _guarded(zn, lambda: _check_shape(zn, "zn", [latent_dim]), lambda: _check_shape(zc, "zc", [num_clusters]),
                   lambda: tf.debugging.Assert(tf.equal(tf.shape(zn)[0], tf.shape(zc)[0]),
                                               ["zn and zc must have the same batch size"]))
-    return {"images": generator([zn, zc], training=False)}
+    return {"images": draw(zn, zc)}
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="cluster"),
                                 tf.TensorSpec([], tf.int32, name="seed")])
@@ -149,14 +164,14 @@ def generator_functions(generator, latent_dim, num_clusters, sigma, shares=None)
     tf.debugging.assert_non_negative(cluster, message="cluster must be >= 0")
     s = tf.stack([tf.cast(seed, tf.int64), tf.constant(seeds.SERVE_SAMPLE, tf.int64)])
     zn = sigma * tf.random.stateless_normal([tf.shape(cluster)[0], latent_dim], s)
-    return {"images": generator([zn, tf.one_hot(cluster, num_clusters)], training=False)}
+    return {"images": draw(zn, tf.one_hot(cluster, num_clusters))}
 
   @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="count"), tf.TensorSpec([], tf.int32, name="seed")])
   def sample_prior(count, seed):
     count = _guarded(count, lambda: tf.debugging.Assert(count >= 0, ["count must be >= 0"]))
     s = tf.stack([tf.cast(seed, tf.int64), tf.constant(seeds.SERVE_SAMPLE, tf.int64)])
     zn, zc, k = prior.sample(count, latent_dim, num_clusters, sigma, s, shares=shares)
-    return {"images": generator([zn, zc], training=False), "cluster": k}
+    return {"images": draw(zn, zc), "cluster": k}
 
   return {"serving_default": serve, "sample": sample, "sample_prior": sample_prior}
 
@@ -211,11 +226,11 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
   enc_base, gen_base = os.path.join(export_dir, "encoder"), os.path.join(export_dir, "generator")
   if version is None:
     version = max(next_version(enc_base), next_version(gen_base))
-  enc_fns = encoder_functions(model.encoder, data_shape, data.bounded, kmeans_centroids, cfg.beta_n,
+  enc_fns = encoder_functions(model.encoder, data_shape, range_checked(data), kmeans_centroids, cfg.beta_n,
                               generator=model.generator, outlier_reference=outlier_reference,
                               standardization=data.standardization, scaling=data_lib.SCALING.get(data.name))
   gen_fns = generator_functions(model.generator, cfg.latent_dim, cfg.num_clusters, cfg.sigma,
-                                model.learned_share_values())
+                                model.learned_share_values(), data.standardization)
   served = [model.encoder, model.generator] if outlier_reference is not None else model.encoder
   # Everything is written beside its place first and moved in at the end, the encoder last: a crash or kill while
   # writing (the TFLite conversions take minutes) leaves the previous export as it was.
@@ -248,7 +263,7 @@ def _write_tflite(model, data, tflite_dir, gen_fns, served, outlier_reference, r
       """A SavedModel of serving_default without the serving-time checks, for the converter."""
       path = os.path.join(tmp, name)
       write_saved_model(models, {"serving_default": encoder_functions(
-          model.encoder, data.data_shape, data.bounded, checks=False, standardization=data.standardization,
+          model.encoder, data.data_shape, range_checked(data), checks=False, standardization=data.standardization,
           **outliers_by)["serving_default"]}, path)
       return path
 

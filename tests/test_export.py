@@ -264,9 +264,27 @@ def test_sample_prior_draws_clusters_in_the_prior_shares():
   np.testing.assert_array_equal(out["images"].numpy()[:, 2:].argmax(1), out["cluster"].numpy())  # z_c = e_cluster
 
 
+def test_a_standardize_models_generator_serves_raw_features():
+  """The exported encoder takes raw features (it standardises them itself); G's rows come back in the same units."""
+  generator = lambda z, training=False: z[0]  # G(z) = z_n: standardised rows
+  mean, std = np.array([10.0, -1.0], np.float32), np.array([2.0, 0.5], np.float32)
+  fns = export_lib.generator_functions(generator, 2, 3, 0.1, standardization=(mean, std))
+  out = fns["serving_default"](tf.constant([[0.0, 0.0], [1.0, -2.0]]), tf.one_hot([0, 1], 3))["images"]
+  np.testing.assert_allclose(out.numpy(), [[10.0, -1.0], [12.0, -2.0]])
+  assert fns["sample"](tf.constant([0]), tf.constant(1))["images"].shape == (1, 2)
+
+
 def test_the_range_check_says_how_the_training_data_was_scaled():
   from clustergan_tf import data
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r"features must hold values in \[0, 1\]: scikit-learn's 0-16 pixel counts divided by 16"):
     export_lib._check_range(tf.constant([[16.0]]), "features", data.SCALING["digits"])
   export_lib._check_range(tf.constant([[1.0]]), "features", data.SCALING["digits"])  # in range: no error
+
+
+def test_only_images_and_digits_must_arrive_in_the_unit_range():
+  x = np.full((4, 3), 0.5, np.float32)
+  assert export_lib.range_checked(Data("digits", {"train": (x, None)}, None, True))
+  assert export_lib.range_checked(Data("tiny_images", {"train": (x.reshape(4, 3, 1, 1), None)}, None, True))
+  assert not export_lib.range_checked(Data("vectors", {"train": (x, None)}, None, True))  # rows that were in [0, 1]
+  assert not export_lib.range_checked(Data("digits", {"train": (x, None)}, None, False))
