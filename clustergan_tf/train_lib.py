@@ -108,9 +108,13 @@ def _check(cfg, data, strategy):
     data = cfg.load_data()
   rows = len(data.split("train")[0])
   if rows < cfg.batch_size * cfg.n_critic:
+    fits = 2 ** int(math.log2(max(rows // cfg.n_critic, 1)))
     raise UsageError(f"--batch_size={cfg.batch_size} x --n_critic={cfg.n_critic} needs at least that many "
-                     f"training rows; {data.name} has {rows}")
-  data.split(cfg.eval_split, flag="--eval_split")  # fail before training, not after
+                     f"training rows; {data.name} has {rows}: try --batch_size={fits}")
+  evaluated = len(data.split(cfg.eval_split, flag="--eval_split")[0])  # fail before training, not after
+  if evaluated < cfg.num_clusters:
+    raise UsageError(f"--num_clusters={cfg.num_clusters} is more clusters than the {evaluated} rows of {data.name}'s "
+                     f"{cfg.eval_split} split that training clusters at the end; choose fewer")
   return data
 
 

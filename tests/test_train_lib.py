@@ -431,3 +431,14 @@ def test_prepare_resolves_auto_precision_and_saves_what_runs(tiny_config, monkey
   with open(os.path.join(tiny_config.model_dir, "config.json")) as f:
     saved = json.load(f)
   assert (saved["precision"], saved["jit_compile"]) == (precision, jit_compile)
+
+
+def test_settings_the_data_cannot_hold_are_refused_before_training(tiny_config, tiny_data):
+  rows = len(tiny_data.split("train")[0])
+  big_batch = dataclasses.replace(tiny_config, batch_size=rows, n_critic=2)
+  with pytest.raises(UsageError, match=rf"needs at least that many training rows; .* has {rows}: try --batch_size="):
+    train_lib._check(big_batch, tiny_data, tf.distribute.get_strategy())
+  evaluated = len(tiny_data.split(tiny_config.eval_split)[0])
+  many = dataclasses.replace(tiny_config, num_clusters=evaluated + 1)
+  with pytest.raises(UsageError, match=rf"--num_clusters={evaluated + 1} is more clusters than the {evaluated} rows"):
+    train_lib._check(many, tiny_data, tf.distribute.get_strategy())
