@@ -399,7 +399,7 @@ def _numbers(text):
 
 def _csv_lines(path):
   """(line number, text) of the data lines of a .csv file, comments (#...) and blank lines skipped, and a
-  first line that is not all numbers: a header."""
+  first line that is a header (`csv_header`) skipped."""
   with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Excel) is no header
     first = True
     for number, line in enumerate(f, start=1):
@@ -408,19 +408,56 @@ def _csv_lines(path):
         continue
       if first:
         first = False
-        if _numbers(text) is None:
+        if _is_header(text):
           continue
       yield number, text
+
+
+def _is_header(text):
+  """Whether a .csv's first line names the columns: no field is a number, or its numbers are 0, 1, 2, ... in order,
+  at least three (pandas' names for unnamed columns: DataFrame(array).to_csv(index=False) writes '0,1,2,...', with
+  the index ',0,1,2,...'). A line of numbers and text otherwise is data, and its text an error."""
+  if "," not in text and (";" in text or "\t" in text):
+    return False  # another separator: data, which _csv_problem names
+  numbers = [v[0] for v in map(_numbers, next(csv.reader([text]))) if v is not None and len(v) == 1]
+  return not numbers or (len(numbers) >= 3 and numbers == list(range(len(numbers))))
+
+
+def header_note(data_path, shown=60):
+  """'note: --data_path=F line 1 is read as column names: a,b,c' where a .csv's first line is skipped, else None."""
+  if not (data_path and data_path.endswith(".csv") and os.path.isfile(data_path)):
+    return None
+  header = csv_header(data_path)
+  if header is None:
+    return None
+  cut = header if len(header) <= shown else header[:shown] + "..."
+  return f"note: --data_path={data_path} line 1 is read as column names, not data: {cut}"
+
+
+def csv_header(path):
+  """The first line of a .csv that _csv_lines skips as a header, or None."""
+  with open(path, encoding="utf-8-sig") as f:
+    for line in f:
+      text = line.split("#", 1)[0].strip()
+      if text:
+        return text if _is_header(text) else None
+  return None
 
 
 def _csv_problem(path, flag):
   """A one-line description of the first line of a .csv file that numpy could not read."""
   width, first = None, None
   for number, text in _csv_lines(path):
+    if "," not in text and (";" in text or "\t" in text):
+      sep = "semicolons" if ";" in text else "tabs"
+      return (f"{flag}={path} line {number} separates its values by {sep}; a .csv here is comma-separated (pandas: "
+              "to_csv(path, sep=','), or numpy.save to a .npy)")
     fields = next(csv.reader([text]))
     for column, field in enumerate(fields, start=1):
       if not field.strip():
-        return f"{flag}={path} line {number}, column {column} is empty; every row needs a number in every column"
+        end = " (a comma at the end of the line?)" if column == len(fields) and len(fields) > (width or 0) else ""
+        return (f"{flag}={path} line {number}, column {column} is empty{end}; every row needs a number in every "
+                "column")
       if _numbers(field) is None:
         return f"{flag}={path} line {number}, column {column} could not be parsed as a number: {field!r}"
     if width is None:
@@ -578,8 +615,10 @@ def _read_labels(labels_path, num_rows):
     raise UsageError(f"--labels_path={labels_path} {empty[0]} is an empty label; {_LABEL_FORMS}")
   if len(fields) != num_rows:
     after = f" after its header line {header!r} (a value no other line holds)" if header else ""
+    extra = (f" (if line 1, {first!r}, is a header, as the '0' pandas writes above an unnamed Series, delete it or "
+             "save with header=False)") if len(fields) == num_rows + 1 and not header else ""
     raise UsageError(f"--labels_path={labels_path} holds {len(fields)} labels{after}; expected {num_rows}, one per "
-                     "row of --data_path")
+                     f"row of --data_path{extra}")
   ids = [_integer(t) for _, t in fields]
   if all(_numbers(t) is not None for _, t in fields) and None in ids:
     raise UsageError(f"--labels_path={labels_path} must hold integer class ids or text labels, not fractions")

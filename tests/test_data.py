@@ -535,3 +535,38 @@ def test_scale_note_suggests_standardize_for_features_on_mixed_scales():
   assert note.startswith("note: the features' standard deviations range from 0.0") and "--standardize" in note
   assert data.scale_note(data.Data("vectors", {"train": (x[:, :2] * [100, 1], None)}, None, False)) is None  # 1:1
   assert data.scale_note(data.standardize_features(d)) is None
+
+
+@pytest.mark.parametrize("text,rows,header", [
+    ("0,1,2\n0.5,1.5,2.5\n3.5,4.5,5.5\n", 2, "0,1,2"),  # pandas' DataFrame(array).to_csv(index=False)
+    (",0,1,2\n0,0.5,1.5,2.5\n1,3.5,4.5,5.5\n", 2, ",0,1,2"),  # ... with its index
+    ("a,b,c\n0.5,1.5,2.5\n3.5,4.5,5.5\n", 2, "a,b,c"),
+    ("0,1\n1,0\n", 2, None),  # two binary features: data (pandas' names need three columns to be told apart)
+    ("1,2,3\n0.5,1.5,2.5\n", 2, None)])
+def test_a_header_line_is_column_names_only(tmp_path, text, rows, header):
+  (tmp_path / "x.csv").write_text(text)
+  d = data.load("vectors", data_path=str(tmp_path / "x.csv"))
+  assert len(d.split("train")[0]) == rows and data.csv_header(str(tmp_path / "x.csv")) == header
+  note = data.header_note(str(tmp_path / "x.csv"))
+  assert note == (None if header is None else f"note: --data_path={tmp_path / 'x.csv'} line 1 is read as column "
+                  f"names, not data: {header}")
+
+
+@pytest.mark.parametrize("text,match", [
+    ("1,NA,3\n4,5,6\n", r"x.csv line 1, column 2 could not be parsed as a number: 'NA'$"),  # not a header: data
+    ("1;2;3\n4;5;6\n", r"x.csv line 1 separates its values by semicolons; a .csv here is comma-separated"),
+    ("1\t2\n3\t4\n", "separates its values by tabs"),
+    ("1,2,\n3,4,\n", r"line 1, column 3 is empty \(a comma at the end of the line\?\); every row")])
+def test_csv_mistakes_in_the_first_line_are_named(tmp_path, text, match):
+  (tmp_path / "x.csv").write_text(text)
+  with pytest.raises(UsageError, match=match):
+    data.load("vectors", data_path=str(tmp_path / "x.csv"))
+
+
+def test_a_labels_header_pandas_wrote_is_named(tmp_path):
+  np.save(tmp_path / "x.npy", np.zeros((3, 2)))
+  (tmp_path / "y.csv").write_text("0\n1\n0\n2\n")  # pd.Series(y).to_csv(index=False)
+  with pytest.raises(UsageError, match=r"holds 4 labels; expected 3, one per row of --data_path \(if line 1, '0', "
+                     r"is a header, as the '0' pandas writes above an unnamed Series, delete it or save with "
+                     r"header=False\)"):
+    data.load("vectors", data_path=str(tmp_path / "x.npy"), labels_path=str(tmp_path / "y.csv"))
