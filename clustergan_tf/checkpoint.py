@@ -189,11 +189,18 @@ def train_seconds(path):
     return float(tf.train.load_variable(path, key)) if key in names else 0.0
 
 
-def load(model_dir, out=sys.stderr):
+def load(model_dir, out=sys.stderr, moved=None):
   """The trained model of model_dir, ready for evaluate, export and decode; a note to `out` when its data file no
-  longer holds the rows it was trained on (MODEL_DIR/data.json), whose --standardize scaling is then kept."""
-  cfg = config_lib.Config.from_model_dir(model_dir)
-  data = cfg.load_data()
+  longer holds the rows it was trained on (MODEL_DIR/data.json), whose --standardize scaling is then kept.
+  moved: {data_path, labels_path, data_dir} where the data lies now, replacing the training run's."""
+  cfg = dataclasses.replace(config_lib.Config.from_model_dir(model_dir), **(moved or {}))
+  try:
+    data = cfg.load_data()
+  except UsageError as e:
+    if moved:
+      raise
+    raise UsageError(f"{e} (the training run's data, config.json; if it moved, pass its place now: --data_path, "
+                     "--labels_path or --data_dir)") from None
   trained = trained_data(model_dir) or {}  # read once: the shape, the fingerprint and the scaling below
   if "shape" in trained and list(data.data_shape) != trained["shape"]:
     raise UsageError(f"the rows of {_source(cfg)} have shape {tuple(data.data_shape)}; the model in "

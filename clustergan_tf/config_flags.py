@@ -40,6 +40,23 @@ def define_processes_flag(flag_values=flags.FLAGS):
                        flag_values=flag_values)
 
 
+MOVED = ("data_path", "labels_path", "data_dir")  # where a trained model's data may lie now
+
+
+def define_moved_data_flags(flag_values=flags.FLAGS):
+  """--data_path, --labels_path, --data_dir for commands that read a trained model (evaluate, export, decode):
+  where its data lies now, if it moved; the training run's place (config.json) by default."""
+  for name in MOVED:
+    flags.DEFINE_string(name, None, f"Where the model's --{name} lies now, if it moved since training; default: the "
+                        "training run's (config.json). Rows other than the training rows are used with a note.",
+                        flag_values=flag_values)
+
+
+def moved_data(flag_values=flags.FLAGS):
+  """{name: value} of the define_moved_data_flags given on the command line."""
+  return {name: flag_values[name].value for name in MOVED if flag_values[name].value is not None}
+
+
 def config_from_flags(flag_values=flags.FLAGS, **overrides):
   """The Config whose every field is the flag of the same name (list flags parsed to ints), then overrides."""
   values = {}

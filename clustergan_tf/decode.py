@@ -27,6 +27,8 @@ FLAGS = flags.FLAGS
 def define_flags():
   flags.DEFINE_string("model_dir", None, "Directory of a trained model (holds config.json and ckpt/).")
   flags.DEFINE_enum("split", "test", data_lib.SPLITS, "Split whose first --num_samples samples are decoded.")
+  from clustergan_tf import config_flags
+  config_flags.define_moved_data_flags()
   flags.DEFINE_integer("num_samples", 1000, "Decode the first N samples of the split (all of it if it is smaller).")
   flags.DEFINE_integer("restarts", None, "Restarts per sample, restart k fixing z_c = e_k; default: K (every cluster).")
   flags.DEFINE_integer("steps", 5000, "Adam steps per restart (the paper: 5000).")
@@ -125,7 +127,7 @@ def write(path, arrays):
 
 
 def main(argv):
-  from clustergan_tf import checkpoint, decode_lib, evaluate_lib
+  from clustergan_tf import checkpoint, config_flags, decode_lib, evaluate_lib
   if not FLAGS.model_dir:
     raise UsageError("--model_dir is required: the directory a training run wrote")
   if FLAGS.num_samples < 1:
@@ -133,7 +135,7 @@ def main(argv):
   output = FLAGS.output or os.path.join(FLAGS.model_dir, "decode.npz")
   if not FLAGS.benchmark:
     files.check_output_path(output, "output")
-  t = checkpoint.load(FLAGS.model_dir)
+  t = checkpoint.load(FLAGS.model_dir, moved=config_flags.moved_data())
   cfg, data, model = t.cfg, t.data, t.model
   args = dict(decode_args(cfg), shares=model.learned_share_values())
   generator = decode_lib.generator_from_keras(model.generator)

@@ -16,15 +16,17 @@ FLAGS = flags.FLAGS
 def define_flags():
   from clustergan_tf import data as data_lib
   flags.DEFINE_string("model_dir", None, "Directory of a trained model (holds config.json and ckpt/).")
+  from clustergan_tf import config_flags
+  config_flags.define_moved_data_flags()
   flags.DEFINE_enum("split", "test", data_lib.SPLITS, "Split to cluster and score.")
 
 
 def main(argv):
-  from clustergan_tf import checkpoint, diagnostics, evaluate_lib, summaries
+  from clustergan_tf import checkpoint, config_flags, diagnostics, evaluate_lib, summaries
   from clustergan_tf.errors import UsageError
   if not FLAGS.model_dir:
     raise UsageError("--model_dir is required: the directory a training run wrote")
-  t = checkpoint.load(FLAGS.model_dir)
+  t = checkpoint.load(FLAGS.model_dir, moved=config_flags.moved_data())
   evaluation = evaluate_lib.evaluate(t.model, t.data, FLAGS.split, t.cfg, int(t.model.step),
                                      diagnostics.labeller(t.cfg, t.data))  # mode purity, as training reports it
   report = evaluate_lib.write(FLAGS.model_dir, evaluation, t.train_minutes, t.weights_sha256)

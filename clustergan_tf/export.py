@@ -20,6 +20,8 @@ def define_flags():
                        "on the evaluation split and print max |probs diff| and cluster agreement.")
   flags.DEFINE_boolean("benchmark", False, "After exporting, print encoder images/s at batch 1 and 256 for the "
                        "SavedModel and each TFLite file.")
+  from clustergan_tf import config_flags
+  config_flags.define_moved_data_flags()
   flags.DEFINE_string("check", None, "Validate this export directory (tags, signatures, dtypes, shapes) and exit.")
 
 
@@ -42,8 +44,8 @@ def export_and_check():
     raise UsageError("--model_dir is required (or --check=EXPORT_DIR to validate an export)")
   if FLAGS.version is not None and FLAGS.version < 1:
     raise UsageError(f"--version={FLAGS.version} must be a positive integer")
-  from clustergan_tf import checkpoint, evaluate_lib, export_lib, files, outliers
-  t = checkpoint.load(FLAGS.model_dir)
+  from clustergan_tf import checkpoint, config_flags, evaluate_lib, export_lib, files, outliers
+  t = checkpoint.load(FLAGS.model_dir, moved=config_flags.moved_data())
   files.writable_directory(FLAGS.export_dir, "export_dir")  # before the work, not after it
   cfg, data, model = t.cfg, t.data, t.model
   if not cfg.is_clustergan:

@@ -160,6 +160,19 @@ def test_a_model_whose_file_changed_width_or_predates_saved_scaling_says_so(tiny
                                   "predates the saved scaling)\n")
 
 
+def test_a_model_whose_data_moved_is_loaded_from_where_it_lies_now(tiny_config, tmp_path):
+  path, rows, cfg = _trained_on_a_vectors_file(tiny_config, tmp_path, standardize=False)
+  moved = str(tmp_path / "elsewhere.npy")
+  os.rename(path, moved)
+  with pytest.raises(UsageError, match=r"does not exist \(the training run's data, config.json; if it moved, pass its "
+                     r"place now: --data_path, --labels_path or --data_dir\)$"):
+    checkpoint.load(cfg.model_dir, out=io.StringIO())
+  note = io.StringIO()
+  loaded = checkpoint.load(cfg.model_dir, out=note, moved={"data_path": moved})
+  assert note.getvalue() == "" and loaded.cfg.data_path == moved  # the same rows: nothing to note
+  np.testing.assert_array_equal(loaded.data.split("test")[0], rows)
+
+
 # -- the actions, one by one ----------------------------------------------------------------------
 @pytest.fixture
 def run(tiny_config, tiny_data):
