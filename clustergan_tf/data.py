@@ -499,6 +499,23 @@ def labels_note(d, shown=10):
   return "labels: " + "; ".join(parts) if parts else None
 
 
+def id_note(d):
+  """A one-line hint when a column of a vectors data set counts its rows (0, 1, 2, ... or 1, 2, 3, ...): an index
+  or id column, which the networks take as a feature (pandas' to_csv writes the index unless index=False)."""
+  if d.name != "vectors":
+    return None
+  x = d.split("train")[0].astype(np.float64)
+  if d.standardization is not None:
+    x = x * d.standardization[1] + d.standardization[0]
+  count = np.arange(len(x), dtype=np.float64)
+  ids = [c + 1 for c in range(x.shape[1]) if len(x) > 2 and (np.allclose(x[:, c], count, atol=1e-3)
+                                                             or np.allclose(x[:, c], count + 1, atol=1e-3))]
+  if not ids:
+    return None
+  return (f"note: column {ids[0]} of --data_path counts the rows (0, 1, 2, ...): an index or id column is a feature "
+          "to the model; drop it from the file (pandas: to_csv(path, index=False))")
+
+
 def scale_note(d, ratio=100.0):
   """A one-line hint when the features of a vectors data set that is not standardised differ in scale by more
   than `ratio` (largest std / smallest nonzero std): the networks then see mostly the largest ones (a mixture

@@ -570,3 +570,13 @@ def test_a_labels_header_pandas_wrote_is_named(tmp_path):
                      r"is a header, as the '0' pandas writes above an unnamed Series, delete it or save with "
                      r"header=False\)"):
     data.load("vectors", data_path=str(tmp_path / "x.npy"), labels_path=str(tmp_path / "y.csv"))
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_a_column_that_counts_the_rows_is_noted(tmp_path, standardize):
+  x = np.random.default_rng(0).normal(size=(50, 3))
+  np.save(tmp_path / "x.npy", x)
+  assert data.id_note(data.load("vectors", data_path=str(tmp_path / "x.npy"), standardize=standardize)) is None
+  np.save(tmp_path / "x.npy", np.concatenate([np.arange(1, 51)[:, None], x], axis=1))  # an id column first
+  note = data.id_note(data.load("vectors", data_path=str(tmp_path / "x.npy"), standardize=standardize))
+  assert note.startswith("note: column 1 of --data_path counts the rows (0, 1, 2, ...): an index or id column")
