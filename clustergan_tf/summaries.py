@@ -105,8 +105,10 @@ def write_projector(logdir, zn, probs, labels, clusters, x, data_shape, max_poin
   n = min(max_points, len(zn))
   logdir = os.path.join(logdir, PROJECTOR_RUN)
   os.makedirs(logdir, exist_ok=True)
-  with tf.summary.create_file_writer(logdir).as_default():
+  writer = tf.summary.create_file_writer(logdir)
+  with writer.as_default():
     tf.summary.text("about", f"the encoder's latents of {n} evaluated rows: open the Projector tab", step=0)
+  writer.close()
   latents = zn[:n] if probs is None else np.concatenate([zn[:n], probs[:n]], axis=1)
   embedding = tf.Variable(latents, name="embedding")
   tf.train.Checkpoint(embedding=embedding).save(os.path.join(logdir, "embedding.ckpt"))
