@@ -194,6 +194,8 @@ def load(model_dir, out=sys.stderr, moved=None):
   longer holds the rows it was trained on (MODEL_DIR/data.json), whose --standardize scaling is then kept.
   moved: {data_path, labels_path, data_dir} where the data lies now, replacing the training run's."""
   cfg = dataclasses.replace(config_lib.Config.from_model_dir(model_dir), **(moved or {}))
+  if moved:
+    config_lib.validate(cfg)  # --data_path where the model's data set reads none, ...
   try:
     data = cfg.load_data()
   except UsageError as e:

@@ -397,30 +397,39 @@ def _numbers(text):
     return None
 
 
-def _csv_lines(path):
-  """(line number, text) of the data lines of a .csv file, comments (#...) and blank lines skipped, and a
-  first line that is a header (`csv_header`) skipped."""
+def _text_lines(path):
+  """(line number, text) of a .csv file's lines, comments (#...) and blank lines skipped."""
   with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Excel) is no header
-    first = True
-    for number, line in enumerate(f, start=1):
-      text = line.split("#", 1)[0].strip()
-      if not text:
-        continue
-      if first:
-        first = False
-        if _is_header(text):
-          continue
-      yield number, text
+    lines = [(number, line.split("#", 1)[0].strip()) for number, line in enumerate(f, start=1)]
+  return [(number, text) for number, text in lines if text]
 
 
-def _is_header(text):
-  """Whether a .csv's first line names the columns: no field is a number, or its numbers are 0, 1, 2, ... in order,
-  at least three (pandas' names for unnamed columns: DataFrame(array).to_csv(index=False) writes '0,1,2,...', with
-  the index ',0,1,2,...'). A line of numbers and text otherwise is data, and its text an error."""
+def _csv_lines(path):
+  """(line number, text) of the data lines of a .csv file: _text_lines without a header line (`_is_header`)."""
+  lines = _text_lines(path)
+  if lines and _is_header(lines[0][1], lines[1][1] if len(lines) > 1 else None):
+    return lines[1:]
+  return lines
+
+
+def _is_header(text, following=None):
+  """Whether a .csv's first line (`following`: the next line) names the columns: no field is a number, or its
+  numbers are 0, 1, 2, ... in order (pandas' names for unnamed columns: DataFrame(array).to_csv(index=False) writes
+  '0,1,2,...', with the index ',0,1,2,...'), for one or two columns only where the next line holds a fraction (a
+  first row '0,1' of whole numbers is data). A line of numbers and text otherwise is data, and its text an error."""
   if "," not in text and (";" in text or "\t" in text):
     return False  # another separator: data, which _csv_problem names
-  numbers = [v[0] for v in map(_numbers, next(csv.reader([text]))) if v is not None and len(v) == 1]
-  return not numbers or (len(numbers) >= 3 and numbers == list(range(len(numbers))))
+  fields = next(csv.reader([text]))
+  numbers = [v[0] for v in map(_numbers, fields) if v is not None and len(v) == 1]
+  if not numbers:
+    return True
+  indexed = len(fields) > 1 and (not fields[0].strip() or _numbers(fields[0]) is None)  # pandas' index: '' or a name
+  if numbers != list(range(len(numbers))) or len(numbers) != len(fields) - indexed:
+    return False
+  if len(numbers) >= 3 or indexed:
+    return True
+  after = _numbers(following) if following is not None else None
+  return after is not None and any(v != int(v) for v in after if np.isfinite(v))
 
 
 def header_note(data_path, shown=60):
@@ -436,12 +445,8 @@ def header_note(data_path, shown=60):
 
 def csv_header(path):
   """The first line of a .csv that _csv_lines skips as a header, or None."""
-  with open(path, encoding="utf-8-sig") as f:
-    for line in f:
-      text = line.split("#", 1)[0].strip()
-      if text:
-        return text if _is_header(text) else None
-  return None
+  lines = _text_lines(path)
+  return lines[0][1] if lines and _csv_lines(path)[:1] != lines[:1] else None
 
 
 def _csv_problem(path, flag):

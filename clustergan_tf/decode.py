@@ -29,6 +29,7 @@ def define_flags():
   flags.DEFINE_enum("split", "test", data_lib.SPLITS, "Split whose first --num_samples samples are decoded.")
   from clustergan_tf import config_flags
   config_flags.define_moved_data_flags()
+  flags.adopt_module_key_flags(config_flags)  # listed by --help
   flags.DEFINE_integer("num_samples", 1000, "Decode the first N samples of the split (all of it if it is smaller).")
   flags.DEFINE_integer("restarts", None, "Restarts per sample, restart k fixing z_c = e_k; default: K (every cluster).")
   flags.DEFINE_integer("steps", 5000, "Adam steps per restart (the paper: 5000).")
@@ -98,9 +99,11 @@ def scores(out, labels, encoder_argmax, num_clusters, prior_kind="onehot"):
   """(report lines, extra arrays): metrics of the winning restart (onehot prior) and of k-means on z*,
   agreement with E's argmax (when there is one)."""
   from clustergan_tf import evaluate_lib, metrics
-  clusters = {"kmeans": evaluate_lib.fit_kmeans(out["z"], num_clusters).labels_.astype(np.int64)}
-  if prior.feeds_cluster(prior_kind):
-    clusters = {"restart": out["restart"], **clusters}
+  kmeans = evaluate_lib.fit_kmeans(out["z"], num_clusters).labels_.astype(np.int64)
+  clusters = {"kmeans": kmeans}
+  if prior.feeds_cluster(prior_kind):  # k-means ids numbered after the winning restarts', as evaluate numbers them
+    clusters = {"restart": out["restart"],
+                "kmeans": evaluate_lib.renumbering(kmeans, out["restart"], num_clusters)[kmeans]}
   lines = []
   if labels is not None and np.all(labels == metrics.UNLABELLED):
     labels = None  # a sample of rows without a label
@@ -145,6 +148,9 @@ def main(argv):
     return
   x = x[:FLAGS.num_samples]
   y = None if y is None else y[:FLAGS.num_samples]
+  if len(x) < cfg.num_clusters:
+    raise UsageError(f"--num_samples={FLAGS.num_samples} decodes {len(x)} rows, fewer than the {cfg.num_clusters} "
+                     "clusters k-means on z* needs: decode at least that many")
   t0 = time.perf_counter()
   out = decode_lib.decode(generator, x, **args)
   seconds = time.perf_counter() - t0

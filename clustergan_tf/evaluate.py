@@ -18,6 +18,7 @@ def define_flags():
   flags.DEFINE_string("model_dir", None, "Directory of a trained model (holds config.json and ckpt/).")
   from clustergan_tf import config_flags
   config_flags.define_moved_data_flags()
+  flags.adopt_module_key_flags(config_flags)  # listed by --help
   flags.DEFINE_enum("split", "test", data_lib.SPLITS, "Split to cluster and score.")
 
 

@@ -99,18 +99,19 @@ def lemma(base):
     x, y = t.data.split("train")
     x, y = x[y != metrics.UNLABELLED], y[y != metrics.UNLABELLED]  # each class's rows
     x = x.reshape(len(x), -1)  # distances between whole samples (images too)
-    means = np.stack([x[y == k].mean(axis=0) for k in range(cfg.num_clusters)])
-    radius = float(np.quantile(np.linalg.norm(x - means[y], axis=1), 0.99))  # 99% of real points lie within
+    classes, index = np.unique(y, return_inverse=True)  # the class ids present, whatever K is
+    means = np.stack([x[index == i].mean(axis=0) for i in range(len(classes))])
+    radius = float(np.quantile(np.linalg.norm(x - means[index], axis=1), 0.99))  # 99% of real points lie within
     key = seeds.key(cfg.seed, seeds.LEMMA_SAMPLES)
     zn, zc, _ = prior.sample(5000, cfg.latent_dim, cfg.num_clusters, cfg.sigma, key,
                              cfg.prior)
     fake = t.model.generator([zn, zc], training=False).numpy().reshape(5000, -1)
     dist, share, hit = mixture_fit(fake, means, radius)
     method = "argmax" if "argmax" in report["results"] else "kmeans"
-    lines.append(f"| {name} | {dist:.3f} | {share:.3f} | {hit}/{cfg.num_clusters} | "
+    lines.append(f"| {name} | {dist:.3f} | {share:.3f} | {hit}/{len(means)} | "
                  f"{report['results'][method]['acc']:.4f} ({method}) |")
   real_dist, real_share, real_hit = mixture_fit(x[:5000], means, radius)
-  lines.append(f"| (real training data) | {real_dist:.3f} | {real_share:.3f} | {real_hit}/{cfg.num_clusters} | |")
+  lines.append(f"| (real training data) | {real_dist:.3f} | {real_share:.3f} | {real_hit}/{len(means)} | |")
   return lines
 
 
@@ -122,7 +123,7 @@ def interpolation(model_dir, output, steps):
     raise UsageError(f"--interpolation_steps={steps} must be at least 2 (t = 0 and t = 1)")
   path = output or os.path.join(model_dir, "images", "interpolation_pairs.png")
   files.check_output_path(path, "output", ("png",))  # before loading and drawing
-  t = checkpoint.load(model_dir)
+  t = checkpoint.load(model_dir, moved=config_flags.moved_data())
   cfg, data, model = t.cfg, t.data, t.model
   if not prior.feeds_cluster(cfg.prior) or visualize.image_shape(data.data_shape) is None:
     raise UsageError(f"--model_dir={model_dir}: interpolation needs a one-hot-prior model of drawable data "

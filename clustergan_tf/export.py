@@ -22,6 +22,7 @@ def define_flags():
                        "SavedModel and each TFLite file.")
   from clustergan_tf import config_flags
   config_flags.define_moved_data_flags()
+  flags.adopt_module_key_flags(config_flags)  # listed by --help
   flags.DEFINE_string("check", None, "Validate this export directory (tags, signatures, dtypes, shapes) and exit.")
 
 

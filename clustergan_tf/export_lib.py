@@ -232,8 +232,8 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
   gen_fns = generator_functions(model.generator, cfg.latent_dim, cfg.num_clusters, cfg.sigma,
                                 model.learned_share_values(), data.standardization)
   served = [model.encoder, model.generator] if outlier_reference is not None else model.encoder
-  # Everything is written beside its place first and moved in at the end, the encoder last: a crash or kill while
-  # writing (the TFLite conversions take minutes) leaves the previous export as it was.
+  # Everything is written beside its place first and moved in at the end: a crash or kill while writing (the TFLite
+  # conversions take minutes) leaves the previous export as it was.
   with files.Staging() as staging:
     tflite_dir = staging.directory(export_dir, "tflite", merge=True) if tflite else None
     try:
@@ -247,7 +247,11 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
       os.makedirs(tflite_dir)
       names = _write_tflite(model, data, tflite_dir, gen_fns, served, outlier_reference, representative_size)
     files.atomic_bytes(os.path.join(export_dir, "models.config"), models_config().encode())  # the same every time
-    staging.publish()  # the TFLite files, generator/<v>, encoder/<v>
+    try:
+      staging.publish()  # generator/<v>, encoder/<v>, then the TFLite files
+    except FileExistsError as e:
+      raise UsageError(f"{e} appeared while this export ran (another export to --export_dir?); nothing was "
+                       "published: export again") from None
   paths = {"encoder": os.path.join(enc_base, str(version)), "generator": os.path.join(gen_base, str(version))}
   paths.update({key: os.path.join(export_dir, "tflite", name) for key, name in names.items()})
   return paths

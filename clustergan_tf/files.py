@@ -62,17 +62,27 @@ class Staging:
     return tmp
 
   def publish(self):
-    """Moves every staged directory into place, in the order staged; returns the final paths."""
-    for tmp, final, merge in self._moves:
+    """Moves every staged directory into place: first the new ones, in the order staged, each checked free again
+    (another writer may have taken it meanwhile: FileExistsError, nothing moved yet), then the merged ones. Returns
+    the final paths, in that order."""
+    new = [m for m in self._moves if not m[2]]
+    taken = [final for _, final, _ in new if os.path.exists(final)]
+    if taken:
+      raise FileExistsError(taken[0])
+    order = new + [m for m in self._moves if m[2]]
+    for tmp, final, merge in order:
       if not merge:
-        os.rename(tmp, final)
+        try:
+          os.rename(tmp, final)
+        except OSError:  # taken between the check and here
+          raise FileExistsError(final) from None
         continue
       os.makedirs(final, exist_ok=True)
       for entry in sorted(os.listdir(tmp)):
         os.replace(os.path.join(tmp, entry), os.path.join(final, entry))
       os.rmdir(tmp)
-    finals, self._moves = [f for _, f, _ in self._moves], []
-    return finals
+    self._moves = []
+    return [final for _, final, _ in order]
 
   def __enter__(self):
     return self

@@ -108,9 +108,11 @@ def _check(cfg, data, strategy):
     data = cfg.load_data()
   rows = len(data.split("train")[0])
   if rows < cfg.batch_size * cfg.n_critic:
-    fits = 2 ** int(math.log2(max(rows // cfg.n_critic, 1)))
+    fits = 2 ** int(math.log2(rows // cfg.n_critic)) if rows >= cfg.n_critic * replicas else 0
+    fits -= fits % replicas
+    fix = f"try --batch_size={fits}" if fits else f"try --n_critic=1 --batch_size={replicas}, or more rows"
     raise UsageError(f"--batch_size={cfg.batch_size} x --n_critic={cfg.n_critic} needs at least that many "
-                     f"training rows; {data.name} has {rows}: try --batch_size={fits}")
+                     f"training rows; {data.name} has {rows}: {fix}")
   evaluated = len(data.split(cfg.eval_split, flag="--eval_split")[0])  # fail before training, not after
   if evaluated < cfg.num_clusters:
     raise UsageError(f"--num_clusters={cfg.num_clusters} is more clusters than the {evaluated} rows of {data.name}'s "

@@ -541,7 +541,12 @@ def test_scale_note_suggests_standardize_for_features_on_mixed_scales():
     ("0,1,2\n0.5,1.5,2.5\n3.5,4.5,5.5\n", 2, "0,1,2"),  # pandas' DataFrame(array).to_csv(index=False)
     (",0,1,2\n0,0.5,1.5,2.5\n1,3.5,4.5,5.5\n", 2, ",0,1,2"),  # ... with its index
     ("a,b,c\n0.5,1.5,2.5\n3.5,4.5,5.5\n", 2, "a,b,c"),
-    ("0,1\n1,0\n", 2, None),  # two binary features: data (pandas' names need three columns to be told apart)
+    ("0,1\n1,0\n", 2, None),  # two binary features: data
+    ("0,1\n0.5,1.5\n3.5,4.5\n", 2, "0,1"),  # two columns of fractions under pandas' names
+    ("0\n0.5\n1.5\n", 2, "0"),  # one
+    (",0,1\n0,0.5,1.5\n1,3.5,4.5\n", 2, ",0,1"),  # pandas' index (unnamed), then two columns
+    ("id,0,1,2\n0,0.5,1.5,2.5\n1,3.5,4.5,5.5\n", 2, "id,0,1,2"),  # ... named
+    ("0\n1\n2\n", 3, None),  # one column of whole numbers: data
     ("1,2,3\n0.5,1.5,2.5\n", 2, None)])
 def test_a_header_line_is_column_names_only(tmp_path, text, rows, header):
   (tmp_path / "x.csv").write_text(text)

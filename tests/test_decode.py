@@ -36,3 +36,14 @@ def test_decode_cli_on_a_learned_shares_model(tiny_config, tmp_path):
     np.testing.assert_array_equal(f["restart"], expected)  # the model's learned shares took part
     assert not np.array_equal(f["restart"], f["restart_loss"].argmin(axis=1))  # and they moved some winners
   assert "wrote" in proc.stdout
+
+
+def test_kmeans_on_z_star_is_numbered_after_the_winning_restarts():
+  from clustergan_tf import decode
+  rng = np.random.default_rng(0)
+  group = np.repeat(np.arange(3), 10)
+  z = (np.eye(3)[group] * 10 + rng.normal(0, 0.1, (30, 3))).astype(np.float32)
+  restart = np.array([2, 0, 1])[group]
+  lines, arrays = decode.scores({"z": z, "restart": restart}, restart, None, 3)
+  np.testing.assert_array_equal(arrays["kmeans"], restart)
+  assert lines[1].startswith("  kmeans  acc 1.0000")

@@ -109,7 +109,7 @@ def test_staging_publishes_in_order_merges_and_leaves_nothing_on_failure(tmp_pat
       os.makedirs(d)
       (tmp_path / d / name).write_text("new")
     assert [d for d in os.listdir(tmp_path / "model") if d.isdigit()] == []  # no version before publish
-    assert staging.publish() == [str(tmp_path / "lite"), str(tmp_path / "model" / "3")]
+    assert staging.publish() == [str(tmp_path / "model" / "3"), str(tmp_path / "lite")]  # new ones, then merges
   assert sorted(os.listdir(tmp_path / "lite")) == ["a.tflite", "old.tflite"]  # replaced one, kept the other
   assert (tmp_path / "lite" / "a.tflite").read_text() == "new" and os.listdir(tmp_path / "model") == ["3"]
   with pytest.raises(RuntimeError):
@@ -119,6 +119,19 @@ def test_staging_publishes_in_order_merges_and_leaves_nothing_on_failure(tmp_pat
   assert os.listdir(tmp_path / "model") == ["3"]
   with pytest.raises(FileExistsError):
     files.Staging().directory(str(tmp_path / "model"), "3")
+  with pytest.raises(FileExistsError, match="model/5"):  # another writer took version 5 meanwhile: nothing moves
+    with files.Staging() as staging:
+      lite = staging.directory(str(tmp_path), "lite", merge=True)
+      os.makedirs(lite)
+      (tmp_path / lite / "a.tflite").write_text("newer")
+      os.makedirs(staging.directory(str(tmp_path / "model"), "5"))
+      os.makedirs(tmp_path / "model" / "5" / "variables")
+      staging.publish()
+  assert (tmp_path / "lite" / "a.tflite").read_text() == "new" and not abandoned(tmp_path)
+
+
+def abandoned(root):
+  return [str(p) for p in root.rglob(".tmp-*")]
 
 
 def test_staging_of_a_killed_writer_is_removed_by_the_next(tmp_path):

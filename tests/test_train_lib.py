@@ -171,6 +171,10 @@ def test_a_model_whose_data_moved_is_loaded_from_where_it_lies_now(tiny_config, 
   loaded = checkpoint.load(cfg.model_dir, out=note, moved={"data_path": moved})
   assert note.getvalue() == "" and loaded.cfg.data_path == moved  # the same rows: nothing to note
   np.testing.assert_array_equal(loaded.data.split("test")[0], rows)
+  config_path = os.path.join(cfg.model_dir, "config.json")
+  dataclasses.replace(cfg, dataset="synthetic", data_path=None).save(config_path)  # a model of another data set
+  with pytest.raises(UsageError, match="--data_path=.* is read only with --dataset=vectors"):
+    checkpoint.load(cfg.model_dir, out=io.StringIO(), moved={"data_path": moved})  # not silently ignored
 
 
 # -- the actions, one by one ----------------------------------------------------------------------
@@ -451,6 +455,10 @@ def test_settings_the_data_cannot_hold_are_refused_before_training(tiny_config, 
   big_batch = dataclasses.replace(tiny_config, batch_size=rows, n_critic=2)
   with pytest.raises(UsageError, match=rf"needs at least that many training rows; .* has {rows}: try --batch_size="):
     train_lib._check(big_batch, tiny_data, tf.distribute.get_strategy())
+  x_train, y_train = tiny_data.split("train")
+  few = dataclasses.replace(tiny_data, splits={"train": (x_train[:1], y_train[:1]), "test": tiny_data.split("test")})
+  with pytest.raises(UsageError, match=r"has 1: try --n_critic=1 --batch_size=1, or more rows$"):
+    train_lib._check(tiny_config, few, tf.distribute.get_strategy())  # 1 row, 2 critic steps: no batch fits
   evaluated = len(tiny_data.split(tiny_config.eval_split)[0])
   many = dataclasses.replace(tiny_config, num_clusters=evaluated + 1)
   with pytest.raises(UsageError, match=rf"--num_clusters={evaluated + 1} is more clusters than the {evaluated} rows"):
