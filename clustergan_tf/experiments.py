@@ -115,15 +115,16 @@ def lemma(base):
   return lines
 
 
-def interpolation(model_dir, output, steps):
-  """Writes a PNG: row a is G(z_n, (1 - t) e_a + t e_(a+1 mod K)), t = 0..1. Returns its path."""
+def interpolation(model_dir, output, steps, moved=None):
+  """Writes a PNG: row a is G(z_n, (1 - t) e_a + t e_(a+1 mod K)), t = 0..1. Returns its path. moved: where the
+  model's data lies now (checkpoint.load)."""
   from clustergan_tf import checkpoint, files, prior, visualize
   from clustergan_tf.errors import UsageError
   if steps < 2:
     raise UsageError(f"--interpolation_steps={steps} must be at least 2 (t = 0 and t = 1)")
   path = output or os.path.join(model_dir, "images", "interpolation_pairs.png")
   files.check_output_path(path, "output", ("png",))  # before loading and drawing
-  t = checkpoint.load(model_dir, moved=config_flags.moved_data())
+  t = checkpoint.load(model_dir, moved=moved)
   cfg, data, model = t.cfg, t.data, t.model
   if not prior.feeds_cluster(cfg.prior) or visualize.image_shape(data.data_shape) is None:
     raise UsageError(f"--model_dir={model_dir}: interpolation needs a one-hot-prior model of drawable data "
@@ -141,7 +142,7 @@ def main(argv):
   if FLAGS.experiment is None:
     raise UsageError("--experiment is required: baselines, lemma or interpolation")
   if FLAGS.experiment == "interpolation":
-    print(f"wrote {interpolation(FLAGS.model_dir, FLAGS.output, FLAGS.interpolation_steps)}")
+    print(f"wrote {interpolation(FLAGS.model_dir, FLAGS.output, FLAGS.interpolation_steps, config_flags.moved_data())}")
     return
   base = config_flags.config_from_flags()
   if base.dataset == "vectors" and not base.labels_path:
