@@ -407,9 +407,19 @@ def _text_lines(path):
 def _csv_lines(path):
   """(line number, text) of the data lines of a .csv file: _text_lines without a header line (`_is_header`)."""
   lines = _text_lines(path)
-  if lines and _is_header(lines[0][1], lines[1][1] if len(lines) > 1 else None):
-    return lines[1:]
-  return lines
+  return lines[1:] if _starts_with_header(lines) else lines
+
+
+def _starts_with_header(lines):
+  """Whether the first of a .csv's _text_lines is a header (`_is_header`, judged beside the second)."""
+  return bool(lines) and _is_header(lines[0][1], lines[1][1] if len(lines) > 1 else None)
+
+
+def _other_separator(text):
+  """'semicolons' or 'tabs' where a .csv line separates its values by them instead of commas, else None."""
+  if "," in text:
+    return None
+  return "semicolons" if ";" in text else "tabs" if "\t" in text else None
 
 
 def _is_header(text, following=None):
@@ -417,8 +427,8 @@ def _is_header(text, following=None):
   numbers are 0, 1, 2, ... in order (pandas' names for unnamed columns: DataFrame(array).to_csv(index=False) writes
   '0,1,2,...', with the index ',0,1,2,...'), for one or two columns only where the next line holds a fraction (a
   first row '0,1' of whole numbers is data). A line of numbers and text otherwise is data, and its text an error."""
-  if "," not in text and (";" in text or "\t" in text):
-    return False  # another separator: data, which _csv_problem names
+  if _other_separator(text):
+    return False  # data, which _csv_problem names
   fields = next(csv.reader([text]))
   numbers = [v[0] for v in map(_numbers, fields) if v is not None and len(v) == 1]
   if not numbers:
@@ -446,17 +456,16 @@ def header_note(data_path, shown=60):
 def csv_header(path):
   """The first line of a .csv that _csv_lines skips as a header, or None."""
   lines = _text_lines(path)
-  return lines[0][1] if lines and _csv_lines(path)[:1] != lines[:1] else None
+  return lines[0][1] if _starts_with_header(lines) else None
 
 
 def _csv_problem(path, flag):
   """A one-line description of the first line of a .csv file that numpy could not read."""
   width, first = None, None
   for number, text in _csv_lines(path):
-    if "," not in text and (";" in text or "\t" in text):
-      sep = "semicolons" if ";" in text else "tabs"
-      return (f"{flag}={path} line {number} separates its values by {sep}; a .csv here is comma-separated (pandas: "
-              "to_csv(path, sep=','), or numpy.save to a .npy)")
+    if _other_separator(text):
+      return (f"{flag}={path} line {number} separates its values by {_other_separator(text)}; a .csv here is "
+              "comma-separated (pandas: to_csv(path, sep=','), or numpy.save to a .npy)")
     fields = next(csv.reader([text]))
     for column, field in enumerate(fields, start=1):
       if not field.strip():
@@ -507,14 +516,14 @@ def labels_note(d, shown=10):
 def id_note(d):
   """A one-line hint when a column of a vectors data set counts its rows (0, 1, 2, ... or 1, 2, 3, ...): an index
   or id column, which the networks take as a feature (pandas' to_csv writes the index unless index=False)."""
-  if d.name != "vectors":
-    return None
   x = d.split("train")[0].astype(np.float64)
+  if d.name != "vectors" or len(x) < 3:
+    return None
   if d.standardization is not None:
     x = x * d.standardization[1] + d.standardization[0]
   count = np.arange(len(x), dtype=np.float64)
-  ids = [c + 1 for c in range(x.shape[1]) if len(x) > 2 and (np.allclose(x[:, c], count, atol=1e-3)
-                                                             or np.allclose(x[:, c], count + 1, atol=1e-3))]
+  ids = [c + 1 for c in range(x.shape[1])
+         if np.allclose(x[:, c], count, atol=1e-3) or np.allclose(x[:, c], count + 1, atol=1e-3)]
   if not ids:
     return None
   return (f"note: column {ids[0]} of --data_path counts the rows (0, 1, 2, ...): an index or id column is a feature "

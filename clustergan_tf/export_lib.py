@@ -257,7 +257,6 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
   return paths
 
 
-
 def _write_tflite(model, data, tflite_dir, gen_fns, served, outlier_reference, representative_size):
   """Writes the TFLite files into tflite_dir; returns {key: file name} (encoder_<kind>, encoder_outlier_score_<kind>,
   generator_float32). The converter reads SavedModels without the serving-time checks (builtin ops only: no Assert)."""

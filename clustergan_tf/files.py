@@ -32,14 +32,6 @@ def atomic_json(path, obj):
   atomic_bytes(path, json.dumps(obj, indent=2).encode())
 
 
-def atomic_directory(base, name, write):
-  """Calls write(tmp_dir), then renames tmp_dir to base/name; FileExistsError if base/name exists already."""
-  with Staging() as staging:
-    tmp = staging.directory(base, name)
-    write(tmp)
-    return staging.publish()[0]
-
-
 class Staging:
   """Directories written in full beside their final places, then renamed into them together (`publish`), so that a
   crash while writing changes nothing a reader sees; a failure removes them. Each is named .tmp-<name>-<pid>-*, and

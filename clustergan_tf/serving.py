@@ -32,9 +32,10 @@ def latest_version(base):
 def check_export(export_dir):
   """Validates an export directory; returns a list of human-readable lines, raises UsageError on a defect."""
   from tensorflow.python.tools import saved_model_utils
-  lines = []
+  lines, latest = [], {}
   for name, signatures in EXPECTED.items():
     path = latest_version(os.path.join(export_dir, name))
+    latest[name] = os.path.basename(path)
     if not os.path.exists(os.path.join(path, "saved_model.pb")) or not os.path.isdir(os.path.join(path, "variables")):
       raise UsageError(f"{path} lacks saved_model.pb or variables/")
     try:
@@ -66,7 +67,6 @@ def check_export(export_dir):
     if any(op.startswith("Flex") for op in ops):
       raise UsageError(f"{f} uses Flex (SELECT_TF_OPS) ops; builtin ops only are expected")
     lines.append(f"tflite/{os.path.basename(f)}: {len(ops)} builtin op kinds, {os.path.getsize(f)} bytes")
-  latest = {name: os.path.basename(latest_version(os.path.join(export_dir, name))) for name in EXPECTED}
   if len(set(latest.values())) > 1:  # TF Serving would pair them
     raise UsageError(f"{export_dir}: the latest versions are " + " and ".join(f"{n}/{v}" for n, v in latest.items())
                      + " (an export of an older version was interrupted); export the model again")

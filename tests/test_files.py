@@ -39,22 +39,29 @@ def test_atomic_json_writes_indented_json_and_no_temporary(tmp_path):
   assert os.listdir(tmp_path) == ["record.json"]
 
 
-def test_atomic_directory_appears_complete_or_not_at_all(tmp_path):
+def staged(base, name, write):
+  """One directory written by write(path) and published by files.Staging (as export writes a version)."""
+  with files.Staging() as staging:
+    write(staging.directory(base, name))
+    return staging.publish()[0]
+
+
+def test_a_staged_directory_appears_complete_or_not_at_all(tmp_path):
   def write(d):
     os.makedirs(d)
     open(os.path.join(d, "x"), "w").write("1")
 
-  final = files.atomic_directory(str(tmp_path), "1", write)
+  final = staged(str(tmp_path), "1", write)
   assert final == str(tmp_path / "1") and os.listdir(final) == ["x"]
   with pytest.raises(FileExistsError):
-    files.atomic_directory(str(tmp_path), "1", write)
+    staged(str(tmp_path), "1", write)
 
   def fail(d):
     os.makedirs(d)
     raise RuntimeError("converter crashed")
 
   with pytest.raises(RuntimeError):
-    files.atomic_directory(str(tmp_path), "2", fail)
+    staged(str(tmp_path), "2", fail)
   assert sorted(os.listdir(tmp_path)) == ["1"]
 
 
