@@ -116,7 +116,7 @@ def check_resumable(cfg, model_dir, fingerprint=None):
 
 def _source(cfg):
   """The flags that name where cfg's data comes from."""
-  if cfg.dataset == "vectors":
+  if cfg.dataset in data_lib.FILE_DATASETS:
     return f"--data_path={cfg.data_path}"
   if cfg.dataset in data_lib.IMAGE_DATASETS:
     return f"--data_source={cfg.data_source}" + (f" --data_dir={cfg.data_dir}" if cfg.data_dir else "")

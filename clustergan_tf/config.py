@@ -39,9 +39,13 @@ class Config:
   data_source: str = setting("tfds", "mnist/fashion_mnist: tensorflow-datasets ('tfds', downloads once) or a "
                              "directory of IDX files ('idx').", choices=SOURCES)
   data_dir: str | None = setting(None, "IDX directory (--data_source=idx) or TFDS data_dir (--data_source=tfds).")
-  data_path: str | None = setting(None, "--dataset=vectors: a .npy or .csv file of shape [rows, features].")
-  labels_path: str | None = setting(None, "--dataset=vectors: optional labels (.npy/.csv), one per row of "
-                                    "--data_path: integer ids or text (numbered in sorted order), for evaluation only.")
+  data_path: str | None = setting(None, "--dataset=vectors: a .npy or .csv file of shape [rows, features]. "
+                                  "--dataset=images: a .npy of images [N, H, W(, C)] (uint8, or numbers in [0, 1]), "
+                                  "or a directory of PNG/JPEG/BMP/GIF/WebP files of one size (a subdirectory names "
+                                  "its files' class); H and W multiples of 4.")
+  labels_path: str | None = setting(None, "--dataset=vectors/images: optional labels (.npy/.csv), one per row of "
+                                    "--data_path (per file of a directory, in sorted order): integer ids or text "
+                                    "(numbered in sorted order; -1: no label), for evaluation only.")
   standardize: bool = setting(False, "--dataset=vectors: scale every feature to mean 0, std 1 (statistics of the "
                               "training rows).", architecture=True, hparam=True)
   row_image: tuple[int, ...] = setting((), "--dataset=vectors whose rows are flattened images: their shape H,W,C "
@@ -280,13 +284,13 @@ _COMBINATIONS = (
      "picks a start by the encoder's label_free_score: it needs --prior=onehot --use_encoder"),
     (lambda c: c.starts == 1 or c.strategy != "multi_worker", "starts",
      "is not supported with --strategy=multi_worker: choose the start on one machine, then resume it there"),
-    (lambda c: c.net_width == 1 or c.dataset in data_lib.IMAGE_DATASETS, "net_width",
+    (lambda c: c.net_width == 1 or c.dataset in data_lib.CONV_DATASETS, "net_width",
      "scales the image networks only: for vector data set the MLP's widths with --hidden_units"),
-    (lambda c: c.data_path is None or c.dataset == "vectors", "data_path",
-     "is read only with --dataset=vectors: add that flag, or leave --data_path out"),
-    (lambda c: c.labels_path is None or c.dataset == "vectors", "labels_path",
-     "is read only with --dataset=vectors (the other data sets bring their labels): add that flag, or leave "
-     "--labels_path out"),
+    (lambda c: c.data_path is None or c.dataset in data_lib.FILE_DATASETS, "data_path",
+     "is read only with --dataset=vectors or --dataset=images: add one of them, or leave --data_path out"),
+    (lambda c: c.labels_path is None or c.dataset in data_lib.FILE_DATASETS, "labels_path",
+     "is read only with --dataset=vectors or --dataset=images (the other data sets bring their labels): add one of "
+     "them, or leave --labels_path out"),
     (lambda c: not c.row_image or c.dataset == "vectors", "row_image",
      "is for --dataset=vectors: image data sets have their shape, and digits' rows are known to be 8x8 images"),
     (lambda c: c.precision != "auto" or c.strategy != "multi_worker", "precision",

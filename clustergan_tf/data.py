@@ -2,7 +2,8 @@
 
 Sources: `mnist` / `fashion_mnist` via tensorflow-datasets or standard IDX files,
 scikit-learn's bundled `digits`, the paper's `synthetic` 10 Gaussians in R^100, the
-imbalanced `mixture` of 10 Gaussians in R^20, and `vectors` from a .npy/.csv file.
+imbalanced `mixture` of 10 Gaussians in R^20, `vectors` from a .npy/.csv file, and
+`images` from a .npy of images or a directory of image files.
 Labels are kept only for evaluation: the training pipeline yields data alone.
 
 `load` then applies, in this order, --class_imbalance (subsample every split),
@@ -15,6 +16,7 @@ import gzip
 import hashlib
 import itertools
 import os
+import re
 import struct
 import warnings
 
@@ -24,12 +26,15 @@ import tensorflow as tf
 from clustergan_tf.errors import UsageError
 from clustergan_tf.metrics import UNLABELLED
 
-DATASETS = ("mnist", "fashion_mnist", "digits", "synthetic", "mixture", "vectors")
-IMAGE_DATASETS = ("mnist", "fashion_mnist")  # 28x28x1 images, the conv networks
+DATASETS = ("mnist", "fashion_mnist", "digits", "synthetic", "mixture", "vectors", "images")
+IMAGE_DATASETS = ("mnist", "fashion_mnist")  # 28x28x1 images from tensorflow-datasets or IDX files
+CONV_DATASETS = IMAGE_DATASETS + ("images",)  # the data sets of images [H, W, C]: the conv networks
+FILE_DATASETS = ("vectors", "images")  # the user's own data, from --data_path (and --labels_path)
+IMAGE_FILES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")  # what a --dataset=images directory is read for
 ROW_IMAGES = {"digits": (8, 8, 1)}  # vector data sets whose rows are flattened (H, W, C) images: --augment_* moves them
 # How each bounded data set's raw values were brought into [0, 1]: what a client of the exported encoder must do.
-SCALING = {"mnist": "8-bit pixels divided by 255", "fashion_mnist": "8-bit pixels divided by 255",
-           "digits": "scikit-learn's 0-16 pixel counts divided by 16"}
+EIGHT_BIT = "8-bit pixels divided by 255"
+SCALING = {"mnist": EIGHT_BIT, "fashion_mnist": EIGHT_BIT, "digits": "scikit-learn's 0-16 pixel counts divided by 16"}
 SOURCES = ("tfds", "idx")
 SPLITS = ("train", "validation", "test")
 
@@ -48,6 +53,13 @@ class Data:
   standardization: tuple | None = None  # (mean [D], std [D]) applied to raw features (--standardize)
   class_names: tuple | None = None  # text labels of --labels_path; class id i is class_names[i] (sorted order)
   one_set: bool = False  # every split draws on the same rows (--dataset=vectors: the whole file), subsets included
+  scaling: str | None = None  # how raw values were brought into [0, 1] (SCALING; images: by their file), for clients
+  labels_from: str = "--labels_path"  # where class_names came from, for the `labels:` line
+  row_names: tuple | None = None  # the file of each row (--dataset=images from a directory), for assignments.npz
+
+  def __post_init__(self):
+    if self.scaling is None:
+      self.scaling = SCALING.get(self.name)
 
   @property
   def data_shape(self):
@@ -105,6 +117,8 @@ def _load_named(dataset, data_source, data_dir, data_path, labels_path):
     return make_mixture()
   if dataset == "vectors":
     return load_vectors(data_path, labels_path)
+  if dataset == "images":
+    return load_images(data_path, labels_path)
   raise UsageError(f"--dataset={dataset!r} is unknown; use one of {', '.join(DATASETS)}")
 
 
@@ -167,7 +181,7 @@ def imbalance_classes(d, ratio, seed):
   splits = {name: subsample_classes(x, y, shares, np.random.default_rng([seed % 2**64, SPLITS.index(name)]),
                                     classes)
             for name, (x, y) in d.splits.items()}
-  return dataclasses.replace(d, splits=splits)
+  return dataclasses.replace(d, splits=splits, row_names=None)  # the rows are a subsample: no longer the files'
 
 
 def _show_ids(ids):
@@ -506,7 +520,7 @@ def labels_note(d, shown=10):
   if d.class_names:
     ids = ", ".join(f"{i}={c}" for i, c in enumerate(d.class_names[:shown]))
     more = f", ... ({len(d.class_names) - shown} more)" if len(d.class_names) > shown else ""
-    parts.append(f"{len(d.class_names)} classes from --labels_path, ids in sorted order: {ids}{more}")
+    parts.append(f"{len(d.class_names)} classes from {d.labels_from}, ids in sorted order: {ids}{more}")
   if unlabelled:
     parts.append(f"{len(y) - unlabelled} of {len(y)} training rows labelled (-1: no label; metrics score the "
                  "labelled rows)")
@@ -704,6 +718,129 @@ def load_vectors(data_path, labels_path=None):
     num_classes = len(_classes(y))
   bounded = bool(x.min() >= 0.0 and x.max() <= 1.0)
   return Data("vectors", {"train": (x, y), "test": (x, y)}, num_classes, bounded, one_set=True, class_names=names)
+
+
+def _read_image_array(path):
+  """(images [N, H, W, C] float32 in [0, 1], scaling) from a .npy of [N, H, W] or [N, H, W, C]: uint8 pixels are
+  divided by 255 (scaling EIGHT_BIT), numbers already in [0, 1] kept (scaling None)."""
+  x = _read_matrix(path, "--data_path")
+  if x.ndim == 3:
+    x = x[..., None]
+  if x.ndim != 4 or x.shape[0] < 2 or x.shape[-1] > 4:
+    raise UsageError(f"--data_path={path} must hold images [num_images, height, width] or [num_images, height, width, "
+                     f"channels] with 1-4 channels; got shape {x.shape} (vectors: --dataset=vectors)")
+  if x.dtype == np.uint8:
+    return x.astype(np.float32) / 255.0, EIGHT_BIT
+  x = x.astype(np.float32)
+  bad = np.flatnonzero(~np.isfinite(x).all(axis=(1, 2, 3)))
+  if len(bad):
+    raise UsageError(f"--data_path={path} contains NaN or Inf, first in image {bad[0]} (counting from 0); clean the "
+                     "file")
+  lo, hi = float(x.min()), float(x.max())
+  if lo < 0 or hi > 1:
+    hint = "; divide 8-bit pixels by 255 (or save them as uint8)" if lo >= 0 and hi <= 255 else ""
+    raise UsageError(f"--data_path={path} holds values from {lo:g} to {hi:g}: images must be uint8 pixels (0-255) or "
+                     f"numbers in [0, 1]{hint}")
+  return x, None  # as in the file
+
+
+def _image_files(root):
+  """The image files under directory `root` (IMAGE_FILES, hidden ones skipped), as sorted paths relative to it."""
+  found = []
+  for top, dirs, names in os.walk(root):
+    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    found += [os.path.relpath(os.path.join(top, n), root) for n in names
+              if not n.startswith(".") and n.lower().endswith(IMAGE_FILES)]
+  return sorted(found)
+
+
+def _decode_image(root, name):
+  """uint8 [H, W, C] of one file (the first frame of a GIF); UsageError naming it when it is no readable image."""
+  try:
+    return tf.io.decode_image(tf.io.read_file(os.path.join(root, name)), expand_animations=False).numpy()
+  except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.PermissionDeniedError) as e:
+    reason = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", (e.message or type(e).__name__).splitlines()[0])
+    raise UsageError(f"--data_path={root}: {name} cannot be read as an image ({reason}); fix or remove it") from None
+
+
+def _read_image_dir(root):
+  """(images [N, H, W, C] float32 in [0, 1], files, class ids [N] or None, class names or None) from a directory of
+  image files, sorted by path; a file in subdirectory S (at any depth below it) is of class S, a file directly in
+  `root` has no label (-1). Grey images (with or without alpha) stay one channel unless any image has colour; then
+  every image is RGB. Alpha is dropped."""
+  files = _image_files(root)
+  if len(files) < 2:
+    raise UsageError(f"--data_path={root} holds {len(files)} image files ({', '.join(IMAGE_FILES)}); it needs at "
+                     "least 2 (subdirectories name classes)")
+  images = [_decode_image(root, f) for f in files]
+  colour = any(im.shape[-1] >= 3 for im in images)
+  images = [im[..., :3] if colour and im.shape[-1] >= 3 else
+            np.repeat(im[..., :1], 3 if colour else 1, axis=-1) for im in images]
+  sizes = [im.shape[:2] for im in images]
+  common = max(set(sizes), key=sizes.count)
+  odd = [f for f, size in zip(files, sizes) if size != common]
+  if odd:
+    other = sizes[files.index(odd[0])]
+    more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""
+    raise UsageError(f"--data_path={root}: images differ in size: {len(files) - len(odd)} are {common[0]}x{common[1]}, "
+                     f"{odd[0]} is {other[0]}x{other[1]}{more}; resize them to one size")
+  x = np.stack(images).astype(np.float32) / 255.0
+  classes = [f.split(os.sep)[0] if os.sep in f else None for f in files]
+  if all(c is None for c in classes):
+    return x, tuple(files), None, None
+  names = tuple(sorted({c for c in classes if c is not None}))
+  index = {c: i for i, c in enumerate(names)}
+  return x, tuple(files), np.array([UNLABELLED if c is None else index[c] for c in classes], np.int64), names
+
+
+def load_images(data_path, labels_path=None):
+  """Your own images [N, H, W, C] in [0, 1] (H and W multiples of 4, for the conv networks): a .npy of [N, H, W(, C)]
+  (uint8 pixels divided by 255, or numbers in [0, 1]) + optional labels as for vectors, or a directory of image
+  files whose subdirectories name their classes (see _read_image_dir). Every split is the whole set."""
+  from clustergan_tf import networks
+  if not data_path:
+    raise UsageError("--dataset=images needs --data_path=FILE.npy of images [N, H, W(, C)], or a directory of image "
+                     "files")
+  if not os.path.exists(data_path):
+    raise UsageError(f"--data_path={data_path} does not exist")
+  names, labels_from, files = None, "--labels_path", None
+  if os.path.isdir(data_path):
+    x, files, y, names = _read_image_dir(data_path)
+    scaling = EIGHT_BIT
+    if y is not None and labels_path:
+      raise UsageError(f"--labels_path={labels_path}: the images of --data_path={data_path} are in subdirectories, "
+                       "which name their classes; leave --labels_path out")
+    labels_from = "the subdirectories of --data_path"
+  else:
+    x, scaling = _read_image_array(data_path)
+    y = None
+  problem = networks.image_side_error(x.shape[1:])
+  if problem:
+    raise UsageError(f"--data_path={data_path}: {problem}")
+  if labels_path:
+    y, names = _read_labels(labels_path, len(x))
+  num_classes = None if y is None else len(_classes(y))
+  return Data("images", {"train": (x, y), "test": (x, y)}, num_classes, True, one_set=True, class_names=names,
+              scaling=scaling, labels_from=labels_from, row_names=files)
+
+
+def labels_missing(dataset, data_path, labels_path):
+  """Whether the user's own data (FILE_DATASETS) comes without class labels: no --labels_path, and for images no
+  subdirectory of a --data_path directory to name classes. Checked before anything is loaded or trained."""
+  if dataset not in FILE_DATASETS or labels_path:
+    return False
+  if dataset == "images" and data_path and os.path.isdir(data_path):
+    return not any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(data_path))
+  return True
+
+
+def image_note(d):
+  """'images: N of HxWxC from --data_path (scaling)' for --dataset=images, else None."""
+  if d.name != "images":
+    return None
+  x = d.split("train")[0]
+  h, w, c = x.shape[1:]
+  return f"images: {len(x)} of {h}x{w}x{c} from --data_path ({d.scaling or 'values as in the file, in [0, 1]'})"
 
 
 def train_dataset(x, batch_size, seed, start_batch=0):

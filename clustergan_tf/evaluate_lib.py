@@ -20,6 +20,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 
 from clustergan_tf import batches, diagnostics, files, metrics, outliers, seeds
+from clustergan_tf import data as data_lib
 
 METHODS = ("argmax", "kmeans")
 COLUMNS = ("acc", "purity", "nmi", "ari")  # the metrics of a results table, in order
@@ -152,6 +153,8 @@ def evaluate(model, data, split, cfg, step, labeller=None):
   if data.class_names:  # text labels: id i of `labels` is class_names[i]
     report["class_names"] = list(data.class_names)
     arrays["class_names"] = np.array(data.class_names)
+  if data.row_names is not None and data.one_set and len(data.row_names) == len(x):  # a directory's files, in order
+    arrays["files"] = np.array(data.row_names)
   return Evaluation(report, arrays, zn, probs)
 
 
@@ -210,7 +213,7 @@ def table_row(name, values, *extra):
 def format_report(report):
   """One line per method: 'argmax  acc 0.9912  purity ...' (+ 0.0: a -0.0 prints as 0.0000)."""
   labelled = f", {report['num_labelled']} labelled" if "num_labelled" in report else ""
-  held_out = "; the file's rows: no held-out split" if report["dataset"] == "vectors" else ""
+  held_out = "; --data_path's rows: no held-out split" if report["dataset"] in data_lib.FILE_DATASETS else ""
   rows = f"n={report['num_examples']}{labelled}{held_out}"
   lines = [f"{report['dataset']} {report['split']} ({rows}) at step {report['step']}:"]
   for m, r in report["results"].items():

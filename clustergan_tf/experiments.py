@@ -138,6 +138,7 @@ def interpolation(model_dir, output, steps, moved=None):
 
 
 def main(argv):
+  from clustergan_tf import data as data_lib
   from clustergan_tf.errors import UsageError
   if FLAGS.experiment is None:
     raise UsageError("--experiment is required: baselines, lemma or interpolation")
@@ -145,8 +146,9 @@ def main(argv):
     print(f"wrote {interpolation(FLAGS.model_dir, FLAGS.output, FLAGS.interpolation_steps, config_flags.moved_data())}")
     return
   base = config_flags.config_from_flags()
-  if base.dataset == "vectors" and not base.labels_path:
-    raise UsageError(f"--experiment={FLAGS.experiment} scores against labels: --dataset=vectors needs --labels_path")
+  if data_lib.labels_missing(base.dataset, base.data_path, base.labels_path):
+    raise UsageError(f"--experiment={FLAGS.experiment} scores against labels: --dataset={base.dataset} needs "
+                     "--labels_path" + (" (or class subdirectories)" if base.dataset == "images" else ""))
   lines = baselines(base) if FLAGS.experiment == "baselines" else lemma(base)
   print(f"\n{FLAGS.experiment} experiment, {base.dataset}, seed {base.seed}, {base.train_steps} steps:\n")
   print("\n".join(lines))

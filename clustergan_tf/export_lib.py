@@ -20,7 +20,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from clustergan_tf import data as data_lib
 from clustergan_tf import evaluate_lib, files, networks, outliers, prior, seeds
 from clustergan_tf.errors import UsageError
 
@@ -72,7 +71,7 @@ def _guarded(x, *checks):
 def range_checked(data):
   """Whether served inputs must lie in [0, 1]: images and digits (a client who forgot to scale them sends 0-255 or
   0-16), not vectors whose training rows happened to (new rows a little outside are data, for outlier_score)."""
-  return data.bounded and (len(data.data_shape) == 3 or data.name in data_lib.SCALING)
+  return data.bounded and (len(data.data_shape) == 3 or data.scaling is not None)
 
 
 def _check_range(x, name, scaling):
@@ -228,7 +227,7 @@ def export(model, cfg, data, export_dir, version=None, kmeans_centroids=None, tf
     version = max(next_version(enc_base), next_version(gen_base))
   enc_fns = encoder_functions(model.encoder, data_shape, range_checked(data), kmeans_centroids, cfg.beta_n,
                               generator=model.generator, outlier_reference=outlier_reference,
-                              standardization=data.standardization, scaling=data_lib.SCALING.get(data.name))
+                              standardization=data.standardization, scaling=data.scaling)
   gen_fns = generator_functions(model.generator, cfg.latent_dim, cfg.num_clusters, cfg.sigma,
                                 model.learned_share_values(), data.standardization)
   served = [model.encoder, model.generator] if outlier_reference is not None else model.encoder

@@ -95,7 +95,7 @@ def step_uses_xla(cfg):
   if cfg.precision != "auto":
     return cfg.jit_compile
   from clustergan_tf import data as data_lib
-  return fastest(cpu_flags(), [], cfg.jit_compile, conv=cfg.dataset in data_lib.IMAGE_DATASETS)[1]
+  return fastest(cpu_flags(), [], cfg.jit_compile, conv=cfg.dataset in data_lib.CONV_DATASETS)[1]
 
 
 def auto_threads(cfg):

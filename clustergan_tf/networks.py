@@ -1,4 +1,7 @@
-"""Generator G, critic D and encoder E: the paper's conv nets for 28x28x1 images, MLPs for vectors.
+"""Generator G, critic D and encoder E: the paper's conv nets for images [H, W, C], MLPs for vectors.
+
+Images of 28x28 get exactly the paper's networks (two 4x4 stride-2 layers, 7x7 at the bottom); larger ones one
+more stride-2 layer per halving while a side exceeds 8 (`conv_stages`), with twice the channels each.
 
 Every model is a functional `keras.Model` built from named `keras.Input`s, so the
 names reach SavedModel signatures. Weights are initialised N(0, 0.02) as in the
@@ -7,6 +10,7 @@ replicas, so N replicas train like one) and keep moving statistics for inference
 """
 
 import contextlib
+import math
 import threading
 
 import keras
@@ -14,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-IMAGE_SHAPE = (28, 28, 1)
+MAX_BOTTOM_SIDE = 8  # the image networks halve the sides until both are at most this (28 -> 7, 32 -> 8, 64 -> 8)
 
 
 def _init():
@@ -82,6 +86,33 @@ def data_input(data_shape):
   return keras.Input(shape=tuple(data_shape), name=input_name(data_shape))
 
 
+def image_side_error(data_shape):
+  """Why images of data_shape (H, W, C) cannot go through the conv networks, or None: each side must divide by 4."""
+  h, w = data_shape[:2]
+  if h % 4 or w % 4:
+    crop = f"crop to {h - h % 4}x{w - w % 4} or " if min(h, w) >= 4 else ""
+    return (f"the image networks halve each side at least twice, so H and W must be multiples of 4; got {h}x{w} "
+            f"({crop}pad to {h + -h % 4}x{w + -w % 4})")
+  return None
+
+
+def conv_stages(data_shape):
+  """The number of 4x4 stride-2 layers of the image networks for images (H, W, C): 2 (the paper's, 28 -> 7), plus
+  one per further halving while a side exceeds MAX_BOTTOM_SIDE and both sides stay even; 0 for vectors."""
+  if len(data_shape) != 3:
+    return 0
+  h, w = data_shape[:2]
+  stages = 2
+  while max(h, w) >> stages > MAX_BOTTOM_SIDE and h % (2 << stages) == 0 and w % (2 << stages) == 0:
+    stages += 1
+  return stages
+
+
+def _stage_channels(stage, width):
+  """Channels of D's and E's stride-2 layer number `stage` (1: the first): the paper's 64, 128, then doubling."""
+  return _scaled(64 * 2 ** (stage - 1), width)
+
+
 def _scaled(units, width):
   """A layer width of the paper's image networks times the width multiplier (at least 1)."""
   return max(1, int(round(units * width)))
@@ -91,7 +122,8 @@ def build_generator(data_shape, latent_dim, num_clusters, hidden_units=(256, 256
                     output_activation="sigmoid", mlp_batchnorm=False, linear=False, width=1.0):
   """G: (zn [B, latent_dim], zc [B, K]) -> x [B, *data_shape].
 
-  width scales the image network's hidden units and channels (1: the paper's 1024, 7x7x128, 64).
+  width scales the image network's hidden units and channels (1: the paper's 1024, 7x7x128, 64 for 28x28; see
+  conv_stages for other sizes: G mirrors D).
   linear=True: G(z) = W z_n + A z_c + b, no hidden layer and no output activation (the
   paper's linear-generator lemma).
   """
@@ -103,16 +135,20 @@ def build_generator(data_shape, latent_dim, num_clusters, hidden_units=(256, 256
     output_activation = "linear"
     if len(data_shape) > 1:
       h = layers.Reshape(tuple(data_shape))(h)
-  elif tuple(data_shape) == IMAGE_SHAPE:
-    channels = _scaled(128, width)
+  elif len(data_shape) == 3:
+    stages = conv_stages(data_shape)
+    bottom = (data_shape[0] >> stages, data_shape[1] >> stages, _stage_channels(stages, width))
     h = _dense(_scaled(1024, width), "fc1")(h)
     h = layers.ReLU()(_bn("bn1")(h))
-    h = _dense(7 * 7 * channels, "fc2")(h)
+    h = _dense(math.prod(bottom), "fc2")(h)
     h = layers.ReLU()(_bn("bn2")(h))
-    h = layers.Reshape((7, 7, channels))(h)
-    h = layers.Conv2DTranspose(_scaled(64, width), 4, 2, padding="same", kernel_initializer=_init(), name="deconv1")(h)
-    h = layers.ReLU()(_bn("bn3")(h))
-    h = layers.Conv2DTranspose(1, 4, 2, padding="same", kernel_initializer=_init(), name="deconv2")(h)
+    h = layers.Reshape(bottom)(h)
+    for i in range(1, stages):  # deconv1 .. deconv{stages-1}, each followed by bn{i+2}
+      h = layers.Conv2DTranspose(_stage_channels(stages - i, width), 4, 2, padding="same", kernel_initializer=_init(),
+                                 name=f"deconv{i}")(h)
+      h = layers.ReLU()(_bn(f"bn{i + 2}")(h))
+    h = layers.Conv2DTranspose(data_shape[2], 4, 2, padding="same", kernel_initializer=_init(),
+                               name=f"deconv{stages}")(h)
   else:
     for i, units in enumerate(hidden_units):
       h = _dense(units, f"fc{i + 1}")(h)
@@ -147,14 +183,17 @@ def _norm(kind, name):
 
 def _body(x, data_shape, hidden_units, norm="none", width=1.0):
   """Shared trunk of D and E (LeakyReLU 0.2; normalised after every layer but the first when norm != none);
-  width scales the image trunk's channels and hidden units (1: the paper's 64, 128, 1024)."""
-  if tuple(data_shape) == IMAGE_SHAPE:
-    h = _sn(layers.Conv2D(_scaled(64, width), 4, 2, padding="same", kernel_initializer=_init(), name="conv1"), norm)(x)
-    h = layers.LeakyReLU(0.2)(h)
-    h = _sn(layers.Conv2D(_scaled(128, width), 4, 2, padding="same", kernel_initializer=_init(), name="conv2"), norm)(h)
-    h = layers.LeakyReLU(0.2)(_norm(norm, "norm2")(h))
+  width scales the image trunk's channels and hidden units (1: the paper's 64, 128, 1024; conv_stages for sizes
+  other than 28x28)."""
+  if len(data_shape) == 3:
+    stages = conv_stages(data_shape)
+    h = x
+    for i in range(1, stages + 1):  # conv1 .. conv{stages}; norm{i} after every one but the first
+      h = _sn(layers.Conv2D(_stage_channels(i, width), 4, 2, padding="same", kernel_initializer=_init(),
+                            name=f"conv{i}"), norm)(h)
+      h = layers.LeakyReLU(0.2)(_norm(norm, f"norm{i}")(h) if i > 1 else h)
     h = layers.Flatten()(h)
-    h = layers.LeakyReLU(0.2)(_norm(norm, "norm3")(_sn(_dense(_scaled(1024, width), "fc1"), norm)(h)))
+    h = layers.LeakyReLU(0.2)(_norm(norm, f"norm{stages + 1}")(_sn(_dense(_scaled(1024, width), "fc1"), norm)(h)))
     return h
   h = layers.Flatten()(x) if len(data_shape) > 1 else x
   for i, units in enumerate(hidden_units):

@@ -61,12 +61,14 @@ def label_free_summary(seeds, scores, accs):
 
 
 def main(argv):
+  from clustergan_tf import data as data_lib
   from clustergan_tf import evaluate_lib, parallel
   from clustergan_tf.errors import UsageError
   seeds = list(config_flags.int_list("seeds", FLAGS.seeds, distinct=True))
   base = config_flags.config_from_flags()
-  if base.dataset == "vectors" and not base.labels_path:
-    raise UsageError("reproduce scores against labels: --dataset=vectors needs --labels_path")
+  if data_lib.labels_missing(base.dataset, base.data_path, base.labels_path):
+    raise UsageError(f"reproduce scores against labels: --dataset={base.dataset} needs --labels_path"
+                     + (" (or class subdirectories)" if base.dataset == "images" else ""))
   method = FLAGS.method if base.has_cluster_readout else "kmeans"  # plain-GAN priors: k-means only
   cfgs = [dataclasses.replace(base, seed=s, model_dir=os.path.join(base.model_dir, f"seed{s}")) for s in seeds]
   reports = parallel.train_all(cfgs, FLAGS.processes)

@@ -127,8 +127,8 @@ def prepare(cfg, data=None, out=sys.stdout, adopt=None):
   if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
   data = _check(cfg, data, strategy)
-  for note in (data_lib.header_note(cfg.data_path), data_lib.labels_note(data), data_lib.id_note(data),
-               data_lib.scale_note(data)):
+  for note in (data_lib.image_note(data), data_lib.header_note(cfg.data_path), data_lib.labels_note(data),
+               data_lib.id_note(data), data_lib.scale_note(data)):
     if note:
       print(note, file=out, flush=True)
   cfg = hardware.resolve(cfg, data.data_shape, out)  # the Run's cfg and config.json hold what runs

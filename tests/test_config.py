@@ -55,6 +55,10 @@ def test_validate_accepts_the_edges_of_each_range():
                   critic_norm="batch", loss="gan"))
 
 
+def test_own_images_take_a_data_path_labels_and_a_net_width():
+  validate(Config(dataset="images", data_path="x.npy", labels_path="y.csv", net_width=0.5))
+
+
 def test_architecture_settings_are_those_a_checkpoint_is_tied_to():
   assert set(config_lib.ARCHITECTURE) == {"dataset", "num_clusters", "latent_dim", "hidden_units", "mlp_batchnorm",
                                           "critic_norm", "linear_generator", "batch_size", "n_critic", "prior",

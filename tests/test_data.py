@@ -585,3 +585,100 @@ def test_a_column_that_counts_the_rows_is_noted(tmp_path, standardize):
   np.save(tmp_path / "x.npy", np.concatenate([np.arange(1, 51)[:, None], x], axis=1))  # an id column first
   note = data.id_note(data.load("vectors", data_path=str(tmp_path / "x.npy"), standardize=standardize))
   assert note.startswith("note: column 1 of --data_path counts the rows (0, 1, 2, ...): an index or id column")
+
+
+def _png(path, image):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tf.io.write_file(str(path), tf.io.encode_png(np.asarray(image, np.uint8)))
+
+
+def test_images_npy_uint8_are_divided_by_255_and_floats_kept(tmp_path):
+  """[N, H, W] gains a channel; uint8 pixels / 255 (the scaling a served client is told), [0, 1] floats as they are."""
+  x = np.arange(4 * 8 * 4, dtype=np.uint8).reshape(4, 8, 4) * 2
+  np.save(tmp_path / "x.npy", x)
+  d = data.load("images", data_path=str(tmp_path / "x.npy"))
+  assert d.data_shape == (8, 4, 1) and d.bounded and d.one_set and d.num_classes is None
+  np.testing.assert_allclose(d.split("test")[0][..., 0], x / 255.0, rtol=1e-6)
+  assert d.scaling == "8-bit pixels divided by 255"
+  assert data.image_note(d) == "images: 4 of 8x4x1 from --data_path (8-bit pixels divided by 255)"
+  np.save(tmp_path / "f.npy", np.full((3, 4, 4, 3), 0.5, np.float32))
+  np.save(tmp_path / "y.npy", np.array([0, 1, -1]))
+  d = data.load("images", data_path=str(tmp_path / "f.npy"), labels_path=str(tmp_path / "y.npy"))
+  assert d.scaling is None and d.num_classes == 2 and float(d.split("train")[0].max()) == 0.5
+  assert data.image_note(d).endswith("(values as in the file, in [0, 1])")
+
+
+@pytest.mark.parametrize("array,match", [
+    (np.zeros((3, 30, 32), np.uint8), r"H and W must be multiples of 4; got 30x32 \(crop to 28x32 or pad to 32x32\)"),
+    (np.full((3, 4, 4), 200.0), r"holds values from 200 to 200: .* divide 8-bit pixels by 255"),
+    (np.full((3, 4, 4), -1.0), r"holds values from -1 to -1: images must be uint8 pixels \(0-255\) or numbers in"),
+    (np.zeros((3, 16)), r"must hold images \[num_images, height, width\] .* got shape \(3, 16\) \(vectors: "),
+    (np.zeros((3, 4, 4, 5)), r"with 1-4 channels; got shape \(3, 4, 4, 5\)"),
+    (np.array([np.zeros((4, 4)), np.full((4, 4), np.nan)]), r"contains NaN or Inf, first in image 1"),
+])
+def test_images_npy_bad_arrays_are_one_line_errors(tmp_path, array, match):
+  np.save(tmp_path / "x.npy", array)
+  with pytest.raises(UsageError, match=r"^--data_path=\S+x.npy:? (.* )?" + match):
+    data.load("images", data_path=str(tmp_path / "x.npy"))
+
+
+def test_images_directory_subdirectories_name_the_classes(tmp_path):
+  """Files sorted by path; a subdirectory (at any depth below) is a class, a file at the top has no label (-1);
+  other files are skipped; one grey image among colour ones becomes RGB, alpha is dropped."""
+  rgb = np.zeros((8, 4, 3), np.uint8)
+  rgb[..., 0] = 255
+  _png(tmp_path / "imgs" / "dog" / "b.png", rgb)
+  _png(tmp_path / "imgs" / "cat" / "x" / "a.png", np.full((8, 4, 1), 51, np.uint8))  # grey
+  _png(tmp_path / "imgs" / "cat" / "c.png", np.concatenate([rgb, np.zeros((8, 4, 1), np.uint8)], -1))  # RGBA
+  _png(tmp_path / "imgs" / "top.png", rgb)
+  (tmp_path / "imgs" / "notes.txt").write_text("not an image")
+  d = data.load("images", data_path=str(tmp_path / "imgs"))
+  assert d.row_names == ("cat/c.png", "cat/x/a.png", "dog/b.png", "top.png")
+  assert d.class_names == ("cat", "dog") and d.num_classes == 2
+  np.testing.assert_array_equal(d.split("test")[1], [0, 0, 1, -1])
+  x = d.split("train")[0]
+  assert x.shape == (4, 8, 4, 3) and d.scaling == "8-bit pixels divided by 255"
+  np.testing.assert_allclose(x[1, 0, 0], [0.2, 0.2, 0.2], rtol=1e-6)  # grey 51 -> RGB
+  np.testing.assert_allclose(x[0, 0, 0], [1.0, 0.0, 0.0])  # RGBA -> RGB
+  assert data.labels_note(d).startswith("labels: 2 classes from the subdirectories of --data_path, ids in sorted "
+                                        "order: 0=cat, 1=dog; 3 of 4 training rows labelled")
+  assert not data.labels_missing("images", str(tmp_path / "imgs"), None)
+  with pytest.raises(UsageError, match="are in subdirectories, which name their classes; leave --labels_path out"):
+    data.load("images", data_path=str(tmp_path / "imgs"), labels_path=str(tmp_path / "y.csv"))
+
+
+def test_images_flat_directory_takes_labels_path_in_file_order(tmp_path):
+  for name in ("b.png", "a.png", "c.png"):
+    _png(tmp_path / "imgs" / name, np.zeros((4, 4, 1), np.uint8))
+  assert data.labels_missing("images", str(tmp_path / "imgs"), None)
+  (tmp_path / "y.csv").write_text("2\n0\n1\n")
+  d = data.load("images", data_path=str(tmp_path / "imgs"), labels_path=str(tmp_path / "y.csv"))
+  assert d.row_names == ("a.png", "b.png", "c.png") and d.data_shape == (4, 4, 1)
+  np.testing.assert_array_equal(d.split("train")[1], [2, 0, 1])
+
+
+@pytest.mark.parametrize("files,match", [
+    ({"a.png": (8, 8, 1), "b/c.png": (8, 12, 1), "d.png": (8, 8, 1)},
+     r"images differ in size: 2 are 8x8, b/c.png is 8x12; resize them to one size"),
+    ({"a.png": (8, 8, 1), "b.png": None}, r"b.png cannot be read as an image \(Unknown image file format\..*\); fix"),
+    ({"a.png": (8, 8, 1)}, r"holds 1 image files \(.png, .jpg, .jpeg, .bmp, .gif, .webp\); it needs at least 2"),
+    ({"a.png": (6, 8, 1), "b.png": (6, 8, 1)}, r"H and W must be multiples of 4; got 6x8 \(crop to 4x8 or pad to"),
+])
+def test_images_directory_problems_name_the_file(tmp_path, files, match):
+  for name, shape in files.items():
+    if shape is None:
+      (tmp_path / name).write_text("not a png")
+    else:
+      _png(tmp_path / name, np.zeros(shape, np.uint8))
+  with pytest.raises(UsageError, match=f"^--data_path={tmp_path}:? (.* )?" + match):
+    data.load("images", data_path=str(tmp_path))
+
+
+def test_images_need_a_data_path(tmp_path):
+  with pytest.raises(UsageError, match=r"^--dataset=images needs --data_path=FILE.npy of images"):
+    data.load("images")
+  with pytest.raises(UsageError, match="does not exist"):
+    data.load("images", data_path=str(tmp_path / "missing.npy"))
+  assert data.labels_missing("images", str(tmp_path / "x.npy"), None)
+  assert not data.labels_missing("images", str(tmp_path / "x.npy"), "y.csv")
+  assert not data.labels_missing("digits", None, None)

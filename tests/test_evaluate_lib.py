@@ -202,7 +202,7 @@ def test_format_report_lines():
   assert evaluate_lib.format_report(report).splitlines() == [
       "d test (n=4) at step 2:", "  argmax  acc 0.5000  nmi 0.2500", "  label_free_score 0.7500  mode_purity 0.9"]
   vectors = dict(report, dataset="vectors")  # (with --exclude_classes or --class_imbalance training saw fewer rows)
-  assert evaluate_lib.format_report(vectors).startswith("vectors test (n=4; the file's rows: no held-out split)")
+  assert evaluate_lib.format_report(vectors).startswith("vectors test (n=4; --data_path's rows: no held-out split)")
 
 
 def test_append_curve_writes_one_line_per_evaluation(tmp_path):

@@ -155,3 +155,47 @@ def test_net_width_scales_every_hidden_layer_of_the_image_networks():
   x = g(_z(4, 5, 3))
   assert tuple(x.shape) == (4,) + IMAGE and tuple(d(x).shape) == (4, 1)
   assert tuple(e(x)["zc_logits"].shape) == (4, 3)
+
+
+@pytest.mark.parametrize("shape,stages", [((28, 28, 1), 2), ((32, 32, 3), 2), ((8, 8, 1), 2), ((64, 64, 1), 3),
+                                          ((96, 64, 3), 4), ((100, 100, 1), 2), ((28, 36, 1), 2), ((6,), 0)])
+def test_conv_stages_halve_until_both_sides_are_at_most_8(shape, stages):
+  """28 -> 7 (the paper's two), 64 -> 8 (three), 96x64 -> 6x4 (four); 100 -> 25 stops: 25 is odd."""
+  assert networks.conv_stages(shape) == stages
+
+
+def test_the_28x28_networks_keep_the_papers_layers_and_sizes():
+  """Generalising the conv nets to other image sizes left MNIST's as they were: the same layer names (so old
+  checkpoints restore) and parameter counts (counted by the networks before the change)."""
+  g = networks.build_generator(IMAGE, 30, 10)
+  d = networks.build_discriminator(IMAGE, norm="batch")
+  e = networks.build_encoder(IMAGE, 30, 10)
+  assert [w.path for w in g.weights if "kernel" in w.path] == [
+      "fc1/kernel", "fc2/kernel", "deconv1/kernel", "deconv2/kernel"]
+  assert [w.path for w in d.weights if "kernel" in w.path] == [
+      "conv1/kernel", "conv2/kernel", "fc1/kernel", "out/kernel"]
+  assert [layer.name for layer in d.layers if layer.name.startswith("norm")] == ["norm2", "norm3"]
+  assert (g.count_params(), d.count_params(), e.count_params()) == (6632385, 6561473, 6596840)
+
+
+@pytest.mark.parametrize("shape", [(32, 32, 3), (64, 64, 1), (8, 12, 4)])
+def test_other_image_sizes_get_conv_networks_of_their_shape(shape):
+  """G mirrors D: one 4x4 stride-2 layer per stage each way, channels doubling down D (64, 128, 256)."""
+  stages = networks.conv_stages(shape)
+  g = networks.build_generator(shape, 5, 3, width=0.25)
+  d = networks.build_discriminator(shape, norm="batch", width=0.25)
+  e = networks.build_encoder(shape, 5, 3, width=0.25)
+  convs = [layer for layer in d.layers if isinstance(layer, layers.Conv2D)]
+  assert [c.name for c in convs] == [f"conv{i + 1}" for i in range(stages)]
+  assert [c.filters for c in convs] == [16 * 2 ** i for i in range(stages)]
+  deconvs = [layer for layer in g.layers if isinstance(layer, layers.Conv2DTranspose)]
+  assert [c.filters for c in deconvs] == [16 * 2 ** i for i in reversed(range(stages - 1))] + [shape[-1]]
+  x = g(_z(2, 5, 3))
+  assert tuple(x.shape) == (2,) + shape
+  assert tuple(d(x).shape) == (2, 1) and tuple(e(x)["zc_logits"].shape) == (2, 3)
+
+
+def test_image_side_error_names_the_sizes_to_crop_or_pad_to():
+  assert networks.image_side_error((32, 28, 3)) is None
+  assert networks.image_side_error((30, 32, 3)).endswith("got 30x32 (crop to 28x32 or pad to 32x32)")
+  assert networks.image_side_error((2, 5, 1)).endswith("got 2x5 (pad to 4x8)")

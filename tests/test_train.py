@@ -87,6 +87,7 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     (["--hidden_units=a,b"], ["--hidden_units"]),
     (["--dataset=mnist", "--data_source=idx", "--data_dir=/nonexistent"], ["--data_dir=/nonexistent"]),
     (["--dataset=vectors"], ["--data_path"]),
+    (["--dataset=images"], ["--data_path=FILE.npy", "directory of image files"]),
     (["--model_dir=/proc/version/run"], ["--model_dir=/proc/version/run", "not writable"]),
     (["positional"], ["unexpected arguments"]),
 ])

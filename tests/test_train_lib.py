@@ -184,6 +184,34 @@ def run(tiny_config, tiny_data):
   return train_lib.prepare(cfg, tiny_data, io.StringIO())
 
 
+def test_a_directory_of_colour_images_trains_conv_nets_and_serves_its_files_clusters(tiny_config, tmp_path):
+  """--dataset=images from class subdirectories of 12x8 RGB PNGs: conv networks of that shape, assignments.npz
+  names each file, and the exported encoder takes [batch, 12, 8, 3] and gives the clusters evaluation wrote."""
+  from clustergan_tf import export_lib
+  rng = np.random.default_rng(0)
+  for i in range(24):
+    tf.io.write_file(str(tmp_path / "imgs" / ("ab"[i % 2]) / f"{i:02d}.png"),
+                     tf.io.encode_png(rng.integers(0, 256, (12, 8, 3), dtype=np.uint8)))
+  cfg = dataclasses.replace(tiny_config, dataset="images", data_path=str(tmp_path / "imgs"), net_width=0.125,
+                            train_steps=2, logdir="none", jit_compile=False)
+  out = io.StringIO()
+  train_lib.train(cfg, out=out)
+  assert "images: 24 of 12x8x3 from --data_path (8-bit pixels divided by 255)" in out.getvalue()
+  assert "labels: 2 classes from the subdirectories of --data_path" in out.getvalue()
+  with open(os.path.join(cfg.model_dir, "metrics.json")) as f:
+    report = json.load(f)
+  assert report["dataset"] == "images" and report["class_names"] == ["a", "b"] and report["num_examples"] == 24
+  saved = np.load(os.path.join(cfg.model_dir, "assignments.npz"))
+  assert list(saved["files"][:3]) == ["a/00.png", "a/02.png", "a/04.png"]
+  np.testing.assert_array_equal(saved["labels"], [0] * 12 + [1] * 12)
+  loaded = checkpoint.load(cfg.model_dir, out=io.StringIO())
+  assert [layer.name for layer in loaded.model.encoder.layers if "conv" in layer.name] == ["conv1", "conv2"]
+  paths = export_lib.export(loaded.model, loaded.cfg, loaded.data, str(tmp_path / "export"), tflite=False)
+  served = tf.saved_model.load(paths["encoder"]).signatures["serving_default"]
+  clusters = served(images=tf.constant(loaded.data.split("test")[0]))["cluster"].numpy()
+  np.testing.assert_array_equal(clusters, saved["argmax"])
+
+
 def test_steps_to_next_stop_is_the_nearest_loop_end_checkpoint_evaluation_or_end():
   from clustergan_tf.config import Config
   cfg = Config(train_steps=100, steps_per_loop=50, checkpoint_every=30, eval_every=0)
