@@ -46,6 +46,13 @@ class Config:
   labels_path: str | None = setting(None, "--dataset=vectors/images: optional labels (.npy/.csv), one per row of "
                                     "--data_path (per file of a directory, in sorted order): integer ids or text "
                                     "(numbered in sorted order; -1: no label), for evaluation only.")
+  image_size: tuple[int, ...] = setting((), "--dataset=images: resize every image to H,W (e.g. 32,32; stretched, "
+                                        "not cropped), so that images of several sizes, or sides that are no multiple "
+                                        "of 4, can train. Empty: the images as they are.",
+                                        check=lambda v: v == () or (len(v) == 2 and min(v) >= 4 and v[0] % 4 == 0
+                                                                    and v[1] % 4 == 0),
+                                        why="must be H,W: two multiples of 4, e.g. 32,32", architecture=True,
+                                        hparam=True)
   standardize: bool = setting(False, "--dataset=vectors: scale every feature to mean 0, std 1 (statistics of the "
                               "training rows).", architecture=True, hparam=True)
   row_image: tuple[int, ...] = setting((), "--dataset=vectors whose rows are flattened images: their shape H,W,C "
@@ -235,7 +242,8 @@ class Config:
     standardization = (mean, std) when given: a trained model's)."""
     return data_lib.load(self.dataset, self.data_source, self.data_dir, self.data_path, self.labels_path,
                          standardize=self.standardize, class_imbalance=self.class_imbalance,
-                         exclude_classes=self.exclude_classes, seed=self.data_seed, standardization=standardization)
+                         exclude_classes=self.exclude_classes, seed=self.data_seed, standardization=standardization,
+                         image_size=self.image_size)
 
   @property
   def critic_learning_rate(self):
@@ -291,6 +299,8 @@ _COMBINATIONS = (
     (lambda c: c.labels_path is None or c.dataset in data_lib.FILE_DATASETS, "labels_path",
      "is read only with --dataset=vectors or --dataset=images (the other data sets bring their labels): add one of "
      "them, or leave --labels_path out"),
+    (lambda c: not c.image_size or c.dataset == "images", "image_size",
+     "is for --dataset=images: the other data sets have one size already"),
     (lambda c: not c.row_image or c.dataset == "vectors", "row_image",
      "is for --dataset=vectors: image data sets have their shape, and digits' rows are known to be 8x8 images"),
     (lambda c: c.precision != "auto" or c.strategy != "multi_worker", "precision",

@@ -84,14 +84,15 @@ def fingerprint(d):
 
 
 def load(dataset, data_source="tfds", data_dir=None, data_path=None, labels_path=None, *, standardize=False,
-         class_imbalance=1.0, exclude_classes=(), seed=0, standardization=None):
+         class_imbalance=1.0, exclude_classes=(), seed=0, standardization=None, image_size=()):
   """Loads a data set by name (see DATASETS), then subsamples, excludes and standardises as asked.
 
   class_imbalance: see imbalance_classes (1: the data as it is); exclude_classes: see drop_training_classes;
   standardize: see standardize_features (standardization: its (mean, std), else the training rows'); seed: the
-  subsampling's. Raises UsageError on bad names or files.
+  subsampling's; image_size: (H, W) to resize --dataset=images to. Raises UsageError on bad names or files.
   """
-  d = _load_named(dataset, data_source, data_dir, data_path, labels_path)
+  d = load_images(data_path, labels_path, image_size) if dataset == "images" else \
+      _load_named(dataset, data_source, data_dir, data_path, labels_path)
   if class_imbalance != 1.0:
     d = imbalance_classes(d, class_imbalance, seed)
   if exclude_classes:
@@ -117,8 +118,6 @@ def _load_named(dataset, data_source, data_dir, data_path, labels_path):
     return make_mixture()
   if dataset == "vectors":
     return load_vectors(data_path, labels_path)
-  if dataset == "images":
-    return load_images(data_path, labels_path)
   raise UsageError(f"--dataset={dataset!r} is unknown; use one of {', '.join(DATASETS)}")
 
 
@@ -763,11 +762,19 @@ def _decode_image(root, name):
     raise UsageError(f"--data_path={root}: {name} cannot be read as an image ({reason}); fix or remove it") from None
 
 
-def _read_image_dir(root):
+def _resized(images, size):
+  """float32 [(N,) H, W, C] in [0, 1] -> [(N,) size[0], size[1], C]: bilinear with antialiasing (a tent filter when
+  shrinking), so values stay in [0, 1]."""
+  if tuple(images.shape[-3:-1]) == tuple(size):
+    return images
+  return np.clip(tf.image.resize(images, size, antialias=True).numpy(), 0.0, 1.0)
+
+
+def _read_image_dir(root, size=()):
   """(images [N, H, W, C] float32 in [0, 1], files, class ids [N] or None, class names or None) from a directory of
   image files, sorted by path; a file in subdirectory S (at any depth below it) is of class S, a file directly in
   `root` has no label (-1). Grey images (with or without alpha) stay one channel unless any image has colour; then
-  every image is RGB. Alpha is dropped."""
+  every image is RGB. Alpha is dropped. size: (H, W) to resize each image to (then sizes may differ)."""
   files = _image_files(root)
   if len(files) < 2:
     raise UsageError(f"--data_path={root} holds {len(files)} image files ({', '.join(IMAGE_FILES)}); it needs at "
@@ -776,6 +783,8 @@ def _read_image_dir(root):
   colour = any(im.shape[-1] >= 3 for im in images)
   images = [im[..., :3] if colour and im.shape[-1] >= 3 else
             np.repeat(im[..., :1], 3 if colour else 1, axis=-1) for im in images]
+  if size:
+    images = [_resized(im.astype(np.float32) / 255.0, size) for im in images]
   sizes = [im.shape[:2] for im in images]
   common = max(set(sizes), key=sizes.count)
   odd = [f for f, size in zip(files, sizes) if size != common]
@@ -783,8 +792,9 @@ def _read_image_dir(root):
     other = sizes[files.index(odd[0])]
     more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""
     raise UsageError(f"--data_path={root}: images differ in size: {len(files) - len(odd)} are {common[0]}x{common[1]}, "
-                     f"{odd[0]} is {other[0]}x{other[1]}{more}; resize them to one size")
-  x = np.stack(images).astype(np.float32) / 255.0
+                     f"{odd[0]} is {other[0]}x{other[1]}{more}; resize them to one size, or let --image_size=H,W "
+                     "do it")
+  x = np.stack(images).astype(np.float32) / (1.0 if size else 255.0)
   classes = [f.split(os.sep)[0] if os.sep in f else None for f in files]
   if all(c is None for c in classes):
     return x, tuple(files), None, None
@@ -793,10 +803,11 @@ def _read_image_dir(root):
   return x, tuple(files), np.array([UNLABELLED if c is None else index[c] for c in classes], np.int64), names
 
 
-def load_images(data_path, labels_path=None):
+def load_images(data_path, labels_path=None, image_size=()):
   """Your own images [N, H, W, C] in [0, 1] (H and W multiples of 4, for the conv networks): a .npy of [N, H, W(, C)]
   (uint8 pixels divided by 255, or numbers in [0, 1]) + optional labels as for vectors, or a directory of image
-  files whose subdirectories name their classes (see _read_image_dir). Every split is the whole set."""
+  files whose subdirectories name their classes (see _read_image_dir); resized to image_size (H, W) when given.
+  Every split is the whole set."""
   from clustergan_tf import networks
   if not data_path:
     raise UsageError("--dataset=images needs --data_path=FILE.npy of images [N, H, W(, C)], or a directory of image "
@@ -805,7 +816,7 @@ def load_images(data_path, labels_path=None):
     raise UsageError(f"--data_path={data_path} does not exist")
   names, labels_from, files = None, "--labels_path", None
   if os.path.isdir(data_path):
-    x, files, y, names = _read_image_dir(data_path)
+    x, files, y, names = _read_image_dir(data_path, image_size)
     scaling = EIGHT_BIT
     if y is not None and labels_path:
       raise UsageError(f"--labels_path={labels_path}: the images of --data_path={data_path} are in subdirectories, "
@@ -814,9 +825,11 @@ def load_images(data_path, labels_path=None):
   else:
     x, scaling = _read_image_array(data_path)
     y = None
+    if image_size:
+      x = _resized(x, image_size)
   problem = networks.image_side_error(x.shape[1:])
   if problem:
-    raise UsageError(f"--data_path={data_path}: {problem}")
+    raise UsageError(f"--data_path={data_path}: {problem}, or let --image_size=H,W resize them")
   if labels_path:
     y, names = _read_labels(labels_path, len(x))
   num_classes = None if y is None else len(_classes(y))

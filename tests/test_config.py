@@ -42,6 +42,8 @@ def test_defaults_are_valid_and_are_the_papers_choices():
     (dict(dataset="vectors", row_image=(28, 28)), "--row_image=28,28 must be H,W,C: three positive sizes"),
     (dict(dataset="mnist", row_image=(28, 28, 1)), "--row_image=28,28,1 is for --dataset=vectors"),
     (dict(dataset="digits", data_path="x.npy"), "--data_path=x.npy is read only with --dataset=vectors"),
+    (dict(dataset="images", image_size=(30, 32)), "--image_size=30,32 must be H,W: two multiples of 4, e.g. 32,32"),
+    (dict(dataset="mnist", image_size=(32, 32)), "--image_size=32,32 is for --dataset=images"),
     (dict(dataset="synthetic", labels_path="y.npy"), "--labels_path=y.npy is read only with --dataset=vectors"),
 ])
 def test_validate_names_the_flag_and_the_fix(change, message):
@@ -56,14 +58,14 @@ def test_validate_accepts_the_edges_of_each_range():
 
 
 def test_own_images_take_a_data_path_labels_and_a_net_width():
-  validate(Config(dataset="images", data_path="x.npy", labels_path="y.csv", net_width=0.5))
+  validate(Config(dataset="images", data_path="x.npy", labels_path="y.csv", net_width=0.5, image_size=(32, 28)))
 
 
 def test_architecture_settings_are_those_a_checkpoint_is_tied_to():
   assert set(config_lib.ARCHITECTURE) == {"dataset", "num_clusters", "latent_dim", "hidden_units", "mlp_batchnorm",
                                           "critic_norm", "linear_generator", "batch_size", "n_critic", "prior",
                                           "use_encoder", "standardize", "class_imbalance", "exclude_classes",
-                                          "data_seed", "net_width"}
+                                          "data_seed", "net_width", "image_size"}
 
 
 def test_hparams_are_the_declared_fields_with_lists_joined():
@@ -72,7 +74,7 @@ def test_hparams_are_the_declared_fields_with_lists_joined():
   assert "model_dir" not in values and "data_dir" not in values  # paths are not hyperparameters
   assert "threads" not in values and "eval_every" not in values  # nor how a run executes or reports
   assert {"d_learning_rate", "adam_beta1", "adam_beta2", "gp_weight", "shares_warmup", "exclude_classes"} <= set(values)
-  assert len(values) == 50
+  assert len(values) == 51
 
 
 def test_save_and_load_round_trip(tmp_path):

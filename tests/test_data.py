@@ -659,7 +659,7 @@ def test_images_flat_directory_takes_labels_path_in_file_order(tmp_path):
 
 @pytest.mark.parametrize("files,match", [
     ({"a.png": (8, 8, 1), "b/c.png": (8, 12, 1), "d.png": (8, 8, 1)},
-     r"images differ in size: 2 are 8x8, b/c.png is 8x12; resize them to one size"),
+     r"images differ in size: 2 are 8x8, b/c.png is 8x12; resize them to one size, or let --image_size=H,W do it"),
     ({"a.png": (8, 8, 1), "b.png": None}, r"b.png cannot be read as an image \(Unknown image file format\..*\); fix"),
     ({"a.png": (8, 8, 1)}, r"holds 1 image files \(.png, .jpg, .jpeg, .bmp, .gif, .webp\); it needs at least 2"),
     ({"a.png": (6, 8, 1), "b.png": (6, 8, 1)}, r"H and W must be multiples of 4; got 6x8 \(crop to 4x8 or pad to"),
@@ -682,3 +682,18 @@ def test_images_need_a_data_path(tmp_path):
   assert data.labels_missing("images", str(tmp_path / "x.npy"), None)
   assert not data.labels_missing("images", str(tmp_path / "x.npy"), "y.csv")
   assert not data.labels_missing("digits", None, None)
+
+
+def test_image_size_resizes_a_directory_of_several_sizes_and_a_npy(tmp_path):
+  """--image_size=H,W stretches every image to H x W (values stay in [0, 1]); a constant image stays constant."""
+  _png(tmp_path / "imgs" / "a.png", np.full((10, 6, 1), 255, np.uint8))
+  _png(tmp_path / "imgs" / "b.png", np.full((30, 30, 1), 51, np.uint8))
+  d = data.load("images", data_path=str(tmp_path / "imgs"), image_size=(8, 12))
+  x = d.split("train")[0]
+  assert x.shape == (2, 8, 12, 1) and d.scaling == "8-bit pixels divided by 255"
+  np.testing.assert_allclose(x[0], 1.0, rtol=1e-6)
+  np.testing.assert_allclose(x[1], 0.2, rtol=1e-5)
+  np.save(tmp_path / "x.npy", np.zeros((3, 30, 30), np.uint8))
+  assert data.load("images", data_path=str(tmp_path / "x.npy"), image_size=(16, 16)).data_shape == (16, 16, 1)
+  with pytest.raises(UsageError, match=r"got 30x30 \(crop to 28x28 or pad to 32x32\), or let --image_size=H,W resize"):
+    data.load("images", data_path=str(tmp_path / "x.npy"))
