@@ -6,8 +6,8 @@ restart (onehot prior only): the paper's "GAN with bp" baselines.
 
 `write` is the one writer of MODEL_DIR/metrics.json (one schema, whoever evaluates) and
 MODEL_DIR/assignments.npz (arrays `labels`, `argmax`, `kmeans`, `outlier_score`; labels are -1 when
-the data set has none; with text labels also `class_names`, id i being class_names[i]), so anyone can recompute
-the figures.
+the data set has none; with text labels also `class_names`, id i being class_names[i]; for a directory of images
+`files`, each row's path below it), so anyone can recompute the figures.
 """
 
 import dataclasses
@@ -112,7 +112,7 @@ def assign(zn, probs, num_clusters, beta_n):
 class Evaluation:
   """One split clustered and scored."""
   report: dict  # what metrics.json holds (without the training fields that `write` adds)
-  assignments: dict  # assignments.npz: labels [N] (-1: none), argmax [N], kmeans [N], outlier_score [N][, class_names]
+  assignments: dict  # assignments.npz: labels [N] (-1: none), argmax, kmeans, outlier_score [N][, class_names, files]
   zn: np.ndarray  # [N, latent_dim]
   probs: np.ndarray | None  # softmax(z_c) [N, K]; None where the latents carry no cluster
 
