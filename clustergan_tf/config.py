@@ -132,8 +132,8 @@ class Config:
                                           architecture=True, hparam=True,
                                           check=lambda v: len(v) >= 1 and all(u >= 1 for u in v),
                                           why="must be a comma-separated list of positive layer widths, e.g. 256,256")
-  net_width: float = setting(1.0, "Width multiplier of the image networks (28x28 images): G's, D's and E's "
-                             "channels and hidden units times this (1: the paper's 64, 128, 1024; 0.5: about a "
+  net_width: float = setting(1.0, "Width multiplier of the image networks (mnist, fashion_mnist, images): G's, D's "
+                             "and E's channels and hidden units times this (1: the paper's 64, 128, 1024; 0.5: about a "
                              "quarter of the FLOPs, beyond the paper). Vector data: --hidden_units.",
                              architecture=True, hparam=True, check=lambda v: 0 < v <= 4,
                              why="must lie in (0, 4] (1: the paper's networks)")

@@ -722,10 +722,14 @@ def load_vectors(data_path, labels_path=None):
 def _read_image_array(path):
   """(images [N, H, W, C] float32 in [0, 1], scaling) from a .npy of [N, H, W] or [N, H, W, C]: uint8 pixels are
   divided by 255 (scaling EIGHT_BIT), numbers already in [0, 1] kept (scaling None)."""
+  if not path.endswith(".npy"):
+    raise UsageError(f"--data_path={path}: --dataset=images reads a .npy of images or a directory of image files")
   x = _read_matrix(path, "--data_path")
   if x.ndim == 3:
     x = x[..., None]
-  if x.ndim != 4 or x.shape[0] < 2 or x.shape[-1] > 4:
+  if x.ndim == 4 and x.shape[0] < 2:
+    raise UsageError(f"--data_path={path} holds {x.shape[0]} image; clustering needs at least 2")
+  if x.ndim != 4 or x.shape[-1] > 4:
     raise UsageError(f"--data_path={path} must hold images [num_images, height, width] or [num_images, height, width, "
                      f"channels] with 1-4 channels; got shape {x.shape} (vectors: --dataset=vectors)")
   if x.dtype == np.uint8:
@@ -746,8 +750,8 @@ def _read_image_array(path):
 def _image_files(root):
   """The image files under directory `root` (IMAGE_FILES, hidden ones skipped), as sorted paths relative to it."""
   found = []
-  for top, dirs, names in os.walk(root):
-    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+  for top, dirs, names in os.walk(root, followlinks=True):
+    dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # followed also where they are links
     found += [os.path.relpath(os.path.join(top, n), root) for n in names
               if not n.startswith(".") and n.lower().endswith(IMAGE_FILES)]
   return sorted(found)
@@ -787,7 +791,7 @@ def _read_image_dir(root, size=()):
     images = [_resized(im.astype(np.float32) / 255.0, size) for im in images]
   sizes = [im.shape[:2] for im in images]
   common = max(set(sizes), key=sizes.count)
-  odd = [f for f, size in zip(files, sizes) if size != common]
+  odd = [f for f, shape in zip(files, sizes) if shape != common]
   if odd:
     other = sizes[files.index(odd[0])]
     more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""
@@ -821,7 +825,8 @@ def load_images(data_path, labels_path=None, image_size=()):
     if y is not None and labels_path:
       raise UsageError(f"--labels_path={labels_path}: the images of --data_path={data_path} are in subdirectories, "
                        "which name their classes; leave --labels_path out")
-    labels_from = "the subdirectories of --data_path"
+    if y is not None:
+      labels_from = "the subdirectories of --data_path"
   else:
     x, scaling = _read_image_array(data_path)
     y = None
@@ -838,22 +843,32 @@ def load_images(data_path, labels_path=None, image_size=()):
 
 
 def labels_missing(dataset, data_path, labels_path):
-  """Whether the user's own data (FILE_DATASETS) comes without class labels: no --labels_path, and for images no
-  subdirectory of a --data_path directory to name classes. Checked before anything is loaded or trained."""
+  """What the user's own data (FILE_DATASETS) needs to be scored against labels ('--dataset=images needs ...'), or
+  None when it has them: --labels_path, or for images an image file in a subdirectory of a --data_path directory
+  (as load_images reads it). Checked before anything is loaded or trained."""
   if dataset not in FILE_DATASETS or labels_path:
-    return False
+    return None
   if dataset == "images" and data_path and os.path.isdir(data_path):
-    return not any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(data_path))
-  return True
+    if any(os.sep in f for f in _image_files(data_path)):
+      return None
+    return f"--dataset={dataset} needs --labels_path, or its image files in class subdirectories of --data_path"
+  return f"--dataset={dataset} needs --labels_path"
 
 
 def image_note(d):
-  """'images: N of HxWxC from --data_path (scaling)' for --dataset=images, else None."""
+  """'images: N of HxWxC from --data_path (scaling)' for --dataset=images, else None; with a hint where the
+  networks cannot halve the sides down to MAX_BOTTOM_SIDE (an odd side on the way: large dense layers)."""
+  from clustergan_tf import networks
   if d.name != "images":
     return None
   x = d.split("train")[0]
   h, w, c = x.shape[1:]
-  return f"images: {len(x)} of {h}x{w}x{c} from --data_path ({d.scaling or 'values as in the file, in [0, 1]'})"
+  note = f"images: {len(x)} of {h}x{w}x{c} from --data_path ({d.scaling or 'values as in the file, in [0, 1]'})"
+  stages = networks.conv_stages(x.shape[1:])
+  if max(h, w) >> stages > networks.MAX_BOTTOM_SIDE:
+    note += (f"; note: the networks halve the sides {stages} times, to {h >> stages}x{w >> stages} (a side turns odd), "
+             "so their dense layers are large: --image_size=H,W with multiples of 16 or 32 (e.g. 64,64) halves further")
+  return note
 
 
 def train_dataset(x, batch_size, seed, start_batch=0):

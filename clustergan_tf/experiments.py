@@ -146,9 +146,9 @@ def main(argv):
     print(f"wrote {interpolation(FLAGS.model_dir, FLAGS.output, FLAGS.interpolation_steps, config_flags.moved_data())}")
     return
   base = config_flags.config_from_flags()
-  if data_lib.labels_missing(base.dataset, base.data_path, base.labels_path):
-    raise UsageError(f"--experiment={FLAGS.experiment} scores against labels: --dataset={base.dataset} needs "
-                     "--labels_path" + (" (or class subdirectories)" if base.dataset == "images" else ""))
+  missing = data_lib.labels_missing(base.dataset, base.data_path, base.labels_path)
+  if missing:
+    raise UsageError(f"--experiment={FLAGS.experiment} scores against labels: {missing}")
   lines = baselines(base) if FLAGS.experiment == "baselines" else lemma(base)
   print(f"\n{FLAGS.experiment} experiment, {base.dataset}, seed {base.seed}, {base.train_steps} steps:\n")
   print("\n".join(lines))

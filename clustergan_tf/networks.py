@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-MAX_BOTTOM_SIDE = 8  # the image networks halve the sides until both are at most this (28 -> 7, 32 -> 8, 64 -> 8)
+MAX_BOTTOM_SIDE = 8  # the image networks halve the sides until both are at most this or one turns odd (100 -> 25)
 
 
 def _init():

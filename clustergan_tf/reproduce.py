@@ -66,9 +66,9 @@ def main(argv):
   from clustergan_tf.errors import UsageError
   seeds = list(config_flags.int_list("seeds", FLAGS.seeds, distinct=True))
   base = config_flags.config_from_flags()
-  if data_lib.labels_missing(base.dataset, base.data_path, base.labels_path):
-    raise UsageError(f"reproduce scores against labels: --dataset={base.dataset} needs --labels_path"
-                     + (" (or class subdirectories)" if base.dataset == "images" else ""))
+  missing = data_lib.labels_missing(base.dataset, base.data_path, base.labels_path)
+  if missing:
+    raise UsageError(f"reproduce scores against labels: {missing}")
   method = FLAGS.method if base.has_cluster_readout else "kmeans"  # plain-GAN priors: k-means only
   cfgs = [dataclasses.replace(base, seed=s, model_dir=os.path.join(base.model_dir, f"seed{s}")) for s in seeds]
   reports = parallel.train_all(cfgs, FLAGS.processes)

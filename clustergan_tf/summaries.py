@@ -15,6 +15,8 @@ import tensorflow as tf
 from clustergan_tf import config as config_lib
 from clustergan_tf import prior, seeds, visualize
 
+SPRITE_MAX_SIDE = 8192  # pixels: TensorBoard's Projector refuses a larger sprite
+
 
 def write_train(writer, step, logs, steps_per_sec, images_per_sec, learning_rates):
   """Scalars of one logging interval (losses averaged over it)."""
@@ -124,9 +126,14 @@ def write_projector(logdir, zn, probs, labels, clusters, x, data_shape, max_poin
   if visualize.image_shape(data_shape) is not None:
     images = visualize.as_images(x[:n], data_shape)
     side = int(np.ceil(np.sqrt(n)))
+    h, w = images.shape[1:3]
+    scale = min(1.0, SPRITE_MAX_SIDE / (side * max(h, w)))  # the Projector refuses larger sprites
+    if scale < 1.0:
+      h, w = max(1, int(h * scale)), max(1, int(w * scale))
+      images = tf.image.resize(images, (h, w), antialias=True).numpy()
     visualize.write_png(visualize.tile(images, side, side, pad=0), os.path.join(logdir, "sprite.png"))
     emb.sprite.image_path = "sprite.png"
-    emb.sprite.single_image_dim.extend(list(images.shape[1:3]))
+    emb.sprite.single_image_dim.extend([w, h])  # the Projector reads [width, height]
   projector.visualize_embeddings(logdir, config)
 
 

@@ -642,7 +642,7 @@ def test_images_directory_subdirectories_name_the_classes(tmp_path):
   np.testing.assert_allclose(x[0, 0, 0], [1.0, 0.0, 0.0])  # RGBA -> RGB
   assert data.labels_note(d).startswith("labels: 2 classes from the subdirectories of --data_path, ids in sorted "
                                         "order: 0=cat, 1=dog; 3 of 4 training rows labelled")
-  assert not data.labels_missing("images", str(tmp_path / "imgs"), None)
+  assert data.labels_missing("images", str(tmp_path / "imgs"), None) is None
   with pytest.raises(UsageError, match="are in subdirectories, which name their classes; leave --labels_path out"):
     data.load("images", data_path=str(tmp_path / "imgs"), labels_path=str(tmp_path / "y.csv"))
 
@@ -679,9 +679,9 @@ def test_images_need_a_data_path(tmp_path):
     data.load("images")
   with pytest.raises(UsageError, match="does not exist"):
     data.load("images", data_path=str(tmp_path / "missing.npy"))
-  assert data.labels_missing("images", str(tmp_path / "x.npy"), None)
-  assert not data.labels_missing("images", str(tmp_path / "x.npy"), "y.csv")
-  assert not data.labels_missing("digits", None, None)
+  assert data.labels_missing("images", str(tmp_path / "x.npy"), None) == "--dataset=images needs --labels_path"
+  assert data.labels_missing("images", str(tmp_path / "x.npy"), "y.csv") is None
+  assert data.labels_missing("digits", None, None) is None
 
 
 def test_image_size_resizes_a_directory_of_several_sizes_and_a_npy(tmp_path):
@@ -697,3 +697,35 @@ def test_image_size_resizes_a_directory_of_several_sizes_and_a_npy(tmp_path):
   assert data.load("images", data_path=str(tmp_path / "x.npy"), image_size=(16, 16)).data_shape == (16, 16, 1)
   with pytest.raises(UsageError, match=r"got 30x30 \(crop to 28x28 or pad to 32x32\), or let --image_size=H,W resize"):
     data.load("images", data_path=str(tmp_path / "x.npy"))
+
+
+def test_images_directory_follows_linked_class_directories_and_labels_need_files_below(tmp_path):
+  """A class subdirectory that is a symbolic link is read like any other; a subdirectory without images names no
+  class, so the data counts as unlabelled for the commands that score against labels."""
+  _png(tmp_path / "elsewhere" / "b" / "1.png", np.zeros((4, 4, 1), np.uint8))
+  _png(tmp_path / "imgs" / "a" / "1.png", np.zeros((4, 4, 1), np.uint8))
+  (tmp_path / "imgs" / "b").symlink_to(tmp_path / "elsewhere" / "b")
+  d = data.load("images", data_path=str(tmp_path / "imgs"))
+  assert d.row_names == ("a/1.png", "b/1.png") and d.class_names == ("a", "b")
+  assert data.labels_missing("images", str(tmp_path / "imgs"), None) is None
+  _png(tmp_path / "flat" / "1.png", np.zeros((4, 4, 1), np.uint8))
+  _png(tmp_path / "flat" / "2.png", np.zeros((4, 4, 1), np.uint8))
+  (tmp_path / "flat" / "notes").mkdir()
+  (tmp_path / "flat" / "notes" / "readme.txt").write_text("no image")
+  assert data.labels_missing("images", str(tmp_path / "flat"), None) == (
+      "--dataset=images needs --labels_path, or its image files in class subdirectories of --data_path")
+  (tmp_path / "y.csv").write_text("1\n0\n")
+  d = data.load("images", data_path=str(tmp_path / "flat"), labels_path=str(tmp_path / "y.csv"))
+  assert d.labels_from == "--labels_path" and d.class_names is None
+
+
+def test_image_note_says_when_the_networks_stop_halving_early(tmp_path):
+  np.save(tmp_path / "x.npy", np.zeros((2, 100, 100), np.uint8))
+  note = data.image_note(data.load("images", data_path=str(tmp_path / "x.npy")))
+  assert note.startswith("images: 2 of 100x100x1 from --data_path (8-bit pixels divided by 255); note: the networks "
+                         "halve the sides 2 times, to 25x25 (a side turns odd)")
+  np.save(tmp_path / "x.npy", np.zeros((2, 64, 64), np.uint8))
+  assert "note" not in data.image_note(data.load("images", data_path=str(tmp_path / "x.npy")))
+  (tmp_path / "x.png").write_text("")
+  with pytest.raises(UsageError, match=r"^--data_path=\S+x.png: --dataset=images reads a .npy of images or a dir"):
+    data.load("images", data_path=str(tmp_path / "x.png"))

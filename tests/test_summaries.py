@@ -136,6 +136,23 @@ def test_projector_metadata_keeps_text_labels_on_one_line_and_pngs_skip_an_empty
   assert summaries.save_pngs(str(tmp_path / "run"), {}) == [] and not (tmp_path / "run").exists()
 
 
+def test_projector_sprite_of_wide_images_says_width_then_height_and_fits_the_projectors_limit(tmp_path):
+  """TensorBoard's Projector reads single_image_dim as [width, height] and refuses sprites over 8192 pixels."""
+  from google.protobuf import text_format
+  from tensorboard.plugins import projector
+  x = np.zeros((4, 8, 12, 3), np.float32)
+  summaries.write_projector(str(tmp_path / "a"), np.zeros((4, 2), np.float32), None, np.zeros(4, np.int64),
+                            np.zeros(4, np.int64), x, x.shape[1:])
+  config = text_format.Parse((tmp_path / "a" / "projector" / "projector_config.pbtxt").read_text(),
+                             projector.ProjectorConfig())
+  assert list(config.embeddings[0].sprite.single_image_dim) == [36, 24]  # drawn 3x (as_images: small images)
+  big = np.zeros((9, 4000, 2000, 1), np.float32)  # 3 tiles a side of 4000 rows: 12000 > 8192
+  summaries.write_projector(str(tmp_path / "b"), np.zeros((9, 2), np.float32), None, np.zeros(9, np.int64),
+                            np.zeros(9, np.int64), big, big.shape[1:])
+  sprite = tf.io.decode_png(tf.io.read_file(str(tmp_path / "b" / "projector" / "sprite.png"))).numpy()
+  assert max(sprite.shape[:2]) <= summaries.SPRITE_MAX_SIDE and sprite.shape[:2] == (3 * 2730, 3 * 1365)
+
+
 @pytest.mark.slow
 def test_live_tensorboard_serves_scalars_images_and_the_projector(run_dir):
   """TensorBoard over the model directory, as over a folder of runs: each of train, eval and projector is a run,
