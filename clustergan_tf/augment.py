@@ -56,6 +56,14 @@ def warp(images, maps):
   return tf.reshape(out, [b, h, w, ch])
 
 
+def random_colour(images, strength, seed):
+  """images [B, H, W, C] with each channel of each image given a random gain exp(U(-s, s)) and offset U(-s/2, s/2)
+  (s = strength; stateless in seed [2]), clipped to [0, 1]: what E must see through when colour is a nuisance."""
+  b, c = tf.shape(images)[0], images.shape[-1]
+  draws = tf.random.stateless_uniform([2, b, 1, 1, c], tf.cast(seed, tf.int64), -1.0, 1.0, dtype=images.dtype)
+  return tf.clip_by_value(images * tf.exp(strength * draws[0]) + 0.5 * strength * draws[1], 0.0, 1.0)
+
+
 def random_move(images, max_shift, max_degrees, seed, max_shear=0.0):
   """images [B, H, W, C] each shifted, rotated (and sheared) at random (stateless in seed [2])."""
   if not max_shift and not max_degrees and not max_shear:

@@ -111,6 +111,10 @@ class Config:
   augment_shear: float = setting(0.0, "... and sheared (its slant changed) at random by up to this many pixels of "
                                  "column shift per row (0: off; 0.3 is about 17 degrees).", hparam=True,
                                  check=lambda v: 0 <= v <= 1, why="must lie in [0, 1] (column shift per row)")
+  augment_colour: float = setting(0.0, "... and each channel given a random gain exp(U(-s, s)) and offset "
+                                  "U(-s/2, s/2) for s = this (0: off; beyond the paper: for colour that varies "
+                                  "between images and should not make the clusters, e.g. 0.7).", hparam=True,
+                                  check=lambda v: 0 <= v <= 2, why="must lie in [0, 2] (0: off)")
   # -- beyond the paper (reported apart): E also learns from real data
   real_data_weight: float = setting(
       0.0, "Beyond the paper: E also learns from real images (cluster balance, confidence, consistency under small "
@@ -229,7 +233,7 @@ class Config:
   @property
   def augments(self):
     """Whether E recovers z_c from a moved G(z) (--augment_shift, --augment_rotate or --augment_shear)."""
-    return bool(self.augment_shift or self.augment_rotate or self.augment_shear)
+    return bool(self.augment_shift or self.augment_rotate or self.augment_shear or self.augment_colour)
 
   @property
   def has_cluster_readout(self):

@@ -28,7 +28,8 @@ EXPERIMENTS = ("baselines", "lemma", "interpolation")
 
 # A plain GAN has no encoder: the settings of a flag file that train E (its moves, the real-data terms, several
 # starts picked by E's score) are turned off for the baselines, which are otherwise trained as the flag file says.
-PLAIN_GAN = dict(use_encoder=False, augment_shift=0.0, augment_rotate=0.0, augment_shear=0.0, real_data_weight=0.0,
+PLAIN_GAN = dict(use_encoder=False, augment_shift=0.0, augment_rotate=0.0, augment_shear=0.0, augment_colour=0.0,
+                 real_data_weight=0.0,
                  starts=1)
 # Plain-GAN baselines of the paper's synthetic experiment: z ~ prior in R^10 (the paper's N(0, I_10)), no encoder.
 BASELINES = {"gaussian": "GAN, Gaussian prior N(0, I_10), + bp + k-means",

@@ -30,7 +30,8 @@ class ClusterGAN(keras.Model):
   def __init__(self, generator, discriminator, encoder, *, latent_dim, num_clusters, sigma=0.1,
                beta_n=10.0, beta_c=10.0, n_critic=5, loss="wgan-gp", gp_weight=10.0, seed=0, prior="onehot",
                use_encoder=True, r1_weight=0.0, r1_every=16, ema_decay=0.0, augment_shift=0.0,
-               augment_rotate=0.0, augment_shear=0.0, real_weights=(0.0, 1.0, 0.1, 1.0), learned_shares=False,
+               augment_rotate=0.0, augment_shear=0.0, augment_colour=0.0, real_weights=(0.0, 1.0, 0.1, 1.0),
+               learned_shares=False,
                zn_smoothness_weight=0.0, row_image=None,
                **kwargs):
     super().__init__(**kwargs)
@@ -44,7 +45,7 @@ class ClusterGAN(keras.Model):
     self.beta_c = beta_c if use_encoder else 0.0
     self.n_critic, self.loss_type, self.gp_weight = n_critic, loss, gp_weight
     self.r1_weight, self.r1_every = r1_weight, r1_every
-    self.augment = (augment_shift, augment_rotate, augment_shear)
+    self.augment = (augment_shift, augment_rotate, augment_shear, augment_colour)
     self.row_image = tuple(row_image) if row_image else None  # vector rows as (H, W, C) images for --augment_*
     self.zn_smoothness_weight = zn_smoothness_weight
     # (real_data_weight, balance, confidence, consistency): E's terms on real data, beyond the paper.
@@ -141,10 +142,13 @@ class ClusterGAN(keras.Model):
     (row_image) by the same --augment_* moves when they are on, other vectors by noise of std 0.05."""
     seed = seeds.fold(self._seed(index), stream)
     if len(x.shape) == 4 or (self.row_image and any(self.augment)):
-      shift, degrees, shear = self.augment if any(self.augment) else (2.0, 10.0, 0.0)  # the real-data term's default
+      shift, degrees, shear, colour = self.augment if any(self.augment) else (2.0, 10.0, 0.0, 0.0)  # real-data default
       maps = augment.random_affine(global_batch, shift, degrees, seed, shear)
       images = x if len(x.shape) == 4 else tf.reshape(x, [-1, *self.row_image])
-      return tf.reshape(augment.warp(images, self._replica_rows(maps, per_replica)), tf.shape(x))
+      moved = augment.warp(images, self._replica_rows(maps, per_replica))
+      if colour:  # its own stream: the geometric moves stay those drawn without it
+        moved = augment.random_colour(moved, colour, tf.random.experimental.stateless_fold_in(seed, 4))
+      return tf.reshape(moved, tf.shape(x))
     noise = self._replica_rows(tf.random.stateless_normal([global_batch, x.shape[-1]], seed), per_replica)
     return x + 0.05 * tf.cast(noise, x.dtype)
 
@@ -341,7 +345,7 @@ def _assemble(cfg, data_shape, bounded, row_image=None):
                     n_critic=cfg.n_critic, loss=cfg.loss, gp_weight=cfg.gp_weight, seed=cfg.seed, prior=cfg.prior,
                     use_encoder=cfg.use_encoder, r1_weight=cfg.r1_weight, r1_every=cfg.r1_every,
                     ema_decay=cfg.ema_decay, augment_shift=cfg.augment_shift, augment_rotate=cfg.augment_rotate,
-                    augment_shear=cfg.augment_shear,
+                    augment_shear=cfg.augment_shear, augment_colour=cfg.augment_colour,
                     real_weights=(cfg.real_data_weight, cfg.real_balance_weight, cfg.real_confidence_weight,
                                   cfg.real_consistency_weight), learned_shares=cfg.cluster_shares == "learned",
                     zn_smoothness_weight=cfg.zn_smoothness_weight, row_image=row_image)

@@ -83,3 +83,21 @@ def test_warp_compiles_with_xla():
   x = tf.random.stateless_uniform([3, 28, 28, 1], [7, 8])
   f = tf.function(augment.warp, jit_compile=True)
   np.testing.assert_allclose(f(x, maps).numpy(), augment.warp(x, maps).numpy(), atol=1e-5)
+
+
+def test_random_colour_is_a_gain_and_offset_per_image_and_channel():
+  """Within one image and channel every pixel gets the same affine map g x + o, with g in [exp(-s), exp(s)] and o in
+  [-s/2, s/2]; images and channels get their own; the same seed gives the same colours; strength 0 is the identity."""
+  s = 0.2  # small enough that nothing clips
+  out = augment.random_colour(tf.fill([2, 2, 2, 3], 0.3), s, [3, 4]).numpy()  # two equal flat images
+  assert np.ptp(out[0], axis=(0, 1)).max() < 1e-6  # one map per channel: a flat image stays flat
+  assert np.abs(out[0, 0, 0] - out[1, 0, 0]).max() > 1e-3  # another image, other colours
+  two = np.concatenate([np.full([1, 1, 1, 3], 0.3, np.float32), np.full([1, 1, 1, 3], 0.4, np.float32)], axis=2)
+  mapped = augment.random_colour(tf.constant(two), s, [5, 6]).numpy()[0, 0]  # [2 pixels, 3 channels]
+  gain = (mapped[1] - mapped[0]) / 0.1
+  offset = mapped[0] - gain * 0.3
+  assert np.all((gain >= np.exp(-s) - 1e-4) & (gain <= np.exp(s) + 1e-4)) and np.all(np.abs(offset) <= s / 2 + 1e-4)
+  np.testing.assert_array_equal(mapped, augment.random_colour(tf.constant(two), s, [5, 6]).numpy()[0, 0])
+  np.testing.assert_allclose(augment.random_colour(tf.constant(two), 0.0, [5, 6]).numpy(), two)
+  strong = augment.random_colour(tf.random.stateless_uniform([8, 4, 4, 3], [1, 1]), 2.0, [7, 8]).numpy()
+  assert strong.min() >= 0.0 and strong.max() <= 1.0

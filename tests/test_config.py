@@ -44,6 +44,7 @@ def test_defaults_are_valid_and_are_the_papers_choices():
     (dict(dataset="digits", data_path="x.npy"), "--data_path=x.npy is read only with --dataset=vectors"),
     (dict(dataset="images", image_size=(30, 32)), "--image_size=30,32 must be H,W: two multiples of 4, e.g. 32,32"),
     (dict(dataset="mnist", image_size=(32, 32)), "--image_size=32,32 is for --dataset=images"),
+    (dict(augment_colour=3.0), "--augment_colour=3.0 must lie in [0, 2] (0: off)"),
     (dict(dataset="synthetic", labels_path="y.npy"), "--labels_path=y.npy is read only with --dataset=vectors"),
 ])
 def test_validate_names_the_flag_and_the_fix(change, message):
@@ -55,6 +56,10 @@ def test_validate_names_the_flag_and_the_fix(change, message):
 def test_validate_accepts_the_edges_of_each_range():
   validate(Config(num_clusters=2, ema_decay=0.0, augment_rotate=180.0, d_learning_rate=None, eval_every=0,
                   critic_norm="batch", loss="gan"))
+
+
+def test_a_colour_move_alone_trains_e_on_moved_samples():
+  assert Config(augment_colour=0.7).augments and not Config().augments
 
 
 def test_own_images_take_a_data_path_labels_and_a_net_width():
@@ -74,7 +79,7 @@ def test_hparams_are_the_declared_fields_with_lists_joined():
   assert "model_dir" not in values and "data_dir" not in values  # paths are not hyperparameters
   assert "threads" not in values and "eval_every" not in values  # nor how a run executes or reports
   assert {"d_learning_rate", "adam_beta1", "adam_beta2", "gp_weight", "shares_warmup", "exclude_classes"} <= set(values)
-  assert len(values) == 51
+  assert len(values) == 52
 
 
 def test_save_and_load_round_trip(tmp_path):
