@@ -57,7 +57,8 @@ def _check_shape(x, name, dims):
 
 def _check_finite(x, name):
   """Serving-time guard: no NaN or Inf (they would come back as NaN clusters' probabilities without a word)."""
-  return tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(x)), [f"{name} must not hold NaN or Inf"])
+  flat = tf.reshape(x, [-1])  # reduced over one axis: valid at any rank, should it run before the shape check
+  return tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(flat)), [f"{name} must not hold NaN or Inf"])
 
 
 def _guarded(x, *checks):
@@ -76,7 +77,8 @@ def range_checked(data):
 
 def _check_range(x, name, scaling):
   """Serving-time guard: data must lie in [0, 1], the range the model was trained on, scaled as in training."""
-  ok = tf.logical_and(tf.reduce_all(x >= 0.0), tf.reduce_all(x <= 1.0))
+  flat = tf.reshape(x, [-1])  # as in _check_finite
+  ok = tf.logical_and(tf.reduce_all(flat >= 0.0), tf.reduce_all(flat <= 1.0))
   return tf.debugging.Assert(ok, [f"{name} must hold values in [0, 1]: {scaling or 'scaled as the training data'}"])
 
 
