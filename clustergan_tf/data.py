@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from clustergan_tf import networks
 from clustergan_tf.errors import UsageError
 from clustergan_tf.metrics import UNLABELLED
 
@@ -91,8 +92,7 @@ def load(dataset, data_source="tfds", data_dir=None, data_path=None, labels_path
   standardize: see standardize_features (standardization: its (mean, std), else the training rows'); seed: the
   subsampling's; image_size: (H, W) to resize --dataset=images to. Raises UsageError on bad names or files.
   """
-  d = load_images(data_path, labels_path, image_size) if dataset == "images" else \
-      _load_named(dataset, data_source, data_dir, data_path, labels_path)
+  d = _load_named(dataset, data_source, data_dir, data_path, labels_path, image_size)
   if class_imbalance != 1.0:
     d = imbalance_classes(d, class_imbalance, seed)
   if exclude_classes:
@@ -102,7 +102,7 @@ def load(dataset, data_source="tfds", data_dir=None, data_path=None, labels_path
   return d
 
 
-def _load_named(dataset, data_source, data_dir, data_path, labels_path):
+def _load_named(dataset, data_source, data_dir, data_path, labels_path, image_size):
   """The data set as its source has it."""
   if dataset in IMAGE_DATASETS:
     if data_source == "idx":
@@ -118,6 +118,8 @@ def _load_named(dataset, data_source, data_dir, data_path, labels_path):
     return make_mixture()
   if dataset == "vectors":
     return load_vectors(data_path, labels_path)
+  if dataset == "images":
+    return load_images(data_path, labels_path, image_size)
   raise UsageError(f"--dataset={dataset!r} is unknown; use one of {', '.join(DATASETS)}")
 
 
@@ -798,7 +800,7 @@ def _read_image_dir(root, size=()):
     raise UsageError(f"--data_path={root}: images differ in size: {len(files) - len(odd)} are {common[0]}x{common[1]}, "
                      f"{odd[0]} is {other[0]}x{other[1]}{more}; resize them to one size, or let --image_size=H,W "
                      "do it")
-  x = np.stack(images).astype(np.float32) / (1.0 if size else 255.0)
+  x = np.stack(images).astype(np.float32) / (1.0 if size else 255.0)  # uint8 kept until here: a quarter the memory
   classes = [f.split(os.sep)[0] if os.sep in f else None for f in files]
   if all(c is None for c in classes):
     return x, tuple(files), None, None
@@ -812,7 +814,6 @@ def load_images(data_path, labels_path=None, image_size=()):
   (uint8 pixels divided by 255, or numbers in [0, 1]) + optional labels as for vectors, or a directory of image
   files whose subdirectories name their classes (see _read_image_dir); resized to image_size (H, W) when given.
   Every split is the whole set."""
-  from clustergan_tf import networks
   if not data_path:
     raise UsageError("--dataset=images needs --data_path=FILE.npy of images [N, H, W(, C)], or a directory of image "
                      "files")
@@ -858,7 +859,6 @@ def labels_missing(dataset, data_path, labels_path):
 def image_note(d):
   """'images: N of HxWxC from --data_path (scaling)' for --dataset=images, else None; with a hint where the
   networks cannot halve the sides down to MAX_BOTTOM_SIDE (an odd side on the way: large dense layers)."""
-  from clustergan_tf import networks
   if d.name != "images":
     return None
   x = d.split("train")[0]

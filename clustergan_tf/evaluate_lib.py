@@ -153,7 +153,7 @@ def evaluate(model, data, split, cfg, step, labeller=None):
   if data.class_names:  # text labels: id i of `labels` is class_names[i]
     report["class_names"] = list(data.class_names)
     arrays["class_names"] = np.array(data.class_names)
-  if data.row_names is not None and data.one_set and len(data.row_names) == len(x):  # a directory's files, in order
+  if data.row_names is not None and len(data.row_names) == len(x):  # a directory's files, in order
     arrays["files"] = np.array(data.row_names)
   return Evaluation(report, arrays, zn, probs)
 
