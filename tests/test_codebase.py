@@ -75,3 +75,14 @@ def test_settings_are_declared_once():
     for node in ast.walk(ast.parse(open(os.path.join(PACKAGE, module)).read())):
       if isinstance(node, ast.Call) and getattr(node.func, "attr", "").startswith("DEFINE_") and node.args:
         assert getattr(node.args[0], "value", None) not in names, f"{module} defines a setting by hand"
+
+
+def test_gpu_check_stops_before_training_without_the_idx_files(tmp_path):
+  """.ci/gpu_check checks its DATA_DIR (and a GPU) before it trains anything, and says what is missing in one line."""
+  env = dict(os.environ, OUT=str(tmp_path / "out"))
+  proc = subprocess.run([os.path.join(ROOT, ".ci", "gpu_check"), str(tmp_path)], capture_output=True, text=True,
+                        env=env, timeout=60)
+  assert proc.returncode == 2
+  assert proc.stderr.strip() == (f"gpu_check: {tmp_path} has no train-images-idx3-ubyte[.gz]; "
+                                 "DATA_DIR needs MNIST's four IDX files")
+  assert not (tmp_path / "out").exists()
