@@ -11,7 +11,9 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import signal
 import sys
+import threading
 
 import numpy as np
 import tensorflow as tf
@@ -31,6 +33,35 @@ def directory(model_dir):
 def latest(model_dir):
   """Path prefix of the newest checkpoint in model_dir, or None."""
   return tf.train.latest_checkpoint(directory(model_dir))
+
+
+@contextlib.contextmanager
+def uninterrupted(then_raise=True):
+  """Within the block, a signal whose handler raises KeyboardInterrupt (Ctrl-C; SIGTERM in the commands that train)
+  waits for the block's end; then its handler runs (then_raise), or it is dropped. A KeyboardInterrupt inside TF's
+  saver breaks its device scopes, and the RuntimeError that follows lost the interrupt's checkpoint."""
+  if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+    yield
+    return
+  pending = []
+  held = {}
+  for signum in (signal.SIGINT, signal.SIGTERM):
+    handler = signal.getsignal(signum)
+    if callable(handler):  # Python's own handlers; SIG_IGN / SIG_DFL act outside Python anyway
+      held[signum] = signal.signal(signum, lambda s, frame: pending.append(s))
+  try:
+    yield
+  finally:
+    for signum, handler in held.items():
+      signal.signal(signum, handler)
+  if pending and then_raise:
+    held[pending[0]](pending[0], None)
+
+
+def save(manager, step, then_raise=True):
+  """manager.save(checkpoint_number=step) that a signal cannot cut short (see uninterrupted)."""
+  with uninterrupted(then_raise):
+    return manager.save(checkpoint_number=step)
 
 
 def make_checkpoint(model, loop_state=None, extras=True):

@@ -310,13 +310,13 @@ class Checkpointing:
 
   def __call__(self, step, logs):
     if step % self.run.cfg.checkpoint_every == 0 or step == self.run.cfg.train_steps:
-      self.manager.save(checkpoint_number=step)
+      checkpoint.save(self.manager, step)
 
   def final(self, step):
     """Saves step unless it is saved already."""
     latest = self.manager.latest_checkpoint
     if latest is None or int(latest.rsplit("-", 1)[1]) != step:
-      self.manager.save(checkpoint_number=step)
+      checkpoint.save(self.manager, step)
 
   def interrupted(self, checked):
     """Raises TrainingInterrupted, after saving unless the block after step `checked` left non-finite weights."""
@@ -326,7 +326,7 @@ class Checkpointing:
       raise TrainingInterrupted(f"interrupted at step {step} of {total}; last checkpoint: {self.last()}; "
                                 "rerun to resume")
     self.run.clock()
-    self.manager.save(checkpoint_number=step)
+    checkpoint.save(self.manager, step, then_raise=False)  # a second Ctrl-C: the save still ends, then this line
     raise TrainingInterrupted(f"interrupted at step {step} of {total}; checkpoint saved in {self.run.ckpt_dir}; "
                               "rerun the same command to resume")
 

@@ -115,3 +115,22 @@ def test_a_damaged_checkpoint_is_named_with_the_way_back(tiny_config, tiny_data)
     f.write("\n".join(['model_checkpoint_path: "ckpt-2"', *lines[1:]]) + "\n")
   checkpoint.restore(model, checkpoint.latest(cfg.model_dir))
   assert int(model.step) == 2
+
+
+def test_a_signal_during_a_save_waits_for_its_end():
+  """uninterrupted(): Ctrl-C (or SIGTERM where it raises KeyboardInterrupt) inside the block is held until the block
+  ends, then raised (then_raise) or dropped; the handlers are restored either way."""
+  import signal
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+      with checkpoint.uninterrupted():
+        os.kill(os.getpid(), signal.SIGINT)
+        finished.append("saved")  # the block was not cut short
+    assert finished == ["saved"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with checkpoint.uninterrupted(then_raise=False):
+      os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+  finally:
+    signal.signal(signal.SIGINT, previous)
