@@ -69,9 +69,9 @@ class Config:
                            "seed sees the same rows.", architecture=True, hparam=True)
   exclude_classes: tuple[int, ...] = setting((), "Class ids dropped from the training split only (comma list), to "
                                              "measure how well outlier_score finds a class never seen.",
-                                             architecture=True, why="must be class ids (integers): text labels are "
-                                             "numbered in sorted order, as training prints at the start (labels: "
-                                             "0=..., 1=...)", hparam=True)
+                                             architecture=True, why="must be class ids (integers): text labels and "
+                                             "class subdirectories are numbered in sorted order, as training prints "
+                                             "at the start (labels: 0=..., 1=...)", hparam=True)
   # -- prior and losses (the paper's MNIST settings are in mnist.flags)
   num_clusters: int = setting(10, "K: number of clusters (one-hot size of z_c).", architecture=True, hparam=True,
                               check=lambda v: v >= 2, why="must be >= 2 (clustering into one group is no clustering)")

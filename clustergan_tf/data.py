@@ -71,6 +71,17 @@ class Data:
       raise UsageError(f"{flag}={name} does not exist for {self.name}; choose one of {sorted(self.splits)}")
     return self.splits[name]
 
+  def name_arrays(self, split, n=None):
+    """What assignments.npz and decode.npz carry beside the first n rows of `split` (all without n) to name them:
+    class_names (text labels: id i is class_names[i]) and files (each row's file, where the split holds every file
+    in order: a directory's images, unless --exclude_classes took training rows out)."""
+    arrays = {}
+    if self.class_names:
+      arrays["class_names"] = np.array(self.class_names)
+    if self.row_names is not None and len(self.row_names) == len(self.split(split)[0]):
+      arrays["files"] = np.array(self.row_names[:n])
+    return arrays
+
 
 def fingerprint(d):
   """What the checkpoints of a run were trained on: {"dataset", "train_rows", "shape", "sha256"} of the training
@@ -133,7 +144,14 @@ def geometric_shares(num_classes, ratio):
 
 
 def subsample_classes(x, y, shares, rng, classes=None):
-  """The most rows of x [N, ...], y [N] whose class counts follow `shares`, in an order shuffled by rng.
+  """The most rows of x [N, ...], y [N] whose class counts follow `shares`, in an order shuffled by rng
+  (the rows of subsample_rows)."""
+  rows = subsample_rows(y, shares, rng, classes)
+  return x[rows], y[rows]
+
+
+def subsample_rows(y, shares, rng, classes=None):
+  """Indices [M] of the most rows of labels y [N] whose class counts follow `shares`, in an order shuffled by rng.
 
   shares[i] belongs to classes[i] (default: np.unique(y)); classes absent from y are skipped. With a_c rows
   of class c available, n_c = floor(share_c * min_c(a_c / share_c)), at least 1. One permutation by rng
@@ -144,22 +162,22 @@ def subsample_classes(x, y, shares, rng, classes=None):
   available = np.array([np.sum(y == c) for c in classes])
   present = available > 0
   if not present.any():
-    return x[:0], y[:0]
+    return np.zeros(0, np.int64)
   total = np.min(available[present] / shares[present])
   counts = np.minimum(available, np.maximum(1, np.floor(shares * total + 1e-9).astype(np.int64)))
   order = rng.permutation(len(y))
   keep = np.zeros(len(y), bool)
   for c, n in zip(classes[present], counts[present]):
     keep[np.flatnonzero(y[order] == c)[:n]] = True
-  rows = order[keep]
-  return x[rows], y[rows]
+  return order[keep]
 
 
 def _labelled(d, flag):
   """The class ids [C] of the training split, sorted (-1, no label, is no class); UsageError naming `flag` if d has
   no labels."""
   if d.splits["train"][1] is None:
-    raise UsageError(f"{flag} needs class labels and --dataset={d.name} has none; give --labels_path=FILE")
+    where = " or class subdirectories of --data_path" if d.row_names is not None else ""  # a directory
+    raise UsageError(f"{flag} needs class labels and --dataset={d.name} has none; give --labels_path=FILE{where}")
   return _classes(d.splits["train"][1])
 
 
@@ -172,17 +190,29 @@ def imbalance_classes(d, ratio, seed):
   """d with every split subsampled to geometric_shares(C, ratio) over the sorted class ids (--class_imbalance);
   rows without a label are dropped.
 
-  Split number i of SPLITS draws from default_rng([seed, i]): the same seed, the same rows.
+  Split number i of SPLITS draws from default_rng([seed, i]): the same seed, the same rows. Where every split is
+  the same rows (d.one_set: a file's), the training split's draw is every split's, and the files follow it.
   """
   if ratio < 1:
     raise UsageError(f"--class_imbalance={ratio} must be >= 1 (1: no subsampling)")
   _labelled(d, "--class_imbalance")
   classes = _classes(np.concatenate([y for _, y in d.splits.values()]))
   shares = geometric_shares(len(classes), ratio)
-  splits = {name: subsample_classes(x, y, shares, np.random.default_rng([seed % 2**64, SPLITS.index(name)]),
-                                    classes)
-            for name, (x, y) in d.splits.items()}
-  return dataclasses.replace(d, splits=splits, row_names=None)  # the rows are a subsample: no longer the files'
+
+  def rows(name):
+    return subsample_rows(d.splits[name][1], shares, np.random.default_rng([seed % 2**64, SPLITS.index(name)]),
+                          classes)
+
+  if d.one_set:
+    kept = rows("train")
+    names = None if d.row_names is None else tuple(d.row_names[i] for i in kept)
+    return dataclasses.replace(d, splits={name: (x[kept], y[kept]) for name, (x, y) in d.splits.items()},
+                               row_names=names)
+  splits = {}
+  for name, (x, y) in d.splits.items():
+    kept = rows(name)
+    splits[name] = (x[kept], y[kept])
+  return dataclasses.replace(d, splits=splits)
 
 
 def _show_ids(ids):

@@ -2,9 +2,9 @@
 
 Recovers z* for the first N samples through the generator alone, writes
 --output (default MODEL_DIR/decode.npz: `z`, `restart`, `loss`, `restart_loss`, `kmeans`,
-`argmax`, and `labels` when the split has them) and prints the clustering scores
-of the winning restart and of k-means on z*, plus how often the winning restart
-matches the encoder's argmax. `--benchmark` instead times the batched decoder
+`argmax`, and `labels` when the split has them, `class_names` and `files` where assignments.npz
+has them) and prints the clustering scores of the winning restart and of k-means on z*, plus how
+often the winning restart matches the encoder's argmax. `--benchmark` instead times the batched decoder
 against the one-restart-at-a-time loop.
 """
 
@@ -164,6 +164,7 @@ def main(argv):
   arrays = {"z": out["z"], "restart": out["restart"], "loss": out["loss"], "restart_loss": out["restart_loss"], **extra}
   if y is not None:
     arrays["labels"] = y
+  arrays.update(data.name_arrays(FLAGS.split, len(x)))
   write(output, arrays)
   print(f"wrote {output}")
 

@@ -149,12 +149,9 @@ def evaluate(model, data, split, cfg, step, labeller=None):
       report["prior_shares_error"] = metrics.share_error(y, clusters["argmax"], report["prior_shares"])
     report["outliers"], clusters["outlier_score"] = outlier_report(model, data, x, y, cfg)
   labels = y if y is not None else np.full(len(x), -1, np.int64)
-  arrays = {"labels": labels, **clusters}
+  arrays = {"labels": labels, **clusters, **data.name_arrays(split)}
   if data.class_names:  # text labels: id i of `labels` is class_names[i]
     report["class_names"] = list(data.class_names)
-    arrays["class_names"] = np.array(data.class_names)
-  if data.row_names is not None and len(data.row_names) == len(x):  # a directory's files, in order
-    arrays["files"] = np.array(data.row_names)
   return Evaluation(report, arrays, zn, probs)
 
 

@@ -414,8 +414,14 @@ def test_class_imbalance_subsamples_every_split(tmp_path):
   d = data.load("vectors", **files, class_imbalance=4, seed=5)
   (x, y), (xt, yt) = d.split("train"), d.split("test")
   np.testing.assert_array_equal(np.bincount(y), [10, 5, 2])
-  np.testing.assert_array_equal(np.bincount(yt), [10, 5, 2])
-  assert not np.array_equal(x, xt)  # each split its own stream
+  np.testing.assert_array_equal(xt, x)  # a file's rows: the training split's subsample is every split's
+  np.testing.assert_array_equal(yt, y)
+  separate = data.Data("held_out", {"train": (x30 := np.arange(30.0)[:, None], np.repeat(np.arange(3), 10)),
+                                    "test": (x30 + 100, np.repeat(np.arange(3), 10))}, 3, True)
+  (xs, ys), (xst, yst) = (data.imbalance_classes(separate, 4, 5).split(s) for s in ("train", "test"))
+  np.testing.assert_array_equal(np.bincount(yst), [10, 5, 2])
+  np.testing.assert_array_equal(xs, x)  # the same draw as the file's training split
+  assert not np.array_equal(xs, xst - 100)  # separate splits: each its own stream
   again = data.load("vectors", **files, class_imbalance=4, seed=5).split("train")[0]
   np.testing.assert_array_equal(x, again)
   assert not np.array_equal(x, data.load("vectors", **files, class_imbalance=4, seed=6).split("train")[0])
@@ -729,3 +735,28 @@ def test_image_note_says_when_the_networks_stop_halving_early(tmp_path):
   (tmp_path / "x.png").write_text("")
   with pytest.raises(UsageError, match=r"^--data_path=\S+x.png: --dataset=images reads a .npy of images or a dir"):
     data.load("images", data_path=str(tmp_path / "x.png"))
+
+
+def test_class_imbalance_keeps_each_rows_file_and_name_arrays_follow_the_split(tmp_path):
+  """Under --class_imbalance a directory's rows are one subsample for every split, and `files` still names each
+  row's file; a split that --exclude_classes thinned has no `files` (its rows are no longer the files in order)."""
+  for i in range(30):
+    _png(tmp_path / "imgs" / "abc"[i % 3] / f"{i:02d}.png", np.full((4, 4, 1), i, np.uint8))
+  d = data.load("images", data_path=str(tmp_path / "imgs"), class_imbalance=4, seed=5)
+  x, y = d.split("train")
+  np.testing.assert_array_equal(np.bincount(y), [10, 5, 2])
+  files = d.name_arrays("test")["files"]
+  assert len(files) == 17 and d.name_arrays("train", 3)["files"].tolist() == files[:3].tolist()
+  for row, name in zip(x, files):
+    assert round(float(row[0, 0, 0]) * 255) == int(name[2:4]) and "abc".index(name[0]) == y[list(files).index(name)]
+  np.testing.assert_array_equal(d.name_arrays("test")["class_names"], ["a", "b", "c"])
+  d = data.load("images", data_path=str(tmp_path / "imgs"), exclude_classes=(2,))
+  assert "files" not in d.name_arrays("train") and len(d.name_arrays("test")["files"]) == 30
+
+
+def test_class_flags_on_an_unlabelled_directory_name_both_ways_to_label_it(tmp_path):
+  for name in ("a.png", "b.png"):
+    _png(tmp_path / "flat" / name, np.zeros((4, 4, 1), np.uint8))
+  with pytest.raises(UsageError, match=r"^--class_imbalance needs class labels and --dataset=images has none; give "
+                                       r"--labels_path=FILE or class subdirectories of --data_path$"):
+    data.load("images", data_path=str(tmp_path / "flat"), class_imbalance=4)

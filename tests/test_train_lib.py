@@ -6,6 +6,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -204,6 +206,12 @@ def test_a_directory_of_colour_images_trains_conv_nets_and_serves_its_files_clus
   saved = np.load(os.path.join(cfg.model_dir, "assignments.npz"))
   assert list(saved["files"][:3]) == ["a/00.png", "a/02.png", "a/04.png"]
   np.testing.assert_array_equal(saved["labels"], [0] * 12 + [1] * 12)
+  decoded = tmp_path / "decode.npz"
+  proc = subprocess.run([sys.executable, "-m", "clustergan_tf.decode", f"--model_dir={cfg.model_dir}",
+                         "--num_samples=5", "--steps=2", f"--output={decoded}"], capture_output=True, text=True)
+  assert proc.returncode == 0, proc.stderr
+  with np.load(decoded) as f:  # decode.npz names its rows as assignments.npz does
+    assert f["files"].tolist() == saved["files"][:5].tolist() and f["class_names"].tolist() == ["a", "b"]
   loaded = checkpoint.load(cfg.model_dir, out=io.StringIO())
   assert [layer.name for layer in loaded.model.encoder.layers if "conv" in layer.name] == ["conv1", "conv2"]
   paths = export_lib.export(loaded.model, loaded.cfg, loaded.data, str(tmp_path / "export"), tflite=False)
@@ -491,3 +499,24 @@ def test_settings_the_data_cannot_hold_are_refused_before_training(tiny_config, 
   many = dataclasses.replace(tiny_config, num_clusters=evaluated + 1)
   with pytest.raises(UsageError, match=rf"--num_clusters={evaluated + 1} is more clusters than the {evaluated} rows"):
     train_lib._check(many, tiny_data, tf.distribute.get_strategy())
+
+
+def test_a_signal_during_a_periodic_checkpoint_lets_it_finish_then_interrupts(run, monkeypatch):
+  """SIGTERM or Ctrl-C while a checkpoint is written: the save ends, then the KeyboardInterrupt that makes the loop
+  checkpoint and exit (raised inside TF's saver, it had broken the saver and lost the checkpoint)."""
+  import signal
+  ckpting = train_lib.Checkpointing(run)
+  real = ckpting.manager.save
+
+  def save_hit_by_a_signal(**kwargs):
+    os.kill(os.getpid(), signal.SIGINT)
+    return real(**kwargs)
+
+  monkeypatch.setattr(ckpting.manager, "save", save_hit_by_a_signal)
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with pytest.raises(KeyboardInterrupt):
+      ckpting(run.cfg.checkpoint_every, {})
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  assert ckpting.manager.latest_checkpoint.endswith(f"ckpt-{run.cfg.checkpoint_every}")
