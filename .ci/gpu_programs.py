@@ -73,6 +73,12 @@ def rule(value, path, source=None):
 def main(out, flagfile, *options):
   precision = "float32"
   cfg = config(flagfile, precision)
+  # What the replay cannot do: other data (it reads MNIST), and what train_lib does between steps.
+  unsupported = [name for name, off in ((f"--dataset={cfg.dataset}", cfg.dataset != "mnist"),
+                                         ("--lr_decay_from < 1", cfg.lr_decay_from < 1),
+                                         ("--cluster_shares=learned", cfg.cluster_shares == "learned")) if off]
+  if unsupported:
+    sys.exit(f"gpu_programs: {flagfile} sets {', '.join(unsupported)}; the replay trains MNIST with the step alone")
   name = f"{os.path.basename(flagfile).replace('.flags', '')}_{precision}"
   os.makedirs(out, exist_ok=True)
   m = model.build(cfg, (28, 28, 1), True)

@@ -215,6 +215,8 @@ def main(argv):
   from jax._src import xla_bridge
   prog_dir, mnist_dir, names, seconds = argv[1], argv[2], argv[3].split(","), float(argv[4])
   out = argv[argv.index("--out") + 1] if "--out" in argv else None
+  if out:
+    os.makedirs(out, exist_ok=True)
   backend = xla_bridge.get_backend()
   dev = backend.local_devices()[0]
   data = mnist(mnist_dir)

@@ -38,8 +38,9 @@ def latest(model_dir):
 @contextlib.contextmanager
 def uninterrupted(then_raise=True):
   """Within the block, a signal whose handler raises KeyboardInterrupt (Ctrl-C; SIGTERM in the commands that train)
-  waits for the block's end; then its handler runs (then_raise), or it is dropped. A KeyboardInterrupt inside TF's
-  saver breaks its device scopes, and the RuntimeError that follows lost the interrupt's checkpoint."""
+  waits for the block's end; then its handler runs (then_raise), or it is dropped (also when the block raises). A
+  KeyboardInterrupt inside TF's saver breaks its device scopes, and the RuntimeError that follows lost the
+  interrupt's checkpoint. Nested blocks hold a signal until the outermost ends."""
   if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
     yield
     return

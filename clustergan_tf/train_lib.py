@@ -319,14 +319,17 @@ class Checkpointing:
       checkpoint.save(self.manager, step)
 
   def interrupted(self, checked):
-    """Raises TrainingInterrupted, after saving unless the block after step `checked` left non-finite weights."""
-    model, total = self.run.model, self.run.cfg.train_steps
-    step = int(tf.convert_to_tensor(model.step))
-    if step != checked and not checkpoint.weights_finite(model):
-      raise TrainingInterrupted(f"interrupted at step {step} of {total}; last checkpoint: {self.last()}; "
-                                "rerun to resume")
-    self.run.clock()
-    checkpoint.save(self.manager, step, then_raise=False)  # a second Ctrl-C: the save still ends, then this line
+    """Raises TrainingInterrupted, after saving unless the block after step `checked` left non-finite weights (or
+    this step's checkpoint was just written: an interrupt held during that save). A second Ctrl-C or SIGTERM
+    meanwhile is dropped, so that it cannot cut the save short."""
+    with checkpoint.uninterrupted(then_raise=False):
+      model, total = self.run.model, self.run.cfg.train_steps
+      step = int(tf.convert_to_tensor(model.step))
+      if step != checked and not checkpoint.weights_finite(model):
+        raise TrainingInterrupted(f"interrupted at step {step} of {total}; last checkpoint: {self.last()}; "
+                                  "rerun to resume")
+      self.run.clock()
+      self.final(step)
     raise TrainingInterrupted(f"interrupted at step {step} of {total}; checkpoint saved in {self.run.ckpt_dir}; "
                               "rerun the same command to resume")
 
