@@ -3,14 +3,17 @@ own train step and encoder, as TF 2.21 lowered them, on a GPU machine where Tens
 tooling (needs jax and scipy there), not part of the package.
 
   python3 .ci/gpu_replay.py PROGRAM_DIR MNIST_DIR NAME[,NAME...] SECONDS [--out DIR] [--deadline SECONDS]
-  python .ci/gpu_replay.py --plot REPLAY_JSON PNG
+      [--draw D] [--overhead S]
+  python .ci/gpu_replay.py --plot REPLAY_JSON[,REPLAY_JSON...] PNG
 
 Per recipe: compile, then train SECONDS of step time (evaluations excluded, as the project's clock does) on MNIST's
 first 55,000 training images in a shuffled order (numpy, seed 0; not the project's tf.data order), evaluating the
 encoder (its moving average) on the 10,000 test images at fixed steps: Hungarian ACC of argmax z_c. Where
 PROGRAM_DIR has NAME.check.npz, first three steps from TF's exact initial state, compared with TF's logs, and the
 averaged encoder on fixed rows. --deadline: the whole run's wall-clock limit; each recipe's SECONDS shrinks to fit
-it. --out: replay.log and replay.json (rewritten at every evaluation). --plot: ACC against training minutes.
+it. --overhead: seconds kept per recipe for compiling and evaluating under --deadline (60). --out: replay.log and
+replay.json (rewritten at every evaluation). --draw: another draw of the large kernels and the data order (0: the
+first run's; the step's own noise is the recipe's seed, fixed in the program). --plot: ACC against training minutes.
 """
 import gzip
 import json
@@ -116,7 +119,7 @@ def check(meta, step_exe, enc_exe, values, alias, dev, log):
   return dict(result, encoder_agreement=same, encoder_max_diff=diff)
 
 
-def train(meta, prog_dir, data, seconds, dev, backend, log=print, on_eval=None):
+def train(meta, prog_dir, data, seconds, dev, backend, log=print, on_eval=None, draw=0):
   import jax
   name = meta["name"]
   t0 = time.perf_counter()
@@ -137,12 +140,12 @@ def train(meta, prog_dir, data, seconds, dev, backend, log=print, on_eval=None):
     checked = check(meta, step_exe, enc_exe, values, alias, dev, log)
   if seconds <= 0:
     return dict(name=name, compile_seconds=round(compile_s, 1), check=checked)
-  values = initial_state(meta, exact, np.random.default_rng(0))
+  values = initial_state(meta, exact, np.random.default_rng(draw))
   x, xt, yt = data
   rows = meta["batch"] * meta["n_critic"]
   state = [None] + [jax.device_put(v, dev) for v in values[1:]]
   xt_dev = [jax.device_put(xt[i:i + meta["eval_rows"]], dev) for i in range(0, len(xt), meta["eval_rows"])]
-  epoch_rng = np.random.default_rng(meta["seed"])
+  epoch_rng = np.random.default_rng(meta["seed"] + draw)
   order, pos = epoch_rng.permutation(len(x)), 0
 
   def evaluate():
@@ -184,23 +187,27 @@ def train(meta, prog_dir, data, seconds, dev, backend, log=print, on_eval=None):
   rate = step / train_s
   log(f"{name}: {step} steps in {train_s:.1f} s: {rate:.1f} generator steps/s, {rate * rows:.0f} real images/s, "
       f"{meta['flops'] * rate / 1e12:.2f} TFLOP/s counted; final ACC {curve[-1]['acc']:.4f}")
-  return dict(name=name, compile_seconds=round(compile_s, 1), check=checked, steps=step,
+  return dict(name=name, draw=draw, compile_seconds=round(compile_s, 1), check=checked, steps=step,
               train_seconds=round(train_s, 1), steps_per_sec=round(rate, 2), curve=curve)
 
 
-def plot(replay_json, png):
-  """Test ACC against training minutes, one line per recipe."""
+def plot(replay_jsons, png):
+  """Test ACC against training minutes, one line per recipe and draw (replay_jsons: comma-separated files)."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(7, 4.2))
-  for r in json.load(open(replay_json)):
-    if r.get("curve"):
-      c = r["curve"]
-      ax.plot([p["train_seconds"] / 60 for p in c], [p["acc"] for p in c], marker=".",
-              label=f"{r['name'].replace('_float32', '')}.flags ({r['steps_per_sec']:.0f} steps/s)")
+  fig, ax = plt.subplots(figsize=(7.5, 4.4))
+  colours = {}
+  for path in replay_jsons.split(","):
+    for r in json.load(open(path)):
+      if r.get("curve"):
+        c, name = r["curve"], r["name"].replace("_float32", "")
+        colour = colours.setdefault(name, f"C{len(colours)}")
+        ax.plot([p["train_seconds"] / 60 for p in c], [p["acc"] for p in c], marker=".", color=colour,
+                linestyle="-" if r.get("draw", 0) == 0 else "--",
+                label=f"{name}.flags, draw {r.get('draw', 0)} ({r['steps_per_sec']:.0f} steps/s)")
   ax.set(xlabel="training minutes (evaluations excluded)", ylabel="test ACC (argmax z_c, Hungarian)", ylim=(0, 1),
-         title="MNIST on one H200 (one run each): the project's XLA programs replayed by JAX")
+         title="MNIST on one H200: the project's XLA programs replayed by JAX")
   ax.grid(alpha=0.3)
   ax.legend(loc="lower right")
   fig.tight_layout()
@@ -229,8 +236,10 @@ def main(argv):
       logf.flush()
 
   deadline = float(argv[argv.index("--deadline") + 1]) if "--deadline" in argv else None
+  draw = int(argv[argv.index("--draw") + 1]) if "--draw" in argv else 0
+  overhead = float(argv[argv.index("--overhead") + 1]) if "--overhead" in argv else 60.0
   start = time.perf_counter()
-  log(f"device {dev.device_kind}, jax {jax.__version__}")
+  log(f"device {dev.device_kind}, jax {jax.__version__}, draw {draw}")
   results = []
 
   def save(partial=None):
@@ -239,11 +248,11 @@ def main(argv):
 
   for i, name in enumerate(names):
     budget = seconds
-    if deadline:  # what is left, shared among the recipes left, less about a minute each for compiling and evals
-      budget = min(seconds, (deadline - (time.perf_counter() - start)) / (len(names) - i) - 60)
+    if deadline:  # what is left, shared among the recipes left, less --overhead each for compiling and evals
+      budget = min(seconds, (deadline - (time.perf_counter() - start)) / (len(names) - i) - overhead)
     meta = json.load(open(os.path.join(prog_dir, name + ".json")))
     try:
-      results.append(train(meta, prog_dir, data, budget, dev, backend, log, on_eval=save))
+      results.append(train(meta, prog_dir, data, budget, dev, backend, log, on_eval=save, draw=draw))
     except Exception as e:  # one recipe's failure must not cost the others' device time
       log(f"{name}: failed: {type(e).__name__}: {str(e)[:500]}")
       results.append(dict(name=name, error=f"{type(e).__name__}: {str(e)[:500]}"))
