@@ -49,7 +49,8 @@ def test_list_of_non_integers_is_a_usage_error(flag_values):
 def test_class_names_for_exclude_classes_point_to_the_ids(flag_values):
   flag_values(["prog", "--exclude_classes=cat"])
   with pytest.raises(UsageError, match=r"^--exclude_classes=cat must be class ids \(integers\): "
-                     r"text labels are numbered in sorted order, as training prints at the start \(labels: 0=..., "):
+                     r"text labels and class subdirectories are numbered in sorted order, as training prints at "
+                     r"the start \(labels: 0=..., "):
     config_flags.config_from_flags(flag_values)
 
 
