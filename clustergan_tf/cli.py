@@ -12,15 +12,17 @@ from clustergan_tf import quiet  # noqa: F401  (before TensorFlow is imported an
 def run(main, trains=False):
   """absl.app.run(main), printing UsageError (and bad flag values) as one line with exit status 2, and
   Ctrl-C as one line with status 130. trains=True (commands that call train_lib.train): SIGTERM raises
-  KeyboardInterrupt too, so the training loop checkpoints before exiting, and divergence exits 3."""
+  KeyboardInterrupt too, so the training loop checkpoints before exiting, and divergence exits 3. Only the first
+  signal counts (interrupt_once)."""
   from absl import app, flags, logging
 
   from clustergan_tf.errors import EXIT_USAGE, UsageError
   logging.set_verbosity(logging.WARNING)  # TF's savers log at INFO on every checkpoint
 
   def wrapped(argv):
+    signal.signal(signal.SIGINT, interrupt_once)
     if trains:
-      signal.signal(signal.SIGTERM, signal.default_int_handler)  # preemption: checkpoint, then exit
+      signal.signal(signal.SIGTERM, interrupt_once)  # preemption: checkpoint, then exit
     try:
       if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
@@ -40,6 +42,15 @@ def run(main, trains=False):
       sys.exit(EXIT_USAGE)
 
   app.run(wrapped, argv=sys.argv, flags_parser=parse)
+
+
+def interrupt_once(signum, frame):
+  """The commands' handler of Ctrl-C (and of SIGTERM where they train): KeyboardInterrupt the first time, then
+  both signals ignored, so that a second one cannot cut the checkpoint, the one-line ending or the interpreter's
+  exit short (it had given a traceback, or exit 143 after the line)."""
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+  signal.signal(signal.SIGTERM, signal.SIG_IGN)
+  raise KeyboardInterrupt
 
 
 def flag_error(message):

@@ -212,12 +212,6 @@ def _ignoring(*signums):
       signal.signal(s, handler)
 
 
-def _interrupt_once(signum, frame):
-  """SIGTERM in a child: KeyboardInterrupt once (the training loop checkpoints and exits); later ones ignored."""
-  signal.signal(signal.SIGTERM, signal.SIG_IGN)
-  raise KeyboardInterrupt
-
-
 def _stop_with_parent():
   """A thread that SIGTERMs this child when its parent dies (killed, even by SIGKILL): it checkpoints and exits
   instead of training on beside a rerun of the same command."""
@@ -234,13 +228,14 @@ def _stop_with_parent():
 def _child(cfg, path):
   """One training in a child process: output to `path` (file descriptors 1 and 2, TensorFlow's C++ lines
   included), SIGINT ignored since its start, SIGTERM once, one-line endings and exit statuses as `cli.run`'s."""
-  signal.signal(signal.SIGTERM, _interrupt_once)
+  from clustergan_tf import cli
+  signal.signal(signal.SIGTERM, cli.interrupt_once)
   _stop_with_parent()
   log = open(path, "a", buffering=1)
   os.dup2(log.fileno(), 1)
   os.dup2(log.fileno(), 2)
   sys.stdout = sys.stderr = log
-  from clustergan_tf import cli, train_lib
+  from clustergan_tf import train_lib
   try:
     train_lib.train(cfg, out=log)
   except BaseException as e:

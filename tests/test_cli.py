@@ -1,6 +1,10 @@
 """The shared command-line wrapper: one-line endings with their exit statuses; the message for an interruption
 outside the training loop."""
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import tensorflow as tf
 
@@ -53,3 +57,27 @@ def test_a_missing_flag_file_says_where_the_flag_files_are():
   assert line.startswith("Unable to open flagfile: ") and "/nonexistent/x.flags" in line
   assert line.endswith("in the repository's root: run from there or give the file's path")
   assert cli.flag_error("flag --k=x: invalid literal") == "flag --k=x: invalid literal"  # others as absl wrote them
+
+
+def test_after_the_first_interrupt_later_signals_are_ignored_to_the_exit(tmp_path):
+  """Ctrl-C, then a Ctrl-C and a SIGTERM as late as the interpreter's exit: still one line and status 130 (they had
+  added a traceback, or killed the process with 143 after the line)."""
+  script = tmp_path / "command.py"
+  script.write_text(textwrap.dedent("""
+      import atexit, os, signal, time
+      from clustergan_tf import cli
+
+      def late():
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)
+
+      def main(argv):
+        atexit.register(late)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(30)
+
+      cli.run(main)
+      """))
+  done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+  assert (done.returncode, done.stderr) == (130, "error: interrupted\n")
