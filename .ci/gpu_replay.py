@@ -214,7 +214,37 @@ def plot(replay_jsons, png):
   fig.savefig(png, dpi=110)
 
 
+USAGE = ("usage: python3 .ci/gpu_replay.py PROGRAM_DIR MNIST_DIR NAME[,NAME...] SECONDS [--out DIR] [--deadline S] "
+         "[--draw D] [--overhead S]   (NAME: a flag file's programs, e.g. mnist_cpu_float32)\n"
+         "       python .ci/gpu_replay.py --plot REPLAY_JSON[,REPLAY_JSON...] PNG")
+OPTIONS = ("--out", "--deadline", "--draw", "--overhead")
+
+
+def usage_error(argv):
+  """The usage line (with what is wrong) for arguments the run cannot start from; None where they are usable."""
+  if argv[1:2] == ["--plot"]:
+    return None if len(argv) == 4 else USAGE
+  if len(argv) < 5 or len(argv) % 2 == 0:
+    return USAGE
+  options = dict(zip(argv[5::2], argv[6::2]))
+  bad = [k for k in options if k not in OPTIONS]
+  if bad:
+    return f"gpu_replay: unknown option {bad[0]}\n{USAGE}"
+  for value in [argv[4]] + [v for k, v in options.items() if k != "--out"]:
+    try:
+      float(value)
+    except ValueError:
+      return f"gpu_replay: {value} is not a number of seconds (or a draw)\n{USAGE}"
+  missing = [n for n in argv[3].split(",") if not os.path.isfile(os.path.join(argv[1], n + ".json"))]
+  if missing:
+    return f"gpu_replay: {argv[1]} has no {missing[0]}.json (write it with .ci/gpu_programs.py)\n{USAGE}"
+  return None
+
+
 def main(argv):
+  if usage_error(argv):
+    print(usage_error(argv), file=sys.stderr)
+    sys.exit(2)
   if argv[1] == "--plot":
     return plot(argv[2], argv[3])
   import jax

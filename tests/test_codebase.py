@@ -5,6 +5,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 from absl import flags
@@ -86,3 +87,11 @@ def test_gpu_check_stops_before_training_without_the_idx_files(tmp_path):
   assert proc.stderr.strip() == (f"gpu_check: {tmp_path} has no train-images-idx3-ubyte[.gz]; "
                                  "DATA_DIR needs MNIST's four IDX files")
   assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [[".ci/gpu_check"], [sys.executable, ".ci/gpu_programs.py"],
+                                     [sys.executable, ".ci/gpu_replay.py", "programs", "mnist"]])
+def test_the_gpu_tools_print_their_usage_for_missing_arguments(command):
+  """Developer tools too: a usage line and exit 2, not bash's or Python's error."""
+  proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
+  assert (proc.returncode, proc.stderr.split()[0]) == (2, "usage:")
