@@ -71,15 +71,16 @@ class Data:
       raise UsageError(f"{flag}={name} does not exist for {self.name}; choose one of {sorted(self.splits)}")
     return self.splits[name]
 
-  def name_arrays(self, split, n=None):
-    """What assignments.npz and decode.npz carry beside the first n rows of `split` (all without n) to name them:
+  def name_arrays(self, split, rows=None):
+    """What assignments.npz and decode.npz carry beside the rows of `split` (indices; all without) to name them:
     class_names (text labels: id i is class_names[i]) and files (each row's file, where the split holds every file
     in order: a directory's images, unless --exclude_classes took training rows out)."""
     arrays = {}
     if self.class_names:
       arrays["class_names"] = np.array(self.class_names)
     if self.row_names is not None and len(self.row_names) == len(self.split(split)[0]):
-      arrays["files"] = np.array(self.row_names[:n])
+      names = np.array(self.row_names)
+      arrays["files"] = names if rows is None else names[rows]
     return arrays
 
 

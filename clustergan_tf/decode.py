@@ -17,7 +17,7 @@ import time
 import numpy as np
 from absl import flags
 
-from clustergan_tf import files, prior
+from clustergan_tf import files, prior, seeds
 from clustergan_tf import data as data_lib
 from clustergan_tf.errors import UsageError
 
@@ -26,11 +26,13 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   flags.DEFINE_string("model_dir", None, "Directory of a trained model (holds config.json and ckpt/).")
-  flags.DEFINE_enum("split", "test", data_lib.SPLITS, "Split whose first --num_samples samples are decoded.")
+  flags.DEFINE_enum("split", "test", data_lib.SPLITS, "Split whose rows are decoded (--num_samples of them).")
   from clustergan_tf import config_flags
   config_flags.define_moved_data_flags()
   flags.adopt_module_key_flags(config_flags)  # listed by --help
-  flags.DEFINE_integer("num_samples", 1000, "Decode the first N samples of the split (all of it if it is smaller).")
+  flags.DEFINE_integer("num_samples", 1000, "Decode N rows of the split, the same for every model and spread over it "
+                       "(a split sorted by class is covered); all of it if it is smaller. decode.npz's `rows` "
+                       "gives their indices in the split.")
   flags.DEFINE_integer("restarts", None, "Restarts per sample, restart k fixing z_c = e_k; default: K (every cluster).")
   flags.DEFINE_integer("steps", 5000, "Adam steps per restart (the paper: 5000).")
   flags.DEFINE_float("learning_rate", 0.01, "Adam learning rate on z_n (the paper: 0.01).")
@@ -146,8 +148,9 @@ def main(argv):
   if FLAGS.benchmark:
     print("\n".join(benchmark(generator, x[:BENCHMARK_SAMPLES], args)))
     return
-  x = x[:FLAGS.num_samples]
-  y = None if y is None else y[:FLAGS.num_samples]
+  rows = seeds.shown_rows(len(x), FLAGS.num_samples)
+  x = x[rows]
+  y = None if y is None else y[rows]
   if len(x) < cfg.num_clusters:
     raise UsageError(f"--num_samples={FLAGS.num_samples} decodes {len(x)} rows, fewer than the {cfg.num_clusters} "
                      "clusters k-means on z* needs: decode at least that many")
@@ -161,10 +164,11 @@ def main(argv):
         f"(lr {FLAGS.learning_rate}, lambda {FLAGS.lambda_reg}, clip {args['clip']}) in {seconds:.1f}s; "
         f"mean loss {out['loss'].mean():.4f}")
   print("\n".join(lines))
-  arrays = {"z": out["z"], "restart": out["restart"], "loss": out["loss"], "restart_loss": out["restart_loss"], **extra}
+  arrays = {"z": out["z"], "restart": out["restart"], "loss": out["loss"], "restart_loss": out["restart_loss"],
+            "rows": rows, **extra}
   if y is not None:
     arrays["labels"] = y
-  arrays.update(data.name_arrays(FLAGS.split, len(x)))
+  arrays.update(data.name_arrays(FLAGS.split, rows))
   write(output, arrays)
   print(f"wrote {output}")
 

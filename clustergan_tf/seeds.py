@@ -29,6 +29,7 @@ MODE_PURITY = 11  # G's samples that the mode labeller labels
 GMM_MEANS = (20190127, 0)  # the gmm prior's component means
 STABILITY = (20190127, 7)  # the moves of the label-free stability score (+ the row offset)
 LABEL_FREE_ROWS = (20190127, 8)  # the training rows the label-free score adds to the evaluated split
+SHOWN_ROWS = (20190127, 9)  # the rows taken where fewer than a split's all are decoded, drawn or projected
 
 
 def key(seed, stream):
@@ -45,3 +46,10 @@ def rows(n, k, seed):
   """Up to k of the indices 0..n-1 [min(n, k)], a seeded random choice: the fixed subsample of a host array that
   diagnostics, references and representative data are computed on (seed: an int or a key such as LABEL_FREE_ROWS)."""
   return np.random.default_rng(seed).permutation(n)[:k]
+
+
+def shown_rows(n, k):
+  """Up to k of the indices 0..n-1 in increasing order [min(n, k)], the same for every model: the rows that
+  decode --num_samples, the cycle errors, the reconstruction picture and the projector take from a split, spread over
+  it (its first rows would be one class of a split sorted by class, such as a directory of images)."""
+  return np.sort(rows(n, k, SHOWN_ROWS))

@@ -16,6 +16,7 @@ from clustergan_tf import config as config_lib
 from clustergan_tf import prior, seeds, visualize
 
 SPRITE_MAX_SIDE = 8192  # pixels: TensorBoard's Projector refuses a larger sprite
+RECONSTRUCTED_ROWS = 20  # real images in the real_vs_reconstruction picture (two rows of ten)
 
 
 def write_train(writer, step, logs, steps_per_sec, images_per_sec, learning_rates):
@@ -30,8 +31,9 @@ def write_train(writer, step, logs, steps_per_sec, images_per_sec, learning_rate
 
 
 def cycle_errors(model, x, cfg, num_samples=1000, seed=0):
-  """(mean ||x - G(E(x))||_2 over x[:num_samples], mean ||z_n - E_n(G(z))||_2 and z_c recovery over prior draws)."""
-  x = x[:num_samples]
+  """(mean ||x - G(E(x))||_2 over num_samples rows of x (seeds.shown_rows), mean ||z_n - E_n(G(z))||_2 and z_c
+  recovery over prior draws)."""
+  x = tf.gather(x, seeds.shown_rows(len(x), num_samples))
   out = model.encoder(x, training=False)
   x_hat = model.generator([out["zn"], tf.nn.softmax(out["zc_logits"])], training=False)
   recon = tf.reduce_mean(tf.norm(tf.reshape(x - x_hat, [len(x), -1]), axis=1))
@@ -54,7 +56,8 @@ def pictures(model, data, cfg, x):
     return {} if pic is None else {"samples": pic}
   pics = {
       "samples_by_cluster": visualize.sample_grid(model.generator, shape, cfg.latent_dim, cfg.num_clusters, cfg.sigma),
-      "real_vs_reconstruction": visualize.reconstructions(model.generator, model.encoder, x, shape),
+      "real_vs_reconstruction": visualize.reconstructions(model.generator, model.encoder,
+                                                        x[seeds.shown_rows(len(x), RECONSTRUCTED_ROWS)], shape),
       "interpolation_0_to_1": visualize.interpolation(model.generator, shape, cfg.latent_dim, cfg.num_clusters,
                                                       cfg.sigma),
   }
@@ -99,19 +102,21 @@ PROJECTOR_RUN = "projector"
 
 
 def write_projector(logdir, zn, probs, labels, clusters, x, data_shape, max_points=2000):
-  """Latents [z_n, softmax(z_c)] (z_n alone when probs is None) of up to max_points examples in
+  """Latents [z_n, softmax(z_c)] (z_n alone when probs is None) of up to max_points examples (seeds.shown_rows) in
   TensorBoard's Projector under LOGDIR/projector/, with metadata (label, cluster) and, for drawable data, a sprite
   image. TensorBoard reads a projector config only in a run's directory (one holding an event file): the directory
   gets one, and no checkpoint lies in LOGDIR itself, which TensorBoard would show for every other run unlabelled."""
   from tensorboard.plugins import projector
-  n = min(max_points, len(zn))
+  shown = seeds.shown_rows(len(zn), max_points)
+  n, zn, labels, clusters, x = len(shown), zn[shown], [labels[i] for i in shown], np.asarray(clusters)[shown], x[shown]
+  probs = None if probs is None else probs[shown]
   logdir = os.path.join(logdir, PROJECTOR_RUN)
   os.makedirs(logdir, exist_ok=True)
   writer = tf.summary.create_file_writer(logdir)
   with writer.as_default():
     tf.summary.text("about", f"the encoder's latents of {n} evaluated rows: open the Projector tab", step=0)
   writer.close()
-  latents = zn[:n] if probs is None else np.concatenate([zn[:n], probs[:n]], axis=1)
+  latents = zn if probs is None else np.concatenate([zn, probs], axis=1)
   embedding = tf.Variable(latents, name="embedding")
   tf.train.Checkpoint(embedding=embedding).save(os.path.join(logdir, "embedding.ckpt"))
   with open(os.path.join(logdir, "metadata.tsv"), "w") as f:
@@ -124,7 +129,7 @@ def write_projector(logdir, zn, probs, labels, clusters, x, data_shape, max_poin
   emb.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
   emb.metadata_path = "metadata.tsv"
   if visualize.image_shape(data_shape) is not None:
-    images = visualize.as_images(x[:n], data_shape)
+    images = visualize.as_images(x, data_shape)
     side = int(np.ceil(np.sqrt(n)))
     h, w = images.shape[1:3]
     scale = min(1.0, SPRITE_MAX_SIDE / (side * max(h, w)))  # the Projector refuses larger sprites

@@ -18,7 +18,7 @@ def test_streams_outside_training_are_distinct_except_the_documented_pair():
   assert {n for n, v in streams.items() if v in shared} == {"DECODE_START", "SERVE_SAMPLE"}  # the pair: 0, 0
   steps = [seeds.STEP_INTERPOLATION, seeds.STEP_CYCLE_MOVE, seeds.STEP_REAL_MOVE, seeds.STEP_SMOOTHNESS]
   assert len(set(steps)) == len(steps)
-  fixed = [seeds.GMM_MEANS, seeds.STABILITY, seeds.LABEL_FREE_ROWS]
+  fixed = [seeds.GMM_MEANS, seeds.STABILITY, seeds.LABEL_FREE_ROWS, seeds.SHOWN_ROWS]
   assert len(set(fixed)) == len(fixed)
 
 
@@ -35,3 +35,11 @@ def test_rows_is_a_fixed_seeded_choice_of_distinct_indices():
   np.testing.assert_array_equal(seeds.rows(10, 4, seeds.LABEL_FREE_ROWS), [0, 4, 5, 3])
   assert sorted(seeds.rows(5, 100, 3)) == [0, 1, 2, 3, 4]  # k > n: every row once
   assert not np.array_equal(seeds.rows(1000, 10, 1), seeds.rows(1000, 10, 2))
+
+
+def test_shown_rows_are_sorted_spread_over_the_split_and_all_of_a_small_one():
+  shown = seeds.shown_rows(1000, 100)
+  assert len(set(shown)) == 100 and np.all(np.diff(shown) > 0)
+  np.testing.assert_array_equal(np.bincount(shown // 100, minlength=10) > 0, [True] * 10)  # every tenth of it
+  np.testing.assert_array_equal(seeds.shown_rows(7, 100), np.arange(7))
+  np.testing.assert_array_equal(seeds.shown_rows(1000, 100), shown)  # the same for every model

@@ -210,8 +210,11 @@ def test_a_directory_of_colour_images_trains_conv_nets_and_serves_its_files_clus
   proc = subprocess.run([sys.executable, "-m", "clustergan_tf.decode", f"--model_dir={cfg.model_dir}",
                          "--num_samples=5", "--steps=2", f"--output={decoded}"], capture_output=True, text=True)
   assert proc.returncode == 0, proc.stderr
-  with np.load(decoded) as f:  # decode.npz names its rows as assignments.npz does
-    assert f["files"].tolist() == saved["files"][:5].tolist() and f["class_names"].tolist() == ["a", "b"]
+  with np.load(decoded) as f:  # decode.npz names its rows as assignments.npz does, rows spread over the split
+    rows = f["rows"]
+    assert len(rows) == 5 and np.all(np.diff(rows) > 0)
+    assert f["files"].tolist() == saved["files"][rows].tolist() and f["class_names"].tolist() == ["a", "b"]
+    assert set(f["labels"]) == {0, 1}  # the split is sorted by class: its first 5 rows would all be a/
   loaded = checkpoint.load(cfg.model_dir, out=io.StringIO())
   assert [layer.name for layer in loaded.model.encoder.layers if "conv" in layer.name] == ["conv1", "conv2"]
   paths = export_lib.export(loaded.model, loaded.cfg, loaded.data, str(tmp_path / "export"), tflite=False)
