@@ -303,6 +303,9 @@ _COMBINATIONS = (
     (lambda c: c.labels_path is None or c.dataset in data_lib.FILE_DATASETS, "labels_path",
      "is read only with --dataset=vectors or --dataset=images (the other data sets bring their labels): add one of "
      "them, or leave --labels_path out"),
+    (lambda c: c.data_dir is None or c.dataset in data_lib.IMAGE_DATASETS, "data_dir",
+     "is read only with --dataset=mnist or --dataset=fashion_mnist (IDX files or TFDS): leave it out (your own "
+     "files: --data_path)"),
     (lambda c: not c.image_size or c.dataset == "images", "image_size",
      "is for --dataset=images: the other data sets have one size already"),
     (lambda c: not c.row_image or c.dataset == "vectors", "row_image",

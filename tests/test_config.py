@@ -46,6 +46,7 @@ def test_defaults_are_valid_and_are_the_papers_choices():
     (dict(dataset="mnist", image_size=(32, 32)), "--image_size=32,32 is for --dataset=images"),
     (dict(augment_colour=3.0), "--augment_colour=3.0 must lie in [0, 2] (0: off)"),
     (dict(dataset="synthetic", labels_path="y.npy"), "--labels_path=y.npy is read only with --dataset=vectors"),
+    (dict(dataset="digits", data_dir="/data/mnist"), "--data_dir=/data/mnist is read only with --dataset=mnist"),
 ])
 def test_validate_names_the_flag_and_the_fix(change, message):
   with pytest.raises(UsageError) as e:
