@@ -230,6 +230,10 @@ def usage_error(argv):
   bad = [k for k in options if k not in OPTIONS]
   if bad:
     return f"gpu_replay: unknown option {bad[0]}\n{USAGE}"
+  if not options.get("--draw", "0").isdigit():
+    return f"gpu_replay: --draw {options['--draw']} must be a whole number\n{USAGE}"
+  if not any(os.path.exists(os.path.join(argv[2], "train-images-idx3-ubyte" + gz)) for gz in ("", ".gz")):
+    return f"gpu_replay: {argv[2]} has no train-images-idx3-ubyte[.gz]; MNIST_DIR needs MNIST's four IDX files\n{USAGE}"
   for value in [argv[4]] + [v for k, v in options.items() if k != "--out"]:
     try:
       float(value)

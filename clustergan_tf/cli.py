@@ -20,9 +20,9 @@ def run(main, trains=False):
   logging.set_verbosity(logging.WARNING)  # TF's savers log at INFO on every checkpoint
 
   def wrapped(argv):
-    signal.signal(signal.SIGINT, interrupt_once)
-    if trains:
-      signal.signal(signal.SIGTERM, interrupt_once)  # preemption: checkpoint, then exit
+    for signum in (signal.SIGINT,) + ((signal.SIGTERM,) if trains else ()):  # SIGTERM: preemption, checkpoint
+      if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job of a script keeps its ignored Ctrl-C
+        signal.signal(signum, interrupt_once)
     try:
       if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
@@ -45,11 +45,13 @@ def run(main, trains=False):
 
 
 def interrupt_once(signum, frame):
-  """The commands' handler of Ctrl-C (and of SIGTERM where they train): KeyboardInterrupt the first time, then
-  both signals ignored, so that a second one cannot cut the checkpoint, the one-line ending or the interpreter's
-  exit short (it had given a traceback, or exit 143 after the line)."""
-  signal.signal(signal.SIGINT, signal.SIG_IGN)
-  signal.signal(signal.SIGTERM, signal.SIG_IGN)
+  """The commands' handler of Ctrl-C (and of SIGTERM where they train): KeyboardInterrupt the first time, then the
+  signals it handles ignored, so that a second one cannot cut the checkpoint, the one-line ending or the
+  interpreter's exit short (it had given a traceback, or exit 143 after the line). A command that does not train
+  keeps SIGTERM's default: `kill` still ends it."""
+  for s in (signal.SIGINT, signal.SIGTERM):
+    if signal.getsignal(s) is interrupt_once or s == signum:
+      signal.signal(s, signal.SIG_IGN)
   raise KeyboardInterrupt
 
 

@@ -1,7 +1,7 @@
 """Backprop decoding (Algorithm 1) of a split: `python -m clustergan_tf.decode --model_dir=DIR [--num_samples=N]`.
 
-Recovers z* for the first N samples through the generator alone, writes
---output (default MODEL_DIR/decode.npz: `z`, `restart`, `loss`, `restart_loss`, `kmeans`,
+Recovers z* for N rows spread over the split (seeds.shown_rows) through the generator alone, writes
+--output (default MODEL_DIR/decode.npz: `rows`, `z`, `restart`, `loss`, `restart_loss`, `kmeans`,
 `argmax`, and `labels` when the split has them, `class_names` and `files` where assignments.npz
 has them) and prints the clustering scores of the winning restart and of k-means on z*, plus how
 often the winning restart matches the encoder's argmax. `--benchmark` instead times the batched decoder

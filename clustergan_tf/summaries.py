@@ -33,7 +33,7 @@ def write_train(writer, step, logs, steps_per_sec, images_per_sec, learning_rate
 def cycle_errors(model, x, cfg, num_samples=1000, seed=0):
   """(mean ||x - G(E(x))||_2 over num_samples rows of x (seeds.shown_rows), mean ||z_n - E_n(G(z))||_2 and z_c
   recovery over prior draws)."""
-  x = tf.gather(x, seeds.shown_rows(len(x), num_samples))
+  x = np.asarray(x)[seeds.shown_rows(len(x), num_samples)]
   out = model.encoder(x, training=False)
   x_hat = model.generator([out["zn"], tf.nn.softmax(out["zc_logits"])], training=False)
   recon = tf.reduce_mean(tf.norm(tf.reshape(x - x_hat, [len(x), -1]), axis=1))

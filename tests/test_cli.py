@@ -1,6 +1,7 @@
 """The shared command-line wrapper: one-line endings with their exit statuses; the message for an interruption
 outside the training loop."""
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -65,7 +66,10 @@ def test_after_the_first_interrupt_later_signals_are_ignored_to_the_exit(tmp_pat
   script = tmp_path / "command.py"
   script.write_text(textwrap.dedent("""
       import atexit, os, signal, time
+      from absl import flags
       from clustergan_tf import cli
+
+      flags.DEFINE_string("model_dir", "MODEL_DIR", "")
 
       def late():
         os.kill(os.getpid(), signal.SIGINT)
@@ -77,7 +81,34 @@ def test_after_the_first_interrupt_later_signals_are_ignored_to_the_exit(tmp_pat
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(30)
 
+      cli.run(main, trains=True)
+      """).replace("MODEL_DIR", str(tmp_path / "model")))
+  done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+  assert (done.returncode, done.stderr) == (130, "error: interrupted before training started (loading data or "
+                                                 "building the model); nothing was saved\n")
+
+
+def _command_stopped_by(tmp_path, inherited, signum):
+  """(exit status, stderr) of a command (cli.run, not training) started with SIGINT `inherited`, sent `signum`."""
+  script = tmp_path / "command.py"
+  script.write_text(textwrap.dedent(f"""
+      import os, signal, time
+      from clustergan_tf import cli
+
+      def main(argv):
+        os.kill(os.getpid(), {int(signum)})
+        time.sleep(5)
+        print("survived")
+
       cli.run(main)
       """))
-  done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
-  assert (done.returncode, done.stderr) == (130, "error: interrupted\n")
+  done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                        preexec_fn=lambda: signal.signal(signal.SIGINT, inherited))
+  return done.returncode, done.stderr, done.stdout
+
+
+def test_a_command_started_with_ctrl_c_ignored_keeps_it_ignored_and_kill_still_ends_one_that_does_not_train(tmp_path):
+  """A background job of a script inherits an ignored Ctrl-C; a command that does not train has nothing to save."""
+  assert _command_stopped_by(tmp_path, signal.SIG_IGN, signal.SIGINT) == (0, "", "survived\n")
+  assert _command_stopped_by(tmp_path, signal.SIG_DFL, signal.SIGINT)[:2] == (130, "error: interrupted\n")
+  assert _command_stopped_by(tmp_path, signal.SIG_DFL, signal.SIGTERM)[0] == -signal.SIGTERM

@@ -174,6 +174,8 @@ def test_a_model_whose_data_moved_is_loaded_from_where_it_lies_now(tiny_config, 
   assert note.getvalue() == "" and loaded.cfg.data_path == moved  # the same rows: nothing to note
   np.testing.assert_array_equal(loaded.data.split("test")[0], rows)
   config_path = os.path.join(cfg.model_dir, "config.json")
+  dataclasses.replace(cfg, data_dir="/data/mnist").save(config_path)  # before --data_dir was refused beside vectors
+  assert checkpoint.load(cfg.model_dir, out=io.StringIO(), moved={"data_path": moved}).cfg.data_dir is None
   dataclasses.replace(cfg, dataset="synthetic", data_path=None).save(config_path)  # a model of another data set
   with pytest.raises(UsageError, match="--data_path=.* is read only with --dataset=vectors"):
     checkpoint.load(cfg.model_dir, out=io.StringIO(), moved={"data_path": moved})  # not silently ignored
