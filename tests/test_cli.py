@@ -83,7 +83,8 @@ def test_after_the_first_interrupt_later_signals_are_ignored_to_the_exit(tmp_pat
 
       cli.run(main, trains=True)
       """).replace("MODEL_DIR", str(tmp_path / "model")))
-  done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+  done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # xdist's workers ignore it
   assert (done.returncode, done.stderr) == (130, "error: interrupted before training started (loading data or "
                                                  "building the model); nothing was saved\n")
 
