@@ -149,8 +149,9 @@ def main(out, flagfile, *options):
 USAGE = "usage: python .ci/gpu_programs.py OUT_DIR FLAGFILE [--check]   (e.g. .gpu/programs mnist_cpu.flags)"
 
 if __name__ == "__main__":
-  if len(sys.argv) not in (3, 4) or sys.argv[3:] not in ([], ["--check"]) or not os.path.isfile(sys.argv[2]):
-    print(USAGE if len(sys.argv) < 3 or os.path.isfile(sys.argv[2]) else f"gpu_programs: no file {sys.argv[2]}; "
-          + USAGE, file=sys.stderr)
+  error = (USAGE if len(sys.argv) not in (3, 4) or sys.argv[3:] not in ([], ["--check"])
+           else None if os.path.isfile(sys.argv[2]) else f"gpu_programs: no file {sys.argv[2]}; {USAGE}")
+  if error:
+    print(error, file=sys.stderr)
     sys.exit(2)
   main(*sys.argv[1:])

@@ -246,8 +246,9 @@ def usage_error(argv):
 
 
 def main(argv):
-  if usage_error(argv):
-    print(usage_error(argv), file=sys.stderr)
+  error = usage_error(argv)
+  if error:
+    print(error, file=sys.stderr)
     sys.exit(2)
   if argv[1] == "--plot":
     return plot(argv[2], argv[3])

@@ -225,10 +225,7 @@ def load(model_dir, out=sys.stderr, moved=None):
   """The trained model of model_dir, ready for evaluate, export and decode; a note to `out` when its data file no
   longer holds the rows it was trained on (MODEL_DIR/data.json), whose --standardize scaling is then kept.
   moved: {data_path, labels_path, data_dir} where the data lies now, replacing the training run's."""
-  cfg = config_lib.Config.from_model_dir(model_dir)
-  if cfg.dataset not in data_lib.IMAGE_DATASETS:  # a --data_dir that no data set of this kind reads (runs before it
-    cfg = dataclasses.replace(cfg, data_dir=None)  # was refused kept it), not the user's to clear
-  cfg = dataclasses.replace(cfg, **(moved or {}))
+  cfg = dataclasses.replace(config_lib.Config.from_model_dir(model_dir), **(moved or {}))
   if moved:
     config_lib.validate(cfg)  # --data_path where the model's data set reads none, ...
   try:

@@ -264,6 +264,8 @@ class Config:
                         "command with the same flags (it resumes from the checkpoints and writes it again)")
     names = {f.name for f in dataclasses.fields(cls)}
     d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}  # JSON lists: tuples
+    if d.get("dataset", cls.dataset) not in data_lib.IMAGE_DATASETS:  # a --data_dir no such data set reads, kept by
+      d["data_dir"] = None  # runs from before it was refused: not the user's to clear
     return cls(**d)
 
   @classmethod
